@@ -1,0 +1,28 @@
+# The two commands a newcomer needs:  make run   and   make test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PRESET ?= quick
+OUT ?= runs
+
+.PHONY: setup run demo test test-fast bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/internalize demo --out $(OUT)/demo
+
+demo: setup
+	$(VENV)/bin/internalize demo --out $(OUT)/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

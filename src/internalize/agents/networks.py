@@ -1,0 +1,91 @@
+"""The learner's networks (PAPER-SPEC §2.2): the paper's CNN policy, an MLP option, and the shared torso.
+
+Shapes: observations are (..., H, W, C) uint8 egocentric crops, (9, 9, 4) in navigation; they are scaled by
+1/255 inside the network, as Stable-Baselines3 does for image observations. Convolutions run channel-last on
+(H, W) = (forward, lateral) axes, the same axes SB3's ``VecTransposeImage`` gives its channel-first convs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SQRT2 = float(np.sqrt(2.0))
+
+
+def dense(features: int, gain: float = SQRT2) -> nn.Dense:
+    """A linear layer with SB3's ``ortho_init``: orthogonal weights with ``gain``, zero bias."""
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+
+
+def scale_image(obs: jax.Array) -> jax.Array:
+    """uint8 observation -> float32 in [0, 1] (SB3 ``normalize_images``)."""
+    return obs.astype(jnp.float32) / 255.0
+
+
+class CnnTorso(nn.Module):
+    """Minigrid features extractor: 2x2 convs (16, 32, 64) with ReLU, flatten, Linear 128 with ReLU.
+
+    (..., 9, 9, C) float -> (..., 128). A 9x9 input leaves 6x6x64 = 2,304 features before the linear layer.
+    """
+
+    channels: Sequence[int] = (16, 32, 64)
+    features: int = 128
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        batch_shape = x.shape[:-3]
+        x = x.reshape((-1,) + x.shape[-3:])
+        for c in self.channels:
+            x = nn.Conv(c, (2, 2), padding="VALID", kernel_init=nn.initializers.orthogonal(SQRT2),
+                        bias_init=nn.initializers.zeros)(x)
+            x = nn.relu(x)
+        x = x.reshape((x.shape[0], -1))
+        x = nn.relu(dense(self.features)(x))
+        return x.reshape(batch_shape + (self.features,))
+
+
+class MlpHead(nn.Module):
+    """Tanh MLP (SB3's default ``net_arch`` [64, 64]) followed by a linear output with its own gain."""
+
+    hidden: Sequence[int] = (64, 64)
+    out: int = 1
+    out_gain: float = 1.0
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = {"tanh": nn.tanh, "relu": nn.relu}[self.activation]
+        for h in self.hidden:
+            x = act(dense(h)(x))
+        return dense(self.out, self.out_gain)(x)
+
+
+class ActorCritic(nn.Module):
+    """SB3 ``ActorCriticPolicy``: features, then separate actor and critic MLPs [64, 64] tanh.
+
+    ``torso="cnn"`` is the paper's ``CnnPolicy`` with the minigrid extractor shared by actor and critic;
+    ``torso="mlp"`` is SB3's ``MlpPolicy`` (features = the flattened scaled observation).
+
+    Returns ``(logits (..., num_actions), value (...,))``. Action head gain 0.01, value head gain 1.
+    """
+
+    num_actions: int
+    torso: Literal["cnn", "mlp"] = "cnn"
+    hidden: Sequence[int] = (64, 64)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = scale_image(obs)
+        if self.torso == "cnn":
+            x = CnnTorso()(x)
+        else:
+            x = x.reshape(x.shape[:-3] + (-1,))
+        logits = MlpHead(self.hidden, self.num_actions, 0.01)(x)
+        value = MlpHead(self.hidden, 1, 1.0)(x)
+        return logits, value[..., 0]
