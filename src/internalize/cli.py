@@ -1,7 +1,16 @@
-"""The ``internalize`` command line."""
+"""The ``internalize`` command line.
+
+* ``internalize demo --out DIR``: a random and a shortest-path agent in the navigation world, scores and GIFs.
+* ``internalize play navigation --out x.gif``: one agent acting in a world, recorded as a GIF.
+
+JAX and the worlds are imported inside the commands, so ``--help`` and ``--version`` answer at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,3 +37,115 @@ def main(
     ] = False,
 ) -> None:
     """Run the paper's experiments, your own, and look at the worlds."""
+
+
+class WorldName(str, Enum):
+    """Worlds ``internalize play`` can show."""
+
+    navigation = "navigation"
+
+
+class AgentKind(str, Enum):
+    """Who acts in ``internalize play``; each kind maps to a policy ``(key, state, params) -> action``."""
+
+    random = "random"
+    shortest_path = "shortest-path"
+
+
+def _policy(kind: AgentKind) -> Callable:
+    """The policy for an agent kind. New kinds (e.g. a trained checkpoint) add a branch here."""
+    from internalize.agents.scripted import POLICIES
+
+    return POLICIES[kind.value]
+
+
+def _nav_params(blocks: int, map_name: str | None):
+    """Navigation parameters from command-line values; bad values become a usage error naming the option."""
+    from internalize.worlds.navigation import make_params
+
+    try:
+        return make_params(n_blocks=blocks, map=map_name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+
+
+def _episode_frames(trajectory, env: int, tile_size: int) -> list:
+    """RGB frames of environment ``env`` of a trajectory: the state before each of its actions."""
+    import jax
+
+    from internalize.worlds.render import render_frames
+
+    return render_frames(jax.tree.map(lambda x: x[:, env], trajectory.states), tile_size)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for random.gif and shortest_path.gif.")],
+    episodes: Annotated[int, typer.Option(min=1, max=100_000, help="Episodes per agent.")] = 64,
+    blocks: Annotated[int, typer.Option(help="Random blocks per layout (0-8).")] = 3,
+    seed: Annotated[int, typer.Option(min=0, help="Root seed; both agents start from the same layouts.")] = 0,
+    fps: Annotated[float, typer.Option(min=0.1, max=50, help="GIF frames per second.")] = 4.0,
+) -> None:
+    """Run a random and a shortest-path agent in the navigation world; print their scores, save one GIF each."""
+    import jax
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from internalize.agents.scripted import POLICIES, episode_totals, run_policy_jit
+    from internalize.worlds.render import save_gif
+
+    params = _nav_params(blocks, None)
+    max_steps = int(params.max_steps)
+    key = jax.random.key(seed)
+    table = Table(title=f"Navigation, {blocks} random block(s), {episodes} episodes of {max_steps} steps per agent")
+    table.add_column("agent")
+    table.add_column("goals / episode (mean ± sd)", justify="right")
+    table.add_column("caregiver-reward return / episode (mean ± sd)", justify="right")
+    written = []
+    for name, file_name in (("random", "random.gif"), ("shortest-path", "shortest_path.gif")):
+        # The same key for both agents: identical first layouts, a paired comparison.
+        trajectory = run_policy_jit(POLICIES[name], key, params, episodes, max_steps)
+        goals, returns = (np.asarray(x) for x in episode_totals(trajectory, max_steps))
+        table.add_row(
+            name, f"{goals.mean():.2f} ± {goals.std():.2f}", f"{returns.mean():+.3f} ± {returns.std():.3f}"
+        )
+        written.append(save_gif(_episode_frames(trajectory, 0, 32), out / file_name, fps))
+    console = Console()
+    console.print(table)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def play(
+    world: Annotated[WorldName, typer.Argument(help="Which world to show.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the GIF.")],
+    agent: Annotated[AgentKind, typer.Option(help="Who acts.")] = AgentKind.shortest_path,
+    steps: Annotated[int, typer.Option(min=1, max=10_000, help="Steps to record (episodes restart).")] = 20,
+    map_name: Annotated[
+        str | None, typer.Option("--map", help="A fixed map: plus, x, U, T, four_rooms (default: random blocks).")
+    ] = None,
+    blocks: Annotated[
+        int | None, typer.Option(help="Random blocks per layout (default 3, or 0 with --map).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Root seed.")] = 0,
+    fps: Annotated[float, typer.Option(min=0.1, max=50, help="GIF frames per second.")] = 4.0,
+    tile_size: Annotated[int, typer.Option(min=4, max=256, help="Pixels per grid cell.")] = 32,
+) -> None:
+    """Record an agent acting in a world as a GIF."""
+    import jax
+    import numpy as np
+
+    from internalize.agents.scripted import run_policy_jit
+    from internalize.worlds.render import save_gif
+
+    if blocks is None:
+        blocks = 0 if map_name else 3
+    params = _nav_params(blocks, map_name)
+    trajectory = run_policy_jit(_policy(agent), jax.random.key(seed), params, 1, steps)
+    goals = int(np.asarray(trajectory.channels.event).sum())
+    ret = float(np.asarray(trajectory.channels.extrinsic + trajectory.channels.social).sum())
+    path = save_gif(_episode_frames(trajectory, 0, tile_size), out, fps)
+    typer.echo(f"{agent.value} in {world.value}: {steps} steps, {goals} goal(s), caregiver-reward return {ret:+.3f}")
+    typer.echo(f"wrote {path}")

@@ -60,7 +60,8 @@ def step_autoreset(world: World, key: jax.Array, state: Any, action: jax.Array, 
     """``world.step`` followed, where the episode was truncated, by ``world.reset`` (jit/vmap-able)."""
     key_step, key_reset = jax.random.split(key)
     obs, next_state, channels, truncated = world.step(key_step, state, action, params)
-    reset_obs, reset_state = world.reset(key_reset, params)
-    next_state = jax.tree.map(lambda r, s: jnp.where(truncated, r, s), reset_state, next_state)
-    next_obs = jnp.where(truncated, reset_obs, obs)
+    # The cond runs reset only at episode ends in an unbatched world (under vmap it becomes a select).
+    next_obs, next_state = jax.lax.cond(
+        truncated, lambda _: world.reset(key_reset, params), lambda _: (obs, next_state), None
+    )
     return AutoResetStep(next_obs, next_state, channels, truncated, obs)

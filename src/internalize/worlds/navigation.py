@@ -155,27 +155,36 @@ def make_params(
     )
 
 
-def _pick_cell(key: jax.Array, allowed: jax.Array) -> jax.Array:
-    """A uniformly random ``(x, y)`` among the True cells of a (H, W) bool mask."""
-    height, width = allowed.shape
-    logits = jnp.where(allowed.reshape(-1), 0.0, -jnp.inf)
-    flat = jax.random.categorical(key, logits)
-    return jnp.stack([flat % width, flat // width]).astype(jnp.int32)
+def _pick_cell(u: jax.Array, allowed: jax.Array) -> jax.Array:
+    """The ``floor(u * n)``-th of the n True cells of a (H, W) bool mask (row-major), as ``(x, y)``.
+
+    With ``u`` uniform in [0, 1) this is a uniformly random allowed cell, from one random number.
+    """
+    width = allowed.shape[1]
+    flat = allowed.reshape(-1)
+    count = jnp.cumsum(flat)
+    k = jnp.minimum(jnp.floor(u * count[-1]).astype(jnp.int32), count[-1] - 1)
+    index = jnp.argmax(count > k)
+    return jnp.stack([index % width, index // width]).astype(jnp.int32)
 
 
 def _draw_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """One layout, no reachability check: (walls, goal_pos, agent_pos, agent_dir)."""
-    k_blocks, k_goal, k_agent, k_dir = jax.random.split(key, 4)
     free = ~params.fixed_walls
-    # A uniformly random n-subset of the free cells: the n smallest of i.i.d. uniform scores. Same
-    # distribution as the reference's one-block-at-a-time rejection sampling.
-    scores = jnp.where(free, jax.random.uniform(k_blocks, free.shape), jnp.inf).reshape(-1)
-    rank = jnp.argsort(jnp.argsort(scores)).reshape(free.shape)
-    walls = params.fixed_walls | (free & (rank < params.n_blocks))
-    goal = _pick_cell(k_goal, ~walls)
+    cells = free.size
+    # One call to the generator for everything (threefry dominates the cost of a reset on CPU).
+    u = jax.random.uniform(key, (cells + 3,))
+    # A uniformly random n-subset of the free cells: the n largest of i.i.d. uniform scores (the same
+    # distribution as the reference's one-block-at-a-time rejection sampling); ties broken by cell index.
+    scores = jnp.where(free.reshape(-1), u[:cells], -1.0)
+    index = jnp.arange(cells)
+    above = (scores[None, :] > scores[:, None]) | ((scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None]))
+    rank = above.sum(axis=1)
+    walls = params.fixed_walls | (free & (rank < params.n_blocks).reshape(free.shape))
+    goal = _pick_cell(u[cells], ~walls)
     not_goal = jnp.ones_like(walls).at[goal[1], goal[0]].set(False)
-    agent = _pick_cell(k_agent, ~walls & not_goal)
-    direction = jax.random.randint(k_dir, (), 0, 4, dtype=jnp.int32)
+    agent = _pick_cell(u[cells + 1], ~walls & not_goal)
+    direction = jnp.minimum(jnp.floor(u[cells + 2] * 4), 3).astype(jnp.int32)
     return walls, goal, agent, direction
 
 
@@ -186,18 +195,16 @@ def _goal_reachable(layout: tuple[jax.Array, ...]) -> jax.Array:
 
 def sample_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """A layout drawn in the paper's order, redrawn while its goal is unreachable if ``check_reachable``."""
-    key, sub = jax.random.split(key)
-    first = _draw_layout(sub, params)
+    blank = (params.fixed_walls, jnp.zeros(2, jnp.int32), jnp.zeros(2, jnp.int32), jnp.zeros((), jnp.int32))
 
-    def again(carry):
-        key, _ = carry
+    def draw(carry):
+        key, _, _ = carry
         key, sub = jax.random.split(key)
-        return key, _draw_layout(sub, params)
+        layout = _draw_layout(sub, params)
+        return key, layout, ~params.check_reachable | _goal_reachable(layout)
 
-    def bad(carry):
-        return params.check_reachable & ~_goal_reachable(carry[1])
-
-    _, layout = jax.lax.while_loop(bad, again, (key, first))
+    # The draw sits only in the loop body so it is compiled once; the loop runs at least once.
+    _, layout, _ = jax.lax.while_loop(lambda c: ~c[2], draw, (key, blank, jnp.array(False)))
     return layout
 
 
@@ -257,10 +264,13 @@ class Navigation:
             agent_dir=grid.turn(state.agent_dir, action),
             step_count=state.step_count + 1,
         )
-        # Entering the goal: a fresh layout, same step counter, the episode goes on (PAPER-SPEC §1).
-        walls, goal, agent, direction = sample_layout(key, params)
-        fresh = NavState(walls, goal, agent, direction, moved.step_count)
-        next_state = jax.tree.map(lambda f, m: jnp.where(at_goal, f, m), fresh, moved)
+        # Entering the goal: a fresh layout, same step counter, the episode goes on (PAPER-SPEC §1). The cond
+        # skips the sampler on the other steps of an unbatched world (under vmap it becomes a select).
+        def fresh(_):
+            walls, goal, agent, direction = sample_layout(key, params)
+            return NavState(walls, goal, agent, direction, moved.step_count)
+
+        next_state = jax.lax.cond(at_goal, fresh, lambda _: moved, None)
         channels = Channels(
             extrinsic=jnp.where(forward & ~at_goal, -params.step_cost, 0.0).astype(jnp.float32),
             social=jnp.where(at_goal, params.goal_reward, 0.0).astype(jnp.float32),

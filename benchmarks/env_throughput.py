@@ -1,0 +1,126 @@
+"""Navigation-world throughput: random-action env steps per second, vmapped in JAX and through the Gymnasium adapter.
+
+Prints one JSON line. For 1, 64 and 4,096 environments stepped together (``vmap`` over envs, ``lax.scan`` over
+steps, auto-reset after each 20-step episode, all in one jitted program) it reports the compile time apart from
+the steady-state run time (best of ``--repeats`` runs of the compiled program), and throughput both as total
+env-steps per second and as steps per second of each env. It then times the Gymnasium adapter (one env,
+a Python loop of ``env.step`` with random actions, the way Stable-Baselines3 drives it).
+
+Usage::
+
+    python benchmarks/env_throughput.py            # CPU (default), under a minute on 2 cores
+    python benchmarks/env_throughput.py --platform gpu
+
+Keys of the JSON line: ``vmapped`` (one entry per env count: ``n_envs``, ``n_steps`` per env, ``compile_s``,
+``run_s``, ``env_steps_per_s``, ``env_steps_per_s_per_env``), ``gym`` (``n_steps``, ``first_call_s``,
+``run_s``, ``env_steps_per_s``, ``us_per_step``), plus the platform, device, JAX version and CPU count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+# (n_envs, steps per env): sized to keep the whole script under a minute on a 2-core CPU.
+CONFIGS = ((1, 2000), (64, 500), (4096, 20))
+GYM_STEPS = 2000
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--platform", default="cpu", help="JAX platform to run on: cpu (default), gpu, ...")
+    parser.add_argument("--repeats", type=int, default=3, help="steady-state runs per config; the best is kept")
+    parser.add_argument("--blocks", type=int, default=3, help="random blocks per layout")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _parse()
+    os.environ["JAX_PLATFORMS"] = args.platform  # before JAX is imported
+    import jax
+    import jax.numpy as jnp
+
+    from internalize.worlds.base import step_autoreset
+    from internalize.worlds.gym import NavigationEnv
+    from internalize.worlds.navigation import Navigation, make_params
+
+    world, params = Navigation(), make_params(n_blocks=args.blocks)
+
+    def make_run(n_envs: int, n_steps: int):
+        def run(key: jax.Array) -> jax.Array:
+            key_reset, key_run = jax.random.split(key)
+            _, state = jax.vmap(world.reset, in_axes=(0, None))(jax.random.split(key_reset, n_envs), params)
+
+            def body(carry, key):
+                state, goals = carry
+                key_act, key_step = jax.random.split(key)
+                actions = jax.random.randint(key_act, (n_envs,), 0, world.num_actions)
+                out = jax.vmap(step_autoreset, in_axes=(None, 0, 0, 0, None))(
+                    world, jax.random.split(key_step, n_envs), state, actions, params
+                )
+                # Summing an output keeps XLA from dropping any of the work.
+                return (out.state, goals + out.channels.event.sum()), None
+
+            (_, goals), _ = jax.lax.scan(body, (state, jnp.int32(0)), jax.random.split(key_run, n_steps))
+            return goals
+
+        return run
+
+    vmapped = []
+    for n_envs, n_steps in CONFIGS:
+        start = time.perf_counter()
+        compiled = jax.jit(make_run(n_envs, n_steps)).lower(jax.random.key(0)).compile()
+        compile_s = time.perf_counter() - start
+        times = []
+        for r in range(args.repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(compiled(jax.random.key(r + 1)))
+            times.append(time.perf_counter() - start)
+        run_s = min(times)
+        vmapped.append({
+            "n_envs": n_envs,
+            "n_steps": n_steps,
+            "compile_s": round(compile_s, 3),
+            "run_s": round(run_s, 4),
+            "env_steps_per_s": round(n_envs * n_steps / run_s),
+            "env_steps_per_s_per_env": round(n_steps / run_s),
+        })
+
+    env = NavigationEnv(n_blocks=args.blocks)
+    env.action_space.seed(0)
+    start = time.perf_counter()
+    env.reset(seed=0)
+    env.step(env.action_space.sample())  # compiles (or fetches) the jitted reset and step
+    first_call_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(GYM_STEPS):
+        _, _, _, truncated, _ = env.step(env.action_space.sample())
+        if truncated:
+            env.reset()
+    run_s = time.perf_counter() - start
+
+    print(json.dumps({
+        "benchmark": "env_throughput",
+        "world": f"navigation, {args.blocks} random blocks, random actions",
+        "platform": args.platform,
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "vmapped": vmapped,
+        "gym": {
+            "n_steps": GYM_STEPS,
+            "first_call_s": round(first_call_s, 3),
+            "run_s": round(run_s, 3),
+            "env_steps_per_s": round(GYM_STEPS / run_s),
+            "us_per_step": round(1e6 * run_s / GYM_STEPS, 1),
+        },
+    }))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
