@@ -1,0 +1,180 @@
+"""The reproduction report: ``report.md`` and a self-contained ``report.html``.
+
+:func:`write_report` takes one long results table per experiment plus run metadata and writes, in
+``out_dir``: the figures (``figures/*.png``), ``report.md`` (linking them) and ``report.html`` (the same
+content with every image embedded as a base64 data URI, no external references). It contains one
+section per experiment (a missing one says "not run"), each figure with its statistics (n and seeds),
+what produced it (learner / budget / preset from ``meta``), and the table "Paper claims vs this run"
+built by :func:`internalize.analysis.claims.claims`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .claims import Claim, claims
+from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
+from .table import EXPERIMENT_ALIASES, group_tables
+
+__all__ = ["ReportFiles", "write_report", "claims", "Claim"]
+
+_PRODUCED_BY = ("learner", "budget", "preset")
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #bbb;padding:3px 7px;text-align:left}
+th{background:#eee}figure{margin:1em 0}img{max-width:100%}figcaption{font-size:.9em;color:#555}
+td.reproduced{background:#dff0d8}td.not-reproduced{background:#f2dede}td.not-run{background:#eee}"""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_report` wrote: the two documents, the figures, and the claim verdicts."""
+
+    md: Path
+    html: Path
+    figures: tuple[Path, ...]
+    claims: tuple[Claim, ...]
+
+
+def _value(v: object) -> str:
+    return json.dumps(v, default=str, sort_keys=True) if isinstance(v, (dict, list, tuple)) else str(v)
+
+
+def _produced_by(meta: Mapping[str, object], name: str) -> Text:
+    """'Produced by: …' from meta['experiments'][key] for every table key of this experiment,
+    falling back to the run-wide learner/budget/preset."""
+    per = meta.get("experiments", {})
+    info: dict[str, object] = {}
+    if isinstance(per, Mapping):
+        for key, val in per.items():
+            if EXPERIMENT_ALIASES.get(str(key), str(key)) == name and isinstance(val, Mapping):
+                info.update(val)
+    if not info:
+        info = {k: meta[k] for k in _PRODUCED_BY if k in meta}
+    if not info:
+        return Text("Produced by: not recorded in the run metadata.")
+    return Text("Produced by: " + ", ".join(f"{k} = {_value(v)}" for k, v in info.items()) + ".")
+
+
+def _claims_table(found: list[Claim]) -> Table:
+    rows = tuple((str(c.number), c.figure, c.statement, c.paper, c.criterion, c.verdict,
+                  c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")) for c in found)
+    return Table(("#", "figure", "claim", "paper", "criterion", "verdict", "evidence"), rows)
+
+
+def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: Path,
+             meta: Mapping[str, object]) -> list[Block]:
+    """Heading plus the builder's blocks; 'not run' without data, the error text if it fails."""
+    blocks: list[Block] = [Heading(title, 2)]
+    if df is None or df.empty:
+        return blocks + [Text("not run")]
+    blocks.append(_produced_by(meta, name))
+    try:
+        blocks += builder(df, fig_dir)
+    except ValueError as exc:  # a partial table: say what is missing instead of losing the report
+        blocks.append(Text(f"Could not compute this section: {exc}"))
+    return blocks
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _to_markdown(blocks: list[Block], root: Path) -> str:
+    lines: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            lines += ["#" * b.level + " " + b.text, ""]
+        elif isinstance(b, Text):
+            lines += [b.text, ""]
+        elif isinstance(b, Table):
+            lines.append("| " + " | ".join(map(_md_cell, b.headers)) + " |")
+            lines.append("|" + "---|" * len(b.headers))
+            lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in b.rows]
+            lines.append("")
+        elif isinstance(b, Image):
+            lines += [f"![{b.caption}]({b.path.relative_to(root).as_posix()})", "", f"*{b.caption}*", ""]
+    return "\n".join(lines)
+
+
+def _to_html(blocks: list[Block], title: str) -> str:
+    e = html.escape
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
+             f"<style>{_CSS}</style></head><body>"]
+    for b in blocks:
+        if isinstance(b, Heading):
+            parts.append(f"<h{b.level}>{e(b.text)}</h{b.level}>")
+        elif isinstance(b, Text):
+            parts.append(f"<p>{e(b.text)}</p>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{e(h)}</th>" for h in b.headers)
+            body = "".join("<tr>" + "".join(
+                f"<td class=\"{c.replace(' ', '-')}\">{e(c)}</td>" if h == "verdict" else f"<td>{e(c)}</td>"
+                for h, c in zip(b.headers, r)) + "</tr>" for r in b.rows)
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif isinstance(b, Image):
+            data = base64.b64encode(b.path.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt=\"{e(b.caption)}\" src=\"data:image/png;base64,{data}\">"
+                         f"<figcaption>{e(b.caption)}</figcaption></figure>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFrame],
+                 meta: Mapping[str, object]) -> ReportFiles:
+    """Write ``out_dir/report.md``, ``out_dir/report.html`` and ``out_dir/figures/*.png``.
+
+    ``tables``: experiment name (fig1 | fig1b | fig4a | fig3 | fig3a | fig3b | fig4b | fig5 | fig6 |
+    other) -> long results table; every table is validated first (missing columns -> ValueError
+    naming them). ``meta``: run metadata; run-wide keys are listed at the top, and
+    ``meta["experiments"][name]`` (e.g. learner, budget, preset) is shown in that experiment's section.
+    """
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"meta: expected a mapping, got {type(meta).__name__}")
+    groups = group_tables(tables)
+    root = Path(out_dir)
+    fig_dir = root / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    title = "Value internalization — reproduction report"
+    run_info = [(k, _value(v)) for k, v in meta.items() if k != "experiments"]
+    found = claims(groups)
+    blocks: list[Block] = [
+        Heading(title, 1),
+        Text("Rong & Kleiman-Weiner (2024), 'Value Internalization: Learning and Generalizing from Social "
+             "Reward' (arXiv 2407.14681): the paper's figures and claims, recomputed from this run's results."),
+        Heading("Run", 2),
+        Table(("key", "value"), tuple(run_info)) if run_info else Text("No run metadata given."),
+        Heading("Paper claims vs this run", 2),
+        _claims_table(found),
+    ]
+    for name, (sec_title, builder) in SECTIONS.items():
+        blocks += _section(name, sec_title, groups.get(name), builder, fig_dir, meta)
+    for name in sorted(set(groups) - set(SECTIONS)):
+        blocks += _section(name, f"{name} — other experiment", groups[name], GENERIC, fig_dir, meta)
+    figures = tuple(b.path for b in blocks if isinstance(b, Image))
+    md, page = root / "report.md", root / "report.html"
+    _write_text(md, _to_markdown(blocks, root))
+    _write_text(page, _to_html(blocks, title))
+    return ReportFiles(md=md, html=page, figures=figures, claims=tuple(found))

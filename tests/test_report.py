@@ -1,0 +1,186 @@
+"""Claims on synthetic tables (each verdict flips with the data), figures, and the written report."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from internalize.analysis import paper, plots
+from internalize.analysis.claims import NOT_REPRODUCED, NOT_RUN, REPRODUCED, claims
+from internalize.analysis.report import write_report
+from internalize.analysis.table import COLUMNS
+
+ROLLOUT = 2048  # env steps per logged rollout
+EPISODE_STEPS = 20
+
+
+def _rows(experiment, condition, world, seed, phase, steps, metric, values, episodes=True):
+    steps = np.asarray(steps)
+    return pd.DataFrame({
+        "experiment": experiment, "condition": condition, "world": world, "seed": seed, "phase": phase,
+        "step": steps.astype(int), "episode": steps / EPISODE_STEPS if episodes else np.nan,
+        "metric": metric, "value": np.asarray(values, dtype=float)})
+
+
+def fig1_table(none_end: float = 0.2, isr_end: float = 1.9, seeds: int = 4) -> pd.DataFrame:
+    """Goals/episode rise to 2 while the caregiver is present, then go to ``*_end`` in autonomy."""
+    rng = np.random.default_rng(0)
+    soc, aut = np.arange(1, 21) * ROLLOUT, np.arange(21, 41) * ROLLOUT
+    parts = []
+    for s in range(seeds):
+        for cond, end in (("caregiver", 2.0), ("none", none_end), ("isr", isr_end)):
+            parts.append(_rows("fig1", cond, "blocks-3", s, "socialization", soc, "goals_per_episode",
+                               np.linspace(0.2, 2.0, 20) + rng.normal(0, 0.02, 20)))
+            parts.append(_rows("fig1", cond, "blocks-3", s, "autonomy", aut, "goals_per_episode",
+                               np.linspace(2.0, end, 20) + rng.normal(0, 0.02, 20)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def fig4b_table(isr_shift: float = 0.0, oracle_shift: float = 0.0) -> pd.DataFrame:
+    """The paper's per-seed Fig 4b values as evaluation rows (oracle named 'caregiver')."""
+    d = paper.fig4b_per_seed()
+    parts = []
+    for row in d.itertuples():
+        cond = "caregiver" if row.condition == "oracle" else row.condition
+        v = row.value + (isr_shift if cond == "isr" else oracle_shift if cond == "caregiver" else 0.0)
+        parts.append(_rows("fig4b", cond, "blocks-5", row.seed, "evaluation", [245_760], "caregiver_return", [v]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def fig5_table(frozen_effect: float = -0.2, oracle_effect: float = 0.0) -> pd.DataFrame:
+    """Additive map + condition + seed effects with noise, 8 seeds x 3 conditions x 5 maps."""
+    rng = np.random.default_rng(5)
+    maps = {"plus": 0.5, "x": 0.3, "U": 0.4, "T": 0.5, "four_rooms": 0.8}
+    seed_fx = rng.normal(0, 0.02, 8)
+    parts = []
+    for world, base in maps.items():
+        for cond, fx in (("frozen", frozen_effect), ("isr", 0.0), ("caregiver", oracle_effect)):
+            for s in range(8):
+                v = base + fx + seed_fx[s] + rng.normal(0, 0.05)
+                parts.append(_rows("fig5", cond, world, s, "evaluation", [360_448], "caregiver_return", [v]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def fig3_table(decreasing: bool = True, shared: bool = False) -> pd.DataFrame:
+    """ISR runs at 3 data sizes x 4 seeds; final held-out MSE ~ 1/n (or rising with n).
+
+    ``shared``: all sizes under condition 'isr' in successive update ranges, else one condition each.
+    """
+    rng = np.random.default_rng(7)
+    parts = []
+    for k, n in enumerate((9216, 18432, 36864)):
+        final = (10.0 / n if decreasing else n * 1e-8) * np.exp(rng.normal(0, 0.1, 4))
+        for s in range(4):
+            upd = np.arange(1, 31)
+            decay = final[s] * (1 + 5 * np.exp(-upd / 8))
+            cond = "isr" if shared else f"n{n}"
+            upd = upd + 100 * k if shared else upd
+            parts += [_rows("fig3", cond, "blocks-3", s, "isr", upd, "isr_train_mse", decay * 0.9, episodes=False),
+                      _rows("fig3", cond, "blocks-3", s, "isr", upd, "isr_heldout_mse", decay, episodes=False),
+                      _rows("fig3", cond, "blocks-3", s, "isr", upd, "isr_n_train", np.full(30, n), episodes=False)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def fig6_table(goals_fall: bool = True) -> pd.DataFrame:
+    """One undertrained ISR run: internal return rises over autonomy; goals fall (or rise)."""
+    rng = np.random.default_rng(11)
+    steps = np.arange(60, 180) * ROLLOUT
+    t = np.linspace(0, 1, steps.size)
+    goals = (1.0 - 0.4 * t if goals_fall else 0.6 + 0.4 * t) + rng.normal(0, 0.02, t.size)
+    return pd.concat([
+        _rows("fig6", "isr", "x", 1235, "autonomy", steps, "internal_return",
+              0.4 + 0.2 * t + rng.normal(0, 0.01, t.size)),
+        _rows("fig6", "isr", "x", 1235, "autonomy", steps, "goals_per_episode", goals)], ignore_index=True)
+
+
+def _verdicts(tables) -> dict[int, str]:
+    return {c.number: c.verdict for c in claims(tables)}
+
+
+# ---- claims -----------------------------------------------------------------------------------
+
+def test_no_tables_means_every_claim_not_run():
+    found = claims({})
+    assert [c.number for c in found] == [1, 2, 3, 4, 5, 6, 7]
+    assert all(c.verdict == NOT_RUN for c in found)
+
+
+@pytest.mark.parametrize("number, holds, fails", [
+    (1, {"fig1": fig1_table(none_end=0.2)}, {"fig1": fig1_table(none_end=1.8)}),
+    (2, {"fig1": fig1_table(isr_end=1.9)}, {"fig1": fig1_table(isr_end=0.5)}),
+    (3, {"fig4b": fig4b_table()}, {"fig4b": fig4b_table(isr_shift=-0.09)}),
+    (4, {"fig4b": fig4b_table()}, {"fig4b": fig4b_table(oracle_shift=0.2)}),
+    (5, {"fig5": fig5_table()}, {"fig5": fig5_table(frozen_effect=0.0)}),
+    (5, {"fig5": fig5_table()}, {"fig5": fig5_table(oracle_effect=0.1)}),
+    (6, {"fig3": fig3_table(True)}, {"fig3": fig3_table(False)}),
+    (6, {"fig3": fig3_table(True, shared=True)}, {"fig3": fig3_table(False, shared=True)}),
+    (7, {"fig6": fig6_table(True)}, {"fig6": fig6_table(False)}),
+])
+def test_each_claim_flips_with_the_data(number, holds, fails):
+    assert _verdicts(holds)[number] == REPRODUCED
+    assert _verdicts(fails)[number] == NOT_REPRODUCED
+
+
+def test_fig4b_claims_on_the_paper_data_report_its_numbers():
+    found = {c.number: c for c in claims({"fig4b": fig4b_table()})}
+    assert "t(18) = 2.377" in found[3].evidence and "p = 0.0287" in found[3].evidence
+    assert "p = 0.32" in found[4].evidence and found[3].n == 20 and found[3].seeds == tuple(range(10))
+
+
+def test_claims_group_panel_names():
+    # fig4a is the same experiment as fig1; claims 1-2 read it under either name.
+    assert _verdicts({"fig4a": fig1_table()})[1] == REPRODUCED
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+def test_plots_write_png_atomically(tmp_path):
+    out = plots.learning_curves(fig1_table(), "goals_per_episode", tmp_path / "a" / "c.png",
+                                switch_step=20 * ROLLOUT)
+    b = plots.bars(fig5_table(), "caregiver_return", tmp_path / "b.png", ci=0.68)
+    h = plots.hacking(fig6_table(), tmp_path / "h.png")
+    for p in (out, b, h):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b.png", "c.png", "h.png"]  # no temp files left
+    with pytest.raises(ValueError, match="no rows with metric 'nope'"):
+        plots.learning_curves(fig1_table(), "nope", tmp_path / "x.png")
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+def test_write_report_md_and_self_contained_html(tmp_path):
+    tables = {"fig1": fig1_table(), "fig3": fig3_table(), "fig4b": fig4b_table(), "fig5": fig5_table(),
+              "custom": fig1_table().assign(experiment="custom")}
+    meta = {"preset": "quick", "git_commit": "abc123",
+            "experiments": {"fig4b": {"learner": "ppo", "budget": "120832+120832 steps", "preset": "quick"}}}
+    res = write_report(tmp_path / "rep", tables, meta)
+    md, page = res.md.read_text(), res.html.read_text()
+    assert res.md.name == "report.md" and res.html.name == "report.html"
+    assert "Paper claims vs this run" in md and "Fig 6 — reward hacking" in md
+    fig6 = md.split("Fig 6 — reward hacking")[1].split("\n## ")[0]
+    assert "not run" in fig6
+    assert "learner = ppo" in md and "budget = 120832+120832 steps" in md
+    for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (tmp_path / "rep" / path).is_file()
+    assert len(res.figures) >= 6
+    assert page.count("data:image/png;base64,") == len(res.figures)
+    assert set(re.findall(r'src="([a-z]+):', page)) == {"data"}
+    assert "href=" not in page and "<link" not in page and ".png" not in page
+    verdicts = {c.number: c.verdict for c in res.claims}
+    assert verdicts[7] == NOT_RUN and verdicts[3] == REPRODUCED
+    assert "reproduced" in page and "-3.662" in page  # the paper's Fig 5 OLS beside ours
+
+
+def test_write_report_rejects_bad_tables(tmp_path):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['seed'\]"):
+        write_report(tmp_path, {"fig1": fig1_table().drop(columns="seed")}, {})
+    bad = fig1_table()
+    bad.loc[0, "phase"] = "warmup"
+    with pytest.raises(ValueError, match="'warmup'.*allowed"):
+        write_report(tmp_path, {"fig1": bad}, {})
+    with pytest.raises(ValueError, match="meta"):
+        write_report(tmp_path, {}, meta=None)
+    assert list(COLUMNS) == list(fig1_table().columns)
