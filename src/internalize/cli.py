@@ -149,3 +149,76 @@ def play(
     path = save_gif(_episode_frames(trajectory, 0, tile_size), out, fps)
     typer.echo(f"{agent.value} in {world.value}: {steps} steps, {goals} goal(s), caregiver-reward return {ret:+.3f}")
     typer.echo(f"wrote {path}")
+
+
+Preset = Annotated[str, typer.Option("--preset", help="quick (2-core CPU, minutes) or paper (the paper's budgets).")]
+Out = Annotated[Path, typer.Option("--out", help="Output directory; one sub-directory per experiment.")]
+Seeds = Annotated[int | None, typer.Option("--seeds", min=1, help="Number of seeds (default: the experiment's).")]
+Force = Annotated[bool, typer.Option("--force", help="Recompute finished runs and overwrite their results.")]
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command("list")
+def list_experiments(preset: Preset = "quick") -> None:
+    """List the paper's experiments with their budgets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from internalize.experiments.paper import ALIASES, EXPERIMENTS, paper_experiment
+
+    table = Table("experiment", "title", "worlds", "conditions", "steps per phase", "seeds")
+    aliases = {v: k for k, v in ALIASES.items()}
+    for name in EXPERIMENTS:
+        e = paper_experiment(name, preset)
+        worlds = f"{e.socialization_world.name} -> {', '.join(w.name for w in e.autonomy_worlds) or '-'}"
+        label = name + (f" ({aliases[name]})" if name in aliases else "")
+        table.add_row(label, e.title, worlds, ", ".join(e.conditions) or "-",
+                      f"{e.socialization_steps:,} + {e.autonomy_steps:,}", str(len(e.seeds)))
+    Console().print(table)
+
+
+@app.command()
+def run(
+    experiment: Annotated[str, typer.Argument(help="fig4a (fig1), fig3, fig4b, fig5, fig6, or a path to a .toml file.")],
+    preset: Preset = "quick",
+    seeds: Seeds = None,
+    out: Out = Path("runs"),
+    force: Force = False,
+    report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
+) -> None:
+    """Run one experiment (resuming it if it was interrupted), then the report."""
+    from internalize.experiments.reproduce import resolve, run_many, write_report
+
+    try:
+        exp = resolve(experiment, preset, seeds)
+        run_many([exp], out, force=force)
+        if report:
+            typer.echo(f"report: {write_report(out)}")
+    except (ValueError, FloatingPointError) as e:
+        _fail(e)
+
+
+@app.command()
+def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False) -> None:
+    """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
+    from internalize.experiments.reproduce import reproduce as run_all
+
+    try:
+        run_all(preset, out, seeds=seeds, force=force)
+    except (ValueError, FloatingPointError) as e:
+        _fail(e)
+
+
+@app.command("report")
+def report_command(out: Annotated[Path, typer.Argument(help="A directory holding NAME/results.parquet.")]) -> None:
+    """Write DIR/report.md and DIR/report.html from the experiments finished in DIR."""
+    from internalize.experiments.reproduce import write_report
+
+    try:
+        typer.echo(f"report: {write_report(out)}")
+    except ValueError as e:
+        _fail(e)

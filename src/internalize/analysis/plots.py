@@ -56,11 +56,12 @@ def _save(fig: Figure, out: str | os.PathLike[str]) -> Path:
 
 
 def _x_axis(df: pd.DataFrame, x: str) -> str:
-    """Resolve ``x`` ('auto' | 'episode' | 'step'): episodes when every row has one."""
+    """Resolve ``x`` ('auto' | 'episode' | 'step'). 'auto' is env steps: every seed logs at the same steps, while
+    cumulative episode counts differ between seeds and would misalign the mean and the band."""
     if x not in ("auto", "episode", "step"):
         raise ValueError(f"x={x!r}: allowed 'auto', 'episode', 'step'")
     if x == "auto":
-        return "episode" if df["episode"].notna().all() else "step"
+        return "step"
     if x == "episode" and df["episode"].isna().any():
         raise ValueError("x='episode' but column 'episode' has NaN values; use x='step'")
     return x

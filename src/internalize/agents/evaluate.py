@@ -1,0 +1,83 @@
+"""Held-out evaluation of a policy: N fresh episodes with the deterministic policy, scored by the caregiver.
+
+The paper's "held-out" evaluation (PAPER-SPEC §5, §9.7) is SB3's ``evaluate_policy`` over 100 episodes with
+``deterministic=True`` on freshly sampled layouts, and its metric "Reward (OOD)" is the caregiver-present return:
+social reward plus step costs. Here the N episodes run side by side (one environment per episode, vmapped), so
+an evaluation is one jitted program; episodes are independent either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from internalize.worlds.base import World
+
+#: Per-episode means :func:`evaluate` returns.
+EVAL_METRICS = ("goals_per_episode", "caregiver_return", "social_return", "extrinsic_return")
+
+
+def evaluate(
+    apply_fn: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]],
+    params: Any,
+    world: World,
+    world_params: Any,
+    key: jax.Array,
+    episodes: int = 100,
+    deterministic: bool = True,
+) -> dict[str, jax.Array]:
+    """Run ``episodes`` (static) whole episodes of the policy on fresh layouts; jit/vmap-able over params/keys.
+
+    Args:
+      apply_fn: the policy network's apply, ``(params, obs (..., *obs_shape)) -> (logits, value)``.
+      params: the policy parameters.
+      world, world_params: where to evaluate (e.g. the held-out 5-block world, or a hand-picked map).
+      key: JAX key for layouts (and actions when not deterministic).
+      episodes: number of held-out episodes (the paper: 100).
+      deterministic: act greedily (argmax of the logits), as SB3's ``evaluate_policy`` does by default.
+
+    Returns:
+      Means over episodes, each a () float32: ``goals_per_episode``, ``caregiver_return`` (R_e + R_s, the
+      paper's "Reward (OOD)"), ``social_return`` and ``extrinsic_return``.
+    """
+    if not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes: must be a positive integer, got {episodes!r}.")
+    k_reset, k_run = jax.random.split(key)
+    obs, state = jax.vmap(world.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes), world_params)
+    horizon = world_params.max_steps
+
+    def one_step(carry, step_key):
+        obs, state, done, totals = carry
+        logits, _ = apply_fn(params, obs)
+        k_act, k_env = jax.random.split(step_key)
+        if deterministic:
+            action = jnp.argmax(logits, axis=-1)
+        else:
+            action = jax.random.categorical(k_act, logits)
+        obs, state, ch, truncated = jax.vmap(world.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_env, episodes), state, action, world_params
+        )
+        live = (~done).astype(jnp.float32)  # an episode's steps after its truncation are not counted
+        totals = {
+            "goals": totals["goals"] + live * ch.event,
+            "social": totals["social"] + live * ch.social,
+            "extrinsic": totals["extrinsic"] + live * ch.extrinsic,
+        }
+        return (obs, state, done | truncated, totals), None
+
+    zeros = jnp.zeros((episodes,), jnp.float32)
+    init = (obs, state, jnp.zeros((episodes,), bool), {"goals": zeros, "social": zeros, "extrinsic": zeros})
+    # Episodes truncate at max_steps; scanning that many steps (a traced bound is not allowed) covers them.
+    steps = int(horizon) if not isinstance(horizon, jax.core.Tracer) else None
+    if steps is None:
+        raise ValueError("world_params.max_steps must be concrete (not traced) for evaluation.")
+    (_, _, done, totals), _ = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
+    return {
+        "goals_per_episode": totals["goals"].mean(),
+        "caregiver_return": (totals["social"] + totals["extrinsic"]).mean(),
+        "social_return": totals["social"].mean(),
+        "extrinsic_return": totals["extrinsic"].mean(),
+    }

@@ -1,0 +1,196 @@
+"""Experiments from TOML files: a researcher's own worlds, caregiver, ISR, conditions, budgets and seeds.
+
+Format (every key optional unless marked; unknown keys are errors)::
+
+    [experiment]
+    name = "corridors"                 # required; also the output sub-directory
+    title = "ISR on my own maps"
+    base = "quick"                     # start from a preset's learner and ISR: quick | paper
+    seeds = [0, 1, 2]                  # or: n_seeds = 3 (seeds 0, 1, 2)
+    socialization_world = "blocks-1"   # blocks-N, a built-in map, or a name from [worlds]
+    autonomy_worlds = ["plus", "corridor"]
+    conditions = ["caregiver", "none", "isr"]
+    socialization_steps = 100_000      # required
+    autonomy_steps = 100_000
+    evaluation_episodes = 100
+    start_from = "last"
+    chunk_rollouts = 10
+
+    [learner]        # fields of LearnerSpec: torso, n_envs, n_steps, batch_size, n_epochs, learning_rate
+    torso = "mlp"
+
+    [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
+    utility = "threshold-replace"   # holdout_fraction, data_sizes, utility, threshold
+
+    [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
+    map = '''
+    #######
+    #.....#
+    #.###.#
+    #.....#
+    #.###.#
+    #.....#
+    #######
+    '''
+
+Every error names the file, the key and its line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
+from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, WorldSpec, world
+
+_EXPERIMENT_KEYS = {
+    "name": str, "title": str, "base": str, "seeds": list, "n_seeds": int, "socialization_world": str,
+    "autonomy_worlds": list, "conditions": list, "socialization_steps": int, "autonomy_steps": int,
+    "evaluation_episodes": int, "start_from": str, "chunk_rollouts": int,
+}
+_WORLD_KEYS = {"map": str, "n_blocks": int, "check_reachable": bool}
+_SECTIONS = ("experiment", "learner", "isr", "worlds")
+
+
+class ExperimentFileError(ValueError):
+    """A malformed experiment file; the message names the file, the key and the line."""
+
+
+def _types(cls: type) -> dict[str, type]:
+    hints = {"int": int, "float": float, "str": str, "bool": bool, "tuple[int, ...]": list,
+             "Literal['cnn', 'mlp']": str}
+    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls)}
+
+
+def _line(text: str, section: str | None, key: str | None) -> int | None:
+    """1-based line of ``key`` inside ``[section]`` (or of the section header), or None."""
+    lines = text.splitlines()
+    start = 0
+    if section is not None:
+        header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
+        found = [i for i, ln in enumerate(lines) if header.match(ln)]
+        if not found:
+            return None
+        start = found[0]
+        if key is None:
+            return start + 1
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(start, len(lines)):
+        if i > start and section is not None and re.match(r"^\s*\[", lines[i]):
+            break
+        if pattern.match(lines[i]):
+            return i + 1
+    return None
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Parse and validate an experiment file (nothing runs)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).") from None
+
+    def fail(section: str | None, key: str | None, message: str) -> ExperimentFileError:
+        line = _line(text, section, key)
+        where = f"{path}" + (f", line {line}" if line else "")
+        name = ".".join(p for p in (section, key) if p)
+        return ExperimentFileError(f"{where}: {name}: {message}")
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ExperimentFileError(f"{path}: not valid TOML: {e}") from None
+
+    for section in data:
+        if section not in _SECTIONS:
+            raise fail(section, None, f"unknown section; allowed: {', '.join(_SECTIONS)}")
+    exp = data.get("experiment")
+    if not isinstance(exp, dict):
+        raise ExperimentFileError(f"{path}: missing the [experiment] section.")
+    _check_keys(exp, _EXPERIMENT_KEYS, "experiment", fail)
+    for required in ("name", "socialization_steps"):
+        if required not in exp:
+            raise fail("experiment", None, f"missing required key {required!r}")
+
+    base = exp.get("base", "quick")
+    if base not in PRESETS:
+        raise fail("experiment", "base", f"got {base!r}; allowed: {' | '.join(PRESETS)}")
+    learner_base = QUICK_LEARNER if base == "quick" else LearnerSpec()
+    isr_base = QUICK_ISR if base == "quick" else ISRSpec()
+
+    worlds: dict[str, WorldSpec] = {}
+    for wname, wdata in data.get("worlds", {}).items():
+        if not isinstance(wdata, dict):
+            raise fail("worlds", wname, "must be a table ([worlds.NAME])")
+        _check_keys(wdata, _WORLD_KEYS, f"worlds.{wname}", fail)
+        try:
+            worlds[wname] = WorldSpec(wname, **wdata)
+        except ValueError as e:
+            raise fail(f"worlds.{wname}", _key_in(str(e), wdata) or "map", str(e)) from None
+
+    def resolve(key: str, label: Any) -> WorldSpec:
+        if not isinstance(label, str):
+            raise fail("experiment", key, f"world names must be strings, got {label!r}")
+        if label in worlds:
+            return worlds[label]
+        try:
+            return world(label)
+        except ValueError:
+            raise fail("experiment", key, f"unknown world {label!r}; allowed: blocks-N, plus, x, U, T, "
+                       f"four_rooms, or a [worlds.NAME] table ({', '.join(worlds) or 'none defined'})") from None
+
+    learner = _sub(data.get("learner", {}), LearnerSpec, learner_base, "learner", fail)
+    isr = _sub(data.get("isr", {}), ISRSpec, isr_base, "isr", fail)
+    if "seeds" in exp and "n_seeds" in exp:
+        raise fail("experiment", "n_seeds", "give either seeds or n_seeds, not both")
+    seeds = tuple(exp.get("seeds", range(exp.get("n_seeds", 1))))
+    kwargs = dict(
+        name=exp["name"], title=exp.get("title", exp["name"]),
+        socialization_world=resolve("socialization_world", exp.get("socialization_world", "blocks-3")),
+        autonomy_worlds=tuple(resolve("autonomy_worlds", w) for w in exp.get("autonomy_worlds", [])),
+        conditions=tuple(exp.get("conditions", ("caregiver", "none", "isr"))),
+        socialization_steps=exp["socialization_steps"], autonomy_steps=exp.get("autonomy_steps", 0),
+        seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr,
+        start_from=exp.get("start_from", "last"), chunk_rollouts=exp.get("chunk_rollouts", 10),
+    )
+    try:
+        return Experiment(**kwargs)
+    except ValueError as e:
+        key = str(e).split(":")[0].split("[")[0].split(".")[-1]
+        raise fail("experiment", key if key in exp else None, str(e)) from None
+
+
+def _key_in(message: str, table: dict) -> str | None:
+    for key in table:
+        if key in message:
+            return key
+    return None
+
+
+def _check_keys(table: dict, allowed: dict[str, type], section: str, fail) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise fail(section, key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        expected = allowed[key]
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            raise fail(section, key, f"must be of type {expected.__name__}, got {type(value).__name__} {value!r}")
+
+
+def _sub(table: Any, cls: type, base: Any, section: str, fail) -> Any:
+    if not isinstance(table, dict):
+        raise fail(section, None, "must be a table")
+    _check_keys(table, _types(cls), section, fail)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return dataclasses.replace(base, **values)
+    except ValueError as e:
+        key = str(e).split(":")[0].split(".")[-1].split("[")[0]
+        raise fail(section, key if key in table else None, str(e)) from None

@@ -1,0 +1,115 @@
+"""The pieces of an experiment's phases, built from its spec: PPO configs, reward modules, ISR configs, keys.
+
+Pure construction, no I/O: :mod:`internalize.experiments.runner` runs and stores what these build.
+
+Randomness: every run derives from its seed's root key ``jax.random.key(seed)``, split once into the keys of
+the socialization, ISR, autonomy and evaluation phases. Autonomy runs of one seed fold in the condition and
+world; evaluation uses the same key for every condition of a (seed, world), so all conditions are scored on
+the same held-out layouts (paired comparisons).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from internalize.agents.isr import IsrConfig
+from internalize.agents.ppo_config import PPOConfig
+from internalize.agents.reward import Reward
+from internalize.experiments.results import CONDITIONS
+from internalize.experiments.spec import Experiment
+from internalize.social.caregiver import Presence
+from internalize.social.internalization import social_reward
+from internalize.social.utility import UtilityConfig
+
+#: Conditions that train in the autonomous phase, and each one's (caregiver present, ISR weight).
+TRAINED = {"caregiver": (True, 0.0), "none": (False, 0.0), "isr": (False, 1.0), "frozen-continued": (True, 0.0)}
+
+
+class SeedKeys(NamedTuple):
+    """Per-phase keys of a batch of seeds, each (S,) typed PRNG keys."""
+
+    socialization: jax.Array
+    isr: jax.Array
+    autonomy: jax.Array
+    evaluation: jax.Array
+
+
+def seed_keys(seeds: tuple[int, ...]) -> SeedKeys:
+    """The phase keys of every seed (derived from ``jax.random.key(seed)`` alone)."""
+    split = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 4))(jnp.asarray(seeds, jnp.uint32))
+    return SeedKeys(*(split[:, i] for i in range(4)))
+
+
+def autonomy_keys(keys: SeedKeys, condition: str, world_index: int) -> jax.Array:
+    """(S,) keys of one condition's autonomy runs on one world."""
+    tag = CONDITIONS.index(condition) * 1000 + world_index
+    return jax.vmap(lambda k: jax.random.fold_in(k, tag))(keys.autonomy)
+
+
+def evaluation_keys(keys: SeedKeys, world_index: int) -> jax.Array:
+    """(S,) keys of the held-out episodes on one world, shared by all conditions."""
+    return jax.vmap(lambda k: jax.random.fold_in(k, world_index))(keys.evaluation)
+
+
+def ppo_config(exp: Experiment, steps: int) -> PPOConfig:
+    """The learner's PPO config for a phase of ``steps`` env steps."""
+    spec = exp.learner
+    return PPOConfig(
+        total_timesteps=steps, learning_rate=spec.learning_rate, n_steps=spec.n_steps, n_envs=spec.n_envs,
+        batch_size=spec.batch_size, n_epochs=spec.n_epochs, torso=spec.torso,
+    )
+
+
+def socialization_capacity(exp: Experiment) -> int:
+    """Transitions a seed stores during socialization: the whole phase, rounded up to whole rollouts."""
+    return exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
+
+
+def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None = None) -> IsrConfig:
+    """The ISR config: trained on the first ``n_data`` transitions (all when None).
+
+    ``n_train`` (training transitions, known after socialization) turns ``isr.updates_fraction`` into a number of
+    updates: ``ceil(fraction * ceil(n_train / batch_size))`` (1 = one epoch, as the reference).
+    """
+    spec = exp.isr
+    n_updates = None
+    if n_train is not None:
+        n_updates = max(1, math.ceil(spec.updates_fraction * math.ceil(n_train / spec.batch_size)))
+    return IsrConfig(
+        network=spec.network, encoding=spec.encoding, learning_rate=spec.learning_rate,
+        batch_size=spec.batch_size, n_updates=n_updates, n_data=n_data, holdout_fraction=spec.holdout_fraction,
+        log_every=max(1, (n_updates or 100) // 100),
+    )
+
+
+def n_train_of(exp: Experiment, n_data: int) -> int:
+    """Training transitions of a chronological split of ``n_data`` transitions (the held-out tail removed)."""
+    return n_data - int(math.ceil(exp.isr.holdout_fraction * n_data))
+
+
+def utility_config(exp: Experiment) -> UtilityConfig:
+    return UtilityConfig(mode=exp.isr.utility, threshold=exp.isr.threshold,
+                         step_cost=float(exp.socialization_world.params().step_cost))
+
+
+def socialization_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
+    """Caregiver always present; every transition stored for the ISR."""
+    return social_reward(Presence("always"), utility_config(exp), None, store=socialization_capacity(exp),
+                         obs_shape=obs_shape)
+
+
+def autonomy_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
+    """One module for every trained condition: presence and ISR weight are per-run data (``TRAINED``)."""
+    return social_reward(Presence("always"), utility_config(exp), isr_config(exp), obs_shape=obs_shape)
+
+
+def run_flags(conditions: list[str], n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(caregiver, isr_weight) arrays of shape (C * S,), condition-major, for the trained conditions."""
+    caregiver = np.repeat([TRAINED[c][0] for c in conditions], n_seeds)
+    weight = np.repeat(np.asarray([TRAINED[c][1] for c in conditions], np.float32), n_seeds)
+    return caregiver, weight

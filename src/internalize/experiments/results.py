@@ -1,0 +1,206 @@
+"""The results table and manifest of an experiment, written so that nothing is lost.
+
+Layout of ``OUT/EXPERIMENT/``:
+
+* ``results.parquet`` — one long table, columns :data:`COLUMNS`; one row per (condition, world, seed, phase, step,
+  metric). Written when the experiment completes.
+* ``manifest.json`` — the experiment's config, seeds, package versions, git commit, timings and status.
+* ``units/NAME.parquet`` — the rows of each finished unit of work (a phase of a group of seeds). A unit whose file
+  exists is complete and is never recomputed unless forced; the final table is their concatenation.
+* ``checkpoints/`` — training state between chunks, so an interrupted unit resumes where it stopped.
+
+Every file is written atomically: to a temporary file in the same directory, flushed and fsynced, then renamed
+over the target, so a reader (or a resumed run) sees either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "episode", "metric", "value")
+KEY_COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "metric")
+CONDITIONS = ("caregiver", "none", "isr", "frozen", "frozen-continued")
+PHASES = ("socialization", "isr", "autonomy", "evaluation")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same directory + fsync + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+    """Write a DataFrame as Parquet atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A results DataFrame with the canonical columns and dtypes from an iterable of row dicts."""
+    df = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    return df.astype({"experiment": str, "condition": str, "world": str, "seed": "int64", "phase": str,
+                      "step": "int64", "episode": "float64", "metric": str, "value": "float64"})
+
+
+def check_table(df: pd.DataFrame) -> None:
+    """Raise ValueError if the table lacks columns or has duplicate (condition, world, seed, phase, step, metric)."""
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table: missing columns {missing}; expected {list(COLUMNS)}")
+    dup = df.duplicated(list(KEY_COLUMNS))
+    if dup.any():
+        first = df[dup].iloc[0].to_dict()
+        raise ValueError(f"results table: {int(dup.sum())} duplicate rows, e.g. {first}")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("internalize", "jax", "jaxlib", "flax", "optax", "numpy", "pandas"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    """The source checkout's commit (with ``-dirty`` if it has local changes), or None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class ResultsStore:
+    """Files of one experiment under ``root / name``; see the module docstring for the layout."""
+
+    def __init__(self, root: Path | str, name: str):
+        self.dir = Path(root) / name
+        self.name = name
+
+    @property
+    def table_path(self) -> Path:
+        return self.dir / "results.parquet"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def unit_path(self, unit: str) -> Path:
+        return self.dir / "units" / f"{unit}.parquet"
+
+    def checkpoint_dir(self, unit: str) -> Path:
+        return self.dir / "checkpoints" / unit
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.exists():
+            return None
+        return json.loads(self.manifest_path.read_text())
+
+    def claim(self, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
+        """Make sure this directory belongs to ``config``'s experiment; start or continue its manifest.
+
+        Raises:
+          ValueError: the directory holds results of a different experiment or of a different configuration
+            (nothing is written); pass ``force=True`` to start the experiment afresh there.
+        """
+        old = self.read_manifest()
+        if old is not None and not force:
+            if old.get("experiment") != self.name:
+                raise ValueError(
+                    f"output directory {self.dir} holds results of experiment {old.get('experiment')!r}, not "
+                    f"{self.name!r}; choose another --out or pass --force to overwrite."
+                )
+            if old.get("config") != json.loads(json.dumps(config, sort_keys=True, default=str)):
+                raise ValueError(
+                    f"output directory {self.dir} holds results of {self.name!r} with a different configuration "
+                    f"(preset, seeds or budgets changed); choose another --out or pass --force to start afresh."
+                )
+            return old
+        if force and self.dir.exists():
+            for sub in ("units", "checkpoints"):
+                for p in sorted((self.dir / sub).rglob("*"), reverse=True):
+                    p.unlink() if p.is_file() else p.rmdir()
+            self.table_path.unlink(missing_ok=True)
+        manifest = {
+            "experiment": self.name,
+            "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": "running",
+            "timings": {},
+        }
+        atomic_write_json(self.manifest_path, manifest)
+        return manifest
+
+    def unit_done(self, unit: str) -> bool:
+        return self.unit_path(unit).exists()
+
+    def write_unit(self, unit: str, df: pd.DataFrame, seconds: float) -> None:
+        """Store a finished unit's rows and record its wall time in the manifest."""
+        check_table(df)
+        atomic_write_parquet(self.unit_path(unit), df)
+        manifest = self.read_manifest() or {}
+        manifest.setdefault("timings", {})[unit] = round(seconds, 3)
+        atomic_write_json(self.manifest_path, manifest)
+
+    def finish(self, units: list[str]) -> pd.DataFrame:
+        """Concatenate the units' rows into ``results.parquet`` and mark the manifest complete."""
+        frames = [pd.read_parquet(self.unit_path(u)) for u in units]
+        df = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
+        check_table(df)
+        df = df.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+        atomic_write_parquet(self.table_path, df)
+        manifest = self.read_manifest() or {}
+        manifest["status"] = "complete"
+        manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        atomic_write_json(self.manifest_path, manifest)
+        return df
+
+    def is_complete(self) -> bool:
+        m = self.read_manifest()
+        return bool(m and m.get("status") == "complete" and self.table_path.exists())

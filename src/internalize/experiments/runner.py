@@ -1,0 +1,223 @@
+"""Run any Experiment: seeds vmapped, phases in jitted chunks, checkpoints, resume, one results table.
+
+An experiment is a sequence of *units*, each a phase of all its seeds (and conditions) in one compiled program:
+
+1. ``socialization`` — all seeds with the caregiver present; every transition stored for the ISR;
+2. ``isr`` — each seed's ISR trained on its data (and, for Figure 3b, on the first N transitions for each N);
+3. ``autonomy-<world>`` — every trained condition x seed continuing its socialization model on that world, vmapped
+   together (the conditions differ only in data: caregiver flag and ISR weight); ``autonomy-frozen-continued``
+   trains on the socialization world;
+4. ``evaluation`` — held-out deterministic episodes for every (condition, world, seed).
+
+A finished unit leaves its rows in ``units/<unit>.parquet`` and its product (final states) in
+``checkpoints/<unit>/final.ckpt``; a rerun skips it. A unit in progress is checkpointed between chunks (at most
+every ``checkpoint_seconds``); a rerun after an interruption resumes from the last checkpoint and, the programs
+being deterministic on CPU, produces the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from internalize.agents.checkpoint import load_checkpoint, save_checkpoint
+from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
+from internalize.experiments import phases
+from internalize.experiments.progress import Progress
+from internalize.experiments.results import ResultsStore, atomic_write_parquet
+from internalize.experiments.spec import Experiment, WorldSpec
+from internalize.experiments.units import (
+    evaluation_unit, isr_unit, metrics_rows, socialization_rows,
+)
+from internalize.worlds.navigation import Navigation
+
+#: Per-rollout learner metrics written to the results table.
+LOGGED = ("goals_per_episode", "social_return", "extrinsic_return", "utility_return", "internal_return",
+          "presence_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+class Runner:
+    """Executes one Experiment into ``out/<name>/``; see the module docstring."""
+
+    def __init__(self, exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
+                 checkpoint_seconds: float = 30.0, log: Callable[[str], None] = print):
+        self.exp = exp
+        self.store = ResultsStore(out, exp.name)
+        self.force = force
+        self.progress = Progress(enabled=progress)
+        self.checkpoint_seconds = checkpoint_seconds
+        self.log = log
+        self.world = Navigation()
+        self.keys = phases.seed_keys(exp.seeds)
+        self.units: list[str] = []
+
+    # ----------------------------------------------------------------------------------------------- driver
+    def run(self) -> pd.DataFrame:
+        exp = self.exp
+        self.store.claim(exp.to_dict(), force=self.force)  # raises before anything is written on a mismatch
+        if self.store.is_complete():
+            self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
+            return pd.read_parquet(self.store.table_path)
+        soc = self.socialization()
+        isr_params = self.isr(soc) if ("isr" in exp.conditions or exp.isr.data_sizes) else None
+        finals: dict[tuple[str, str], Any] = {}
+        trained = [c for c in exp.conditions if c in ("caregiver", "none", "isr")]
+        for w_index, world in enumerate(exp.autonomy_worlds):
+            if trained:
+                finals.update(self.autonomy(f"autonomy-{world.name}", world, w_index, trained, soc, isr_params))
+        if "frozen-continued" in exp.conditions:
+            unit = "autonomy-frozen-continued"
+            continued = self.autonomy(unit, exp.socialization_world, len(exp.autonomy_worlds), ["frozen-continued"],
+                                      soc, isr_params)
+            for world in exp.autonomy_worlds:
+                finals[("frozen-continued", world.name)] = continued[("frozen-continued", exp.socialization_world.name)]
+        if "frozen" in exp.conditions:
+            for world in exp.autonomy_worlds:
+                finals[("frozen", world.name)] = soc.params
+        if exp.evaluation_episodes and finals:
+            self.evaluation(finals)
+        df = self.store.finish(self.units)
+        self.log(f"{exp.name}: {len(df)} rows -> {self.store.table_path}")
+        return df
+
+    # ------------------------------------------------------------------------------------------------ units
+    def socialization(self) -> Any:
+        exp, unit = self.exp, "socialization"
+        obs_shape = self.world.observation_shape(exp.socialization_world.params())
+        learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world,
+                             exp.socialization_world.params(), phases.socialization_reward(exp, obs_shape))
+        seeds = make_seeds_runner(learner)
+        states = seeds.init(self.keys.socialization)
+        n = exp.learner.rollouts(exp.socialization_steps)
+        labels = [{"condition": "caregiver", "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
+
+        def rows(metrics, episodes0):
+            return metrics_rows(exp.name, "socialization", labels, metrics, LOGGED, episodes0)
+
+        final = self._train_unit(unit, seeds.run, states, n, rows, expand=socialization_rows(exp))
+        return final
+
+    def isr(self, soc: Any) -> Any:
+        return isr_unit(self, soc)
+
+    def autonomy(self, unit: str, world: WorldSpec, w_index: int, conditions: list[str], soc: Any,
+                 isr_params: Any) -> dict[tuple[str, str], Any]:
+        exp = self.exp
+        S = len(exp.seeds)
+        params = world.params()
+        obs_shape = self.world.observation_shape(params)
+        reward = phases.autonomy_reward(exp, obs_shape)
+        learner = make_train(phases.ppo_config(exp, exp.autonomy_steps), self.world, params, reward)
+        seeds = make_seeds_runner(learner)
+        keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
+        tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731
+        from internalize.social.internalization import with_isr, with_run_flags
+
+        rstate = jax.vmap(reward.init_state, in_axes=(0, None))(keys, exp.learner.n_envs)
+        caregiver, weight = phases.run_flags(conditions, S)
+        rstate = with_run_flags(rstate, caregiver, weight)
+        if isr_params is not None:
+            rstate = with_isr(rstate, tile(isr_params))
+        start = int(np.asarray(soc.actors.steps).reshape(-1)[0])
+        states = seeds.init(keys, tile(soc.params), tile(soc.opt_state), rstate, start)
+        labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
+        n = exp.learner.rollouts(exp.autonomy_steps)
+        episodes0 = np.concatenate([self._episodes_after_socialization] * len(conditions))
+
+        def rows(metrics, episodes):
+            return metrics_rows(exp.name, "autonomy", labels, metrics, LOGGED, episodes)
+
+        final = self._train_unit(unit, seeds.run, states, n, rows, episodes0=episodes0)
+        out = {}
+        for i, c in enumerate(conditions):
+            out[(c, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
+        return out
+
+    def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:
+        evaluation_unit(self, finals)
+
+    # ------------------------------------------------------------------------------------ chunked training
+    def _train_unit(self, unit: str, run: Callable, states: Any, n_rollouts: int,
+                    rows: Callable[[dict, np.ndarray], list[dict]], *, expand: Callable | None = None,
+                    episodes0: np.ndarray | None = None) -> Any:
+        """Run ``n_rollouts`` in chunks with checkpoints; store the unit's rows; return the final states."""
+        ckpt_dir = self.store.checkpoint_dir(unit)
+        final_path, partial_path = ckpt_dir / "final.ckpt", ckpt_dir / "partial.ckpt"
+        batch = int(np.asarray(states.rollouts).size)
+        if self.store.unit_done(unit) and final_path.exists():
+            final, meta = load_checkpoint(final_path, states)
+            if unit == "socialization":
+                self._episodes_after_socialization = np.asarray(meta["episodes"], np.float64)
+            self.units.append(unit)
+            self.log(f"{self.exp.name}/{unit}: done, loaded")
+            return final
+        done, frames = 0, []
+        episodes = np.zeros(batch) if episodes0 is None else np.asarray(episodes0, np.float64)
+        if partial_path.exists():
+            states, meta = load_checkpoint(partial_path, states)
+            done, episodes = int(meta["done"]), np.asarray(meta["episodes"], np.float64)
+            frames.append(pd.read_parquet(ckpt_dir / meta["rows"]))
+            self.log(f"{self.exp.name}/{unit}: resuming after rollout {done}/{n_rollouts}")
+        chunk = _chunk(n_rollouts, self.exp.chunk_rollouts)
+        steps_per_rollout = self.exp.learner.rollout_steps * batch
+        started, last_save = time.perf_counter(), time.perf_counter()
+        with self.progress.task(f"{self.exp.name}/{unit}", total=n_rollouts * steps_per_rollout,
+                                completed=done * steps_per_rollout) as bar:
+            while done < n_rollouts:
+                states, metrics = run(states, chunk)
+                metrics = jax.device_get(metrics)
+                check_finite(metrics, context=f"{self.exp.name}/{unit}")
+                frames.append(rows(metrics, episodes))
+                episodes = episodes + np.asarray(metrics["episodes"]).sum(axis=-1)
+                done += chunk
+                bar.advance(chunk * steps_per_rollout)
+                if done < n_rollouts and time.perf_counter() - last_save >= self.checkpoint_seconds:
+                    self._save_partial(partial_path, states, frames, done, episodes)
+                    last_save = time.perf_counter()
+        df = pd.concat(frames, ignore_index=True)
+        if expand is not None:
+            df = expand(df)
+        meta = {"done": done, "episodes": episodes.tolist()}
+        save_checkpoint(final_path, states, meta)
+        self.store.write_unit(unit, df, time.perf_counter() - started)
+        for stale in [partial_path, *ckpt_dir.glob("rows-*.parquet")]:
+            stale.unlink(missing_ok=True)
+        if unit == "socialization":
+            self._episodes_after_socialization = episodes
+        self.units.append(unit)
+        return states
+
+    def _save_partial(self, path: Path, states: Any, frames: list[pd.DataFrame], done: int,
+                      episodes: np.ndarray) -> None:
+        """Checkpoint a unit in progress: the rows so far under a new name, then the state that names them.
+
+        The state file is replaced last and atomically, so whatever instant a crash happens, the checkpoint on
+        disk pairs a state with exactly the rows logged up to it.
+        """
+        rows_name = f"rows-{done:06d}.parquet"
+        atomic_write_parquet(path.parent / rows_name, pd.concat(frames, ignore_index=True))
+        save_checkpoint(path, states, {"done": done, "episodes": episodes.tolist(), "rows": rows_name})
+        for old in path.parent.glob("rows-*.parquet"):
+            if old.name != rows_name:
+                old.unlink(missing_ok=True)
+
+
+def _chunk(n: int, preferred: int) -> int:
+    """The largest divisor of ``n`` not above ``preferred`` (one compiled chunk length for the whole phase)."""
+    for c in range(min(preferred, n), 0, -1):
+        if n % c == 0:
+            return c
+    return 1
+
+
+def run_experiment(exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
+                   log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Run ``exp`` into ``out/<exp.name>/`` (skipping finished units, resuming an interrupted one)."""
+    return Runner(exp, out, force=force, progress=progress, log=log).run()

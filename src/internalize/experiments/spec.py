@@ -1,0 +1,233 @@
+"""Experiments as data: worlds, learner, ISR, conditions, budgets and seeds, validated at construction.
+
+An :class:`Experiment` describes the paper's protocol in general form:
+
+1. **socialization** — every seed learns on ``socialization_world`` with the caregiver present for
+   ``socialization_steps`` environment steps; every transition is stored for the ISR;
+2. **isr** — each seed's ISR is trained on its socialization data (``isr``); with ``isr.data_sizes`` it is also
+   trained on the first N transitions for each N (Figure 3b);
+3. **autonomy** — each condition continues the same PPO model (parameters and optimizer state) for
+   ``autonomy_steps`` on each of ``autonomy_worlds``:
+
+   * ``caregiver`` — the caregiver stays (the paper's "oracle"): U = R_e + R_s;
+   * ``none`` — the caregiver leaves and nothing replaces it: U = R_e;
+   * ``isr`` — the caregiver leaves and the ISR supplies internal reward (``isr.utility`` says how);
+   * ``frozen`` — no further learning (the paper's frozen baseline);
+   * ``frozen-continued`` — keeps training on the socialization world with the caregiver (the reference code's
+     "frozen", PAPER-SPEC §9.5); it never sees the autonomy worlds;
+4. **evaluation** — ``evaluation_episodes`` held-out episodes per (condition, autonomy world) with the
+   deterministic policy, scored by goals per episode and caregiver return (R_e + R_s).
+
+Nothing here runs anything; :mod:`internalize.experiments.runner` executes any Experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from internalize.experiments.results import CONDITIONS
+from internalize.worlds.layouts import PAPER_MAPS
+from internalize.worlds.navigation import NavParams, make_params
+
+TORSOS = ("cnn", "mlp")
+UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
+ISR_NETWORKS = ("policy", "reference", "mlp")
+ISR_ENCODINGS = ("channel", "onehot")
+START_FROM = ("last", "best")
+
+
+def _require(cond: bool, field_name: str, value: Any, allowed: str) -> None:
+    if not cond:
+        raise ValueError(f"{field_name}: got {value!r}; allowed: {allowed}.")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value, "a positive integer")
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """A navigation world by label: ``blocks-N`` (N random blocks per layout) or a fixed map.
+
+    Attributes:
+      name: label in the results table (``blocks-3``, ``plus``, ``my_map`` ...).
+      n_blocks: random blocks per layout (0..8), added on the map's free cells if a map is given.
+      map: a built-in map name or an ASCII map (rows of '#' and '.'); None for an open 5x5 interior.
+      check_reachable: redraw layouts whose goal is unreachable (False = the reference code).
+    """
+
+    name: str
+    n_blocks: int = 0
+    map: str | None = None
+    check_reachable: bool = True
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
+        self.params()  # validates blocks and map now, before anything runs
+
+    def params(self) -> NavParams:
+        try:
+            return make_params(self.n_blocks, self.map, check_reachable=self.check_reachable)
+        except ValueError as e:
+            raise ValueError(f"world {self.name!r}: {e}") from None
+
+
+def world(name: str) -> WorldSpec:
+    """A world from a short label: ``blocks-N`` or a built-in map name (``plus``, ``x``, ``U``, ``T``, ``four_rooms``)."""
+    if name.startswith("blocks-") and name[7:].isdigit():
+        return WorldSpec(name, n_blocks=int(name[7:]))
+    if name in PAPER_MAPS:
+        return WorldSpec(name, map=name)
+    raise ValueError(f"world: unknown world {name!r}; allowed: blocks-N (N in 0..8) or one of {', '.join(PAPER_MAPS)}.")
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """The PPO learner. Defaults are the paper's: SB3 PPO, CnnPolicy, lr 1e-4, one env, n_steps 2048.
+
+    Attributes:
+      torso: ``cnn`` (the paper's minigrid CNN) or ``mlp`` (SB3's MlpPolicy on the same crop; far cheaper on CPU).
+      n_envs: environments per seed (the paper: 1). A rollout is n_steps * n_envs transitions.
+      n_steps: steps per environment per rollout (SB3: 2048).
+      batch_size: minibatch size (SB3: 64).
+      n_epochs: passes over each rollout (SB3: 10).
+      learning_rate: Adam step size, constant (the paper: 1e-4).
+    """
+
+    torso: Literal["cnn", "mlp"] = "cnn"
+    n_envs: int = 1
+    n_steps: int = 2048
+    batch_size: int = 64
+    n_epochs: int = 10
+    learning_rate: float = 1e-4
+
+    def __post_init__(self) -> None:
+        _require(self.torso in TORSOS, "learner.torso", self.torso, " | ".join(TORSOS))
+        for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
+            _positive_int(f"learner.{name}", getattr(self, name))
+        _require((self.n_steps * self.n_envs) % self.batch_size == 0, "learner.batch_size", self.batch_size,
+                 f"a divisor of n_steps * n_envs = {self.n_steps * self.n_envs}")
+        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1,
+                 "learner.learning_rate", self.learning_rate, "a number in (0, 1)")
+
+    @property
+    def rollout_steps(self) -> int:
+        return self.n_steps * self.n_envs
+
+    def rollouts(self, steps: int) -> int:
+        """Whole rollouts needed for ``steps`` environment steps (SB3 rounds a phase up: 12e4 -> 59 rollouts)."""
+        return -(-steps // self.rollout_steps)
+
+
+@dataclass(frozen=True)
+class ISRSpec:
+    """The internalized social reward model and how its output enters the utility.
+
+    Attributes:
+      network: ``policy`` (the policy's torso + MLP head, the paper), ``reference`` (the reference code's smaller
+        net), ``mlp`` (cheap, for CPU presets).
+      encoding: how the action enters: ``channel`` (action index at the agent's cell, the reference) or ``onehot``.
+      learning_rate: Adam step size (reference: 3e-4; 3e-5 in Figure 3).
+      batch_size: transitions per update (reference: 1).
+      updates_fraction: updates as a fraction of one epoch over the training split (1 = one epoch, the reference;
+        1/12 = the undertrained ISR of Figure 6).
+      holdout_fraction: held-out share of the socialization data, never trained on (reference: last 10%).
+      data_sizes: also train ISRs on the first N socialization transitions for each N (Figure 3b); empty = no.
+      utility: how R_i enters the learner's utility while the caregiver is absent (see social.utility).
+      threshold: R_i threshold of the ``threshold-replace`` utility (reference: 0.2).
+    """
+
+    network: str = "policy"
+    encoding: str = "channel"
+    learning_rate: float = 3e-4
+    batch_size: int = 1
+    updates_fraction: float = 1.0
+    holdout_fraction: float = 0.1
+    data_sizes: tuple[int, ...] = ()
+    utility: str = "additive"
+    threshold: float = 0.2
+
+    def __post_init__(self) -> None:
+        _require(self.network in ISR_NETWORKS, "isr.network", self.network, " | ".join(ISR_NETWORKS))
+        _require(self.encoding in ISR_ENCODINGS, "isr.encoding", self.encoding, " | ".join(ISR_ENCODINGS))
+        _require(self.utility in UTILITY_MODES, "isr.utility", self.utility, " | ".join(UTILITY_MODES))
+        _positive_int("isr.batch_size", self.batch_size)
+        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1,
+                 "isr.learning_rate", self.learning_rate, "a number in (0, 1)")
+        _require(isinstance(self.updates_fraction, (int, float)) and 0 < self.updates_fraction <= 100,
+                 "isr.updates_fraction", self.updates_fraction, "a number in (0, 100]")
+        _require(isinstance(self.holdout_fraction, (int, float)) and 0 < self.holdout_fraction < 1,
+                 "isr.holdout_fraction", self.holdout_fraction, "a number strictly between 0 and 1")
+        for n in self.data_sizes:
+            _positive_int("isr.data_sizes[]", n)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the paper (or a user's); see the module docstring for the protocol.
+
+    Attributes:
+      name: identifier, also the output sub-directory (``fig4b``, ``my_experiment``).
+      title: one line for the report.
+      socialization_world: where the caregiver teaches.
+      autonomy_worlds: where each condition continues after socialization (one branch per world).
+      conditions: subset of caregiver | none | isr | frozen | frozen-continued.
+      socialization_steps / autonomy_steps: environment steps per seed (rounded up to whole rollouts).
+      evaluation_episodes: held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation.
+      seeds: root seeds; everything random in a run derives from its seed.
+      learner / isr: the PPO learner and the ISR.
+      start_from: autonomy starts from the ``last`` socialization policy (paper) or the ``best`` by training
+        return (the reference code's Figure 5).
+      chunk_rollouts: rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks.
+      figures: which report sections use this experiment (``fig1``, ``fig4a``, ``fig3``, ...).
+    """
+
+    name: str
+    title: str
+    socialization_world: WorldSpec
+    autonomy_worlds: tuple[WorldSpec, ...]
+    conditions: tuple[str, ...]
+    socialization_steps: int
+    autonomy_steps: int
+    seeds: tuple[int, ...]
+    evaluation_episodes: int = 100
+    learner: LearnerSpec = field(default_factory=LearnerSpec)
+    isr: ISRSpec = field(default_factory=ISRSpec)
+    start_from: str = "last"
+    chunk_rollouts: int = 10
+    figures: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
+                 "name", self.name, "letters, digits, '-' and '_'")
+        for c in self.conditions:
+            _require(c in CONDITIONS, "conditions[]", c, " | ".join(CONDITIONS))
+        _require(len(set(self.conditions)) == len(self.conditions), "conditions", self.conditions, "no repeats")
+        _positive_int("socialization_steps", self.socialization_steps)
+        if any(c != "frozen" for c in self.conditions):
+            _positive_int("autonomy_steps", self.autonomy_steps)
+        _require(len(self.seeds) > 0 and all(isinstance(s, int) and s >= 0 for s in self.seeds)
+                 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct non-negative integers")
+        _require(isinstance(self.evaluation_episodes, int) and self.evaluation_episodes >= 0,
+                 "evaluation_episodes", self.evaluation_episodes, "a non-negative integer")
+        _require(self.start_from in START_FROM, "start_from", self.start_from, " | ".join(START_FROM))
+        _positive_int("chunk_rollouts", self.chunk_rollouts)
+        names = [w.name for w in self.autonomy_worlds]
+        _require(len(set(names)) == len(names), "autonomy_worlds", names, "distinct world names")
+        if self.conditions and any(c != "frozen" for c in self.conditions):
+            _require(len(self.autonomy_worlds) > 0, "autonomy_worlds", names, "at least one world")
+        for n in self.isr.data_sizes:
+            _require(n <= self.socialization_steps, "isr.data_sizes[]", n,
+                     f"at most socialization_steps = {self.socialization_steps}")
+
+    def with_seeds(self, n: int) -> Experiment:
+        """The same experiment with the first ``n`` seeds of ``seeds`` (or more, continuing the sequence)."""
+        _positive_int("seeds", n)
+        base = self.seeds[0]
+        seeds = self.seeds[:n] if n <= len(self.seeds) else tuple(range(base, base + n))
+        return dataclasses.replace(self, seeds=seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

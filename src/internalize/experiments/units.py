@@ -1,0 +1,159 @@
+"""Rows of the results table from phase outputs, and the two units that are not PPO training (ISR, evaluation)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from internalize.agents.checkpoint import load_checkpoint, save_checkpoint
+from internalize.agents.evaluate import EVAL_METRICS, evaluate
+from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
+from internalize.agents.isr_metrics import isr_metrics
+from internalize.agents.networks import ActorCritic
+from internalize.experiments import phases
+from internalize.experiments.results import COLUMNS, rows_frame
+from internalize.experiments.spec import Experiment
+
+if TYPE_CHECKING:
+    from internalize.experiments.runner import Runner
+
+#: ISR metrics written once per ISR, at its last update: table name -> isr_metrics key.
+ISR_FINAL = {
+    "isr_heldout_balanced_mse": "holdout/balanced_mse",
+    "isr_heldout_unbalanced_mse": "holdout/mse",
+    "isr_heldout_corr": "holdout/pearson",
+    "isr_heldout_precision": "holdout/precision",
+    "isr_heldout_recall": "holdout/recall",
+    "isr_heldout_baseline_balanced_mse": "holdout/baseline_balanced_mse",
+    "isr_train_balanced_mse": "train/balanced_mse",
+    "isr_train_corr": "train/pearson",
+    "isr_n_train": "train/n",
+    "isr_n_heldout": "holdout/n",
+}
+
+
+def _frame(experiment: str, phase: str, labels: Sequence[dict], steps: np.ndarray, episodes: np.ndarray,
+           values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long rows from (B, T) arrays: ``labels[b]`` gives condition/world/seed of run b; NaN values are dropped."""
+    B, T = steps.shape
+    parts = []
+    for metric, v in values.items():
+        v = np.asarray(v, np.float64).reshape(B, T)
+        parts.append(pd.DataFrame({
+            "run": np.repeat(np.arange(B), T), "step": steps.reshape(-1), "episode": episodes.reshape(-1),
+            "metric": metric, "value": v.reshape(-1),
+        }))
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    lab = pd.DataFrame(list(labels))
+    df = df.join(lab, on="run").drop(columns="run")
+    df["experiment"], df["phase"] = experiment, phase
+    if df.empty:
+        return rows_frame([])
+    return df[list(COLUMNS)].astype({"seed": "int64", "step": "int64", "episode": "float64", "value": "float64"})
+
+
+def metrics_rows(experiment: str, phase: str, labels: Sequence[dict], metrics: dict[str, Any],
+                 names: Sequence[str], episodes0: np.ndarray) -> pd.DataFrame:
+    """Rows of PPO per-rollout metrics (each (B, T)); ``episode`` = cumulative episodes of each run."""
+    steps = np.asarray(metrics["steps"], np.int64)
+    cum = np.asarray(episodes0, np.float64)[:, None] + np.cumsum(np.asarray(metrics["episodes"], np.float64), axis=1)
+    values = {m: metrics[m] for m in names if m in metrics}
+    return _frame(experiment, phase, labels, steps, cum, values)
+
+
+def socialization_rows(exp: Experiment) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Socialization is shared by all conditions of a seed (paired design): its rows appear under each one."""
+    conditions = exp.conditions or ("caregiver",)
+
+    def expand(df: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([df.assign(condition=c) for c in conditions], ignore_index=True)
+
+    return expand
+
+
+def isr_unit(runner: Runner, soc: Any) -> Any:
+    """Train each seed's ISR on its socialization data (and on data prefixes for Figure 3b); returns the
+    full-data ISR parameters, (S,)-batched."""
+    exp, store, unit = runner.exp, runner.store, "isr"
+    path = store.checkpoint_dir(unit) / "final.ckpt"
+    buffers = soc.actors.reward_state.buffer
+    obs_shape = tuple(buffers.obs.shape[2:])
+    base = phases.isr_config(exp)
+    template = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))(runner.keys.isr)
+    if store.unit_done(unit) and path.exists():
+        runner.units.append(unit)
+        return load_checkpoint(path, template)[0]
+    started = time.perf_counter()
+    count = int(np.asarray(buffers.count).min())
+    sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in exp.isr.data_sizes]
+    frames, main_params = [], None
+    for n_data, condition in sizes:
+        used = count if n_data is None else min(n_data, count)
+        cfg = phases.isr_config(exp, n_data, phases.n_train_of(exp, used))
+        check_isr_data(cfg, buffers)
+        keys = runner.keys.isr if n_data is None else jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
+        with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
+            params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
+            bar.advance(cfg.n_updates)
+        final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b)))(params, buffers))
+        curve = jax.device_get(curve)
+        frames.append(_isr_rows(exp, condition, curve, final))
+        if n_data is None:
+            main_params = params
+    df = pd.concat(frames, ignore_index=True)
+    save_checkpoint(path, main_params, {"unit": unit})
+    store.write_unit(unit, df, time.perf_counter() - started)
+    runner.units.append(unit)
+    return main_params
+
+
+def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.ndarray]) -> pd.DataFrame:
+    S = len(exp.seeds)
+    labels = [{"condition": condition, "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
+    steps = np.asarray(curve.update, np.int64).reshape(S, -1)
+    heldout = np.asarray(curve.holdout_loss, np.float64).reshape(S, -1).copy()
+    # The last point of the held-out curve is exact: all held-out transitions, not a sample of them.
+    heldout[:, -1] = np.asarray(final["holdout/balanced_mse"], np.float64)
+    nan = np.full(steps.shape, np.nan)
+    curve_df = _frame(exp.name, "isr", labels, steps, nan, {
+        "isr_train_mse": curve.train_loss, "isr_heldout_mse": heldout,
+    })
+    last = steps[:, -1:]
+    final_df = _frame(exp.name, "isr", labels, last, nan[:, -1:],
+                      {name: np.asarray(final[key]).reshape(S, 1) for name, key in ISR_FINAL.items()})
+    return pd.concat([curve_df, final_df], ignore_index=True)
+
+
+def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
+    """Held-out deterministic episodes for every (condition, world, seed), on each world's own layouts."""
+    exp, store, unit = runner.exp, runner.store, "evaluation"
+    if store.unit_done(unit):
+        runner.units.append(unit)
+        return
+    started = time.perf_counter()
+    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso)
+    S = len(exp.seeds)
+    soc_steps = exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
+    aut_steps = exp.learner.rollouts(exp.autonomy_steps) * exp.learner.rollout_steps
+    frames = []
+    for w_index, world in enumerate(exp.autonomy_worlds):
+        conditions = [c for c in exp.conditions if (c, world.name) in finals]
+        params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
+        keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
+        wp = world.params()
+        fn = jax.jit(jax.vmap(lambda p, k: evaluate(network.apply, p, runner.world, wp, k, exp.evaluation_episodes)))
+        out = jax.device_get(fn(params, keys))
+        labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
+        steps = np.asarray([soc_steps + (0 if c == "frozen" else aut_steps) for c in conditions for _ in range(S)],
+                           np.int64)[:, None]
+        episodes = np.full(steps.shape, float(exp.evaluation_episodes))
+        frames.append(_frame(exp.name, "evaluation", labels, steps, episodes,
+                             {m: np.asarray(out[m]).reshape(-1, 1) for m in EVAL_METRICS}))
+    store.write_unit(unit, pd.concat(frames, ignore_index=True), time.perf_counter() - started)
+    runner.units.append(unit)

@@ -1,0 +1,149 @@
+"""The MDP with social rewards as a reward module of the PPO learner: presence, utility, ISR data and R_i.
+
+The learner maximises U = R_e + P * R_s + (1 - P) * R_i (``social.utility`` for the reference's variants).
+:func:`social_reward` builds the :class:`~internalize.agents.reward.Reward` that does this inside the rollout:
+
+* **presence** P comes from a caregiver schedule (``social.caregiver.Presence``), drawn per episode for the
+  stochastic kinds, and is switched off altogether for a run whose ``caregiver`` flag is False;
+* **R_i** is the ISR's prediction for the step's (pre-action observation, action), scaled by the run's
+  ``isr_weight`` (0 = a learner without an ISR), and logged as the ``internal`` reward whatever P is;
+* **socialization data**: with ``store > 0`` every transition on which the caregiver was present is appended
+  to an on-device :class:`~internalize.agents.isr_data.IsrBuffer` (observation, action, R_s) after each rollout;
+* **continual internalization**: with ``isr_updates_per_rollout > 0`` the ISR also trains on that buffer after
+  every rollout — how a learner keeps internalizing under a stochastic schedule.
+
+Per-run flags (``caregiver``, ``isr_weight``) and the ISR's parameters are *data* in the module's state, so
+the paper's conditions share one compiled program and can be vmapped together:
+
+========================  ===================  =============  ==========
+condition                 schedule             ``caregiver``  isr_weight
+========================  ===================  =============  ==========
+socialization             always               True           0
+caregiver ("oracle")      always               True           0
+none                      always               False          0
+isr                       always               False          1
+========================  ===================  =============  ==========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_reward, isr_update
+from internalize.agents.isr_data import IsrBuffer, isr_buffer_add, isr_buffer_init
+from internalize.agents.reward import Reward
+from internalize.social.caregiver import Presence, update_presence
+from internalize.social.utility import UtilityConfig, utility
+
+
+@struct.dataclass
+class SocialState:
+    """The reward module's state for one run (a leading seed/run axis when vmapped).
+
+    Attributes:
+      presence: (n_envs,) bool, the schedule's draw for each env's current episode.
+      caregiver: () bool, False removes the caregiver from this run whatever the schedule says.
+      isr_weight: () float32, multiplies R_i (0 = no ISR in this run).
+      isr: the ISR (params, optimizer state, update count), or None without one.
+      buffer: the socialization transitions stored so far, or None when nothing is stored.
+    """
+
+    presence: jax.Array
+    caregiver: jax.Array
+    isr_weight: jax.Array
+    isr: IsrState | None
+    buffer: IsrBuffer | None
+
+
+def social_reward(
+    presence: Presence,
+    utility_config: UtilityConfig,
+    isr_config: IsrConfig | None = None,
+    *,
+    store: int = 0,
+    isr_updates_per_rollout: int = 0,
+    obs_shape: Sequence[int] = (9, 9, 4),
+) -> Reward:
+    """A PPO reward module for an MDP with social rewards (see the module docstring).
+
+    Args:
+      presence: the caregiver's schedule over this phase's global env steps.
+      utility_config: how R_e, R_s and R_i combine (paper: additive).
+      isr_config: the ISR whose output is R_i; None for a learner without one.
+      store: capacity of the socialization buffer in transitions (0 = store nothing).
+      isr_updates_per_rollout: ISR updates on the buffer after each rollout (needs ``store`` and an ISR).
+      obs_shape: the world's observation shape.
+
+    The initial state has ``caregiver=True``, ``isr_weight=1`` (0 without an ISR), a fresh ISR and an empty
+    buffer; :func:`with_run_flags` and :func:`with_isr` set them per run.
+    """
+    if isr_updates_per_rollout and (not store or isr_config is None):
+        raise ValueError(
+            f"isr_updates_per_rollout: {isr_updates_per_rollout} needs an ISR and a socialization buffer "
+            f"(isr_config and store > 0)."
+        )
+    obs_shape = tuple(obs_shape)
+
+    def init_state(key: jax.Array, n_envs: int) -> SocialState:
+        return SocialState(
+            presence=jnp.zeros((n_envs,), bool),
+            caregiver=jnp.array(True),
+            isr_weight=jnp.float32(0.0 if isr_config is None else 1.0),
+            isr=None if isr_config is None else isr_init(isr_config, key, obs_shape),
+            buffer=isr_buffer_init(store, obs_shape) if store else None,
+        )
+
+    def reward_fn(rstate: SocialState, obs, action, channels, next_obs, new_episode, step, key):
+        del next_obs
+        drawn = update_presence(presence, key, step, new_episode, rstate.presence)
+        present = drawn & rstate.caregiver
+        if isr_config is None:
+            internal = jnp.zeros(action.shape, jnp.float32)
+        else:
+            internal = rstate.isr_weight * isr_reward(isr_config, rstate.isr.params, obs, action)
+        u = utility(utility_config, channels, present, internal)
+        info = {"internal": internal, "presence": present.astype(jnp.float32)}
+        return u, rstate.replace(presence=drawn), info
+
+    def update_fn(rstate: SocialState, rollout, key):
+        metrics: dict[str, jax.Array] = {}
+        if rstate.buffer is not None:
+            present = rollout.info["presence"] > 0.5
+            buffer = isr_buffer_add(rstate.buffer, rollout.obs, rollout.action, rollout.channels.social, present)
+            rstate = rstate.replace(buffer=buffer)
+            metrics["stored"] = buffer.count.astype(jnp.float32)
+        if isr_updates_per_rollout:
+            isr, loss = isr_update(rstate.isr, rstate.buffer, key, isr_updates_per_rollout)
+            rstate = rstate.replace(isr=isr)
+            metrics["isr_loss"] = loss
+        return rstate, metrics
+
+    needs_update = bool(store) or bool(isr_updates_per_rollout)
+    return Reward(init_state, reward_fn, update_fn if needs_update else None)
+
+
+def with_run_flags(state: SocialState, caregiver: Any, isr_weight: Any) -> SocialState:
+    """``state`` with a run's caregiver flag and ISR weight (scalars, or arrays batched like ``state``)."""
+    return state.replace(
+        caregiver=jnp.asarray(caregiver, bool) & jnp.ones_like(state.caregiver),
+        isr_weight=jnp.asarray(isr_weight, jnp.float32) * jnp.ones_like(state.isr_weight),
+    )
+
+
+def with_isr(state: SocialState, params: Any) -> SocialState:
+    """``state`` whose ISR has the given (trained) parameters; the optimizer state is kept."""
+    if state.isr is None:
+        raise ValueError("isr: this reward module was built without an ISR (isr_config=None).")
+    return state.replace(isr=state.isr.replace(params=params))
+
+
+def stored_buffer(state: SocialState) -> IsrBuffer:
+    """The socialization buffer of a state built with ``store > 0``."""
+    if state.buffer is None:
+        raise ValueError("store: this reward module stores no socialization data (store=0).")
+    return state.buffer
