@@ -1,0 +1,56 @@
+"""PPO learns the paper's task: with the caregiver present on 3-block navigation, every seed of a small
+vmapped batch reaches clearly more goals per episode than a uniformly random policy in the same world."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from internalize.agents.ppo import PPOConfig, check_finite, make_seeds_runner, make_train
+from internalize.worlds.base import step_autoreset
+from internalize.worlds.navigation import Navigation, make_params
+
+WORLD = Navigation()
+PARAMS = make_params(n_blocks=3)
+
+
+def random_goals_per_episode(key: jax.Array, n_envs: int = 64, n_steps: int = 400) -> float:
+    """Goals per episode of a uniformly random policy (n_envs * n_steps / 20 episodes)."""
+
+    def run(key):
+        k_reset, k_run = jax.random.split(key)
+        _, state = jax.vmap(WORLD.reset, in_axes=(0, None))(jax.random.split(k_reset, n_envs), PARAMS)
+
+        def one(state, key):
+            k_act, k_env = jax.random.split(key)
+            action = jax.random.randint(k_act, (n_envs,), 0, WORLD.num_actions)
+            out = jax.vmap(step_autoreset, in_axes=(None, 0, 0, 0, None))(
+                WORLD, jax.random.split(k_env, n_envs), state, action, PARAMS)
+            return out.state, (out.channels.event.sum(), out.truncated.sum())
+
+        _, (goals, ends) = jax.lax.scan(one, state, jax.random.split(k_run, n_steps))
+        return goals.sum() / ends.sum()
+
+    return float(jax.jit(run)(key))
+
+
+@pytest.mark.slow
+def test_caregiver_present_learning_beats_random_policy_on_every_seed():
+    random_gpe = random_goals_per_episode(jax.random.PRNGKey(123))
+    assert 0.02 < random_gpe < 0.5, f"random baseline {random_gpe:.3f} outside the plausible range"
+    # Small CI budget: 8 envs x 128 steps per rollout, 45 rollouts = 46,080 env steps per seed; lr 1e-3
+    # (SB3's other defaults). At lr <= 3e-4 this budget is too short: the policy first learns to stop
+    # moving (every forward costs) and only later finds the goals.
+    config = PPOConfig(n_steps=128, n_envs=8, batch_size=64, learning_rate=1e-3, torso="mlp")
+    runner = make_seeds_runner(make_train(config, WORLD, PARAMS))
+    states, metrics = runner.run(runner.init(jax.random.split(jax.random.PRNGKey(2024), 3)), 45)
+    metrics = jax.device_get(metrics)
+    check_finite(metrics)
+    gpe = np.asarray(metrics["goals_per_episode"])
+    start, final = gpe[:, :2].mean(axis=1), gpe[:, -5:].mean(axis=1)
+    msg = f"random {random_gpe:.3f}; first rollouts {np.round(start, 2)}; last 5 rollouts {np.round(final, 2)}"
+    assert (np.abs(start - random_gpe) < 0.25).all(), "an untrained policy is near-uniform: " + msg
+    assert (final > random_gpe + 0.75).all() and (final > 4 * random_gpe).all(), msg
+    assert int(np.asarray(states.steps)[0]) == 45 * 1024
