@@ -1,0 +1,379 @@
+"""The internalized social reward model (ISR): (observation, action) -> predicted social reward R_i.
+
+While the caregiver is present the learner stores every transition (``isr_data``) and the ISR learns to predict
+the caregiver's social reward R_s by regression; when the caregiver leaves, R_i = ISR(s, a) stands in for R_s in
+the learner's utility (``internalize.social.utility``). PAPER-SPEC §3 describes the reference implementation.
+
+Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) int action -> (..., 9, 9, 4 + k):
+
+* the observation part is scaled like the policy's input, by 1/255 (``obs_scale="policy"``), so the ISR and the
+  policy see the same numbers; ``obs_scale="raw"`` keeps the raw cell codes as the reference does;
+* ``encoding="channel"`` (the reference, k = 1): one channel holding the action index (0, 1, 2, unscaled) at
+  the agent's own cell(s) (object code == agent; the centre cell (4, 4) in navigation), zeros elsewhere. Action 0
+  (turn left) is therefore indistinguishable from "no action channel"; the network must read it from absence;
+* ``encoding="onehot"`` (k = num_actions): a one-hot of the action at the agent's cell(s), zeros elsewhere, so
+  every action, 0 included, leaves a mark. The action stays spatial, so every network kind can use it.
+
+Convolutions run over the two spatial axes, as for the policy; the reference's quirk of convolving over
+(lateral, feature) with the crop's rows as input channels (PAPER-SPEC §3.3) is not reproduced.
+
+Networks (``network``), all with a linear output and no output activation:
+
+* ``policy`` (default; the paper's "same architecture as the policy network"): ``CnnTorso`` (2x2 convs 16/32/64,
+  Linear 128, ReLU) then a [64, 64] tanh MLP -> 1 (orthogonal init, gain sqrt 2, output gain 1).
+* ``reference`` (the published code's): 2x2 convs 16, 32 with ReLU -> flatten -> Linear 32 ReLU -> Linear 32
+  ReLU -> Linear 1. Linears orthogonal with gain sqrt 2 (the output too), zero bias; convs with PyTorch's
+  default init (uniform +-1/sqrt(fan_in) weights and biases), computed as patches @ kernel (``Conv2x2``).
+* ``mlp`` (a cheap option for quick CPU runs): flatten -> [64, 64] tanh -> 1.
+
+Training (``train_isr``, ``isr_update``): MSE on batches balanced 50/50 between rewarded and unrewarded training
+transitions (with replacement), Adam (lr 3e-4, eps 1e-5) after a global-norm clip at 1.0, as the reference.
+Held-out transitions are only ever evaluated, never stepped on.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from internalize.agents.isr_data import (
+    IsrBuffer,
+    balanced_sampler,
+    check_isr_data,
+    config_split,
+    sample_balanced,
+    sample_uniform,
+)
+from internalize.agents.networks import SQRT2, CnnTorso, Conv2x2, MlpHead, dense
+from internalize.worlds import grid
+
+NETWORKS = ("policy", "reference", "mlp")
+ENCODINGS = ("channel", "onehot")
+OBS_SCALES = ("policy", "raw")
+SPLITS = ("chronological", "random")
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+@dataclass(frozen=True)
+class IsrConfig:
+    """Everything that defines an ISR and its training; frozen, hashable (a static jit argument), validated."""
+
+    network: str = field(default="policy", metadata={"help": f"network kind, one of {', '.join(NETWORKS)}."})
+    encoding: str = field(default="channel", metadata={"help": f"action encoding, one of {', '.join(ENCODINGS)}."})
+    obs_scale: str = field(
+        default="policy", metadata={"help": "'policy': observation / 255 like the policy; 'raw': the reference's."}
+    )
+    num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding)."})
+    learning_rate: float = field(
+        default=3e-4, metadata={"help": "Adam learning rate (reference: 3e-4; 3e-5 for Figs 3a/3b)."}
+    )
+    adam_eps: float = field(default=1e-5, metadata={"help": "Adam epsilon (reference: 1e-5)."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "global gradient-norm clip (reference: 1.0)."})
+    batch_size: int = field(default=1, metadata={"help": "transitions per update (reference: 1; Fig 3a: 10)."})
+    n_updates: int | None = field(
+        default=None,
+        metadata={"help": "updates to run; None = one epoch, ceil(n_train / batch_size), as the reference. "
+                  "Fewer updates give an undertrained ISR (Fig 6)."},
+    )
+    n_data: int | None = field(
+        default=None, metadata={"help": "use only the first n_data stored transitions (Fig 3b); None = all."}
+    )
+    holdout_fraction: float = field(
+        default=0.1, metadata={"help": "fraction of the used transitions held out, never trained on; in (0, 1)."}
+    )
+    split: str = field(
+        default="chronological",
+        metadata={"help": "'chronological': the last holdout_fraction is held out (reference); 'random': by key."},
+    )
+    split_seed: int = field(default=0, metadata={"help": "random split: seed of the per-transition key."})
+    log_every: int = field(default=1000, metadata={"help": "updates between two points of the training curve."})
+    eval_size: int = field(
+        default=256, metadata={"help": "held-out transitions evaluated at each point of the training curve."}
+    )
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("obs_scale", OBS_SCALES),
+                              ("split", SPLITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
+        for name in ("num_actions", "batch_size", "log_every", "eval_size"):
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}.")
+        for name in ("n_updates", "n_data"):
+            value = getattr(self, name)
+            if value is not None and not _positive_int(value):
+                raise ValueError(f"{name}: must be a positive integer or None, got {value!r}.")
+        for name in ("learning_rate", "adam_eps", "max_grad_norm"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}: must be a positive finite number, got {value!r}.")
+        f = self.holdout_fraction
+        if not isinstance(f, numbers.Real) or isinstance(f, bool) or not 0.0 < f < 1.0:
+            raise ValueError(f"holdout_fraction: must be a number in the open interval (0, 1), got {f!r}.")
+        if not isinstance(self.split_seed, numbers.Integral) or isinstance(self.split_seed, bool):
+            raise ValueError(f"split_seed: must be an integer, got {self.split_seed!r}.")
+
+
+def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """(..., H, W, C) uint8 observations and (...) int actions -> (..., H, W, C + k) float32 network input."""
+    x = obs.astype(jnp.float32)
+    if config.obs_scale == "policy":
+        x = x / 255.0
+    at_agent = (obs[..., 0] == grid.AGENT)[..., None]  # (..., H, W, 1)
+    action = jnp.asarray(action, jnp.int32)[..., None, None, None]
+    if config.encoding == "channel":
+        extra = jnp.where(at_agent, action.astype(jnp.float32), 0.0)
+    else:
+        onehot = jax.nn.one_hot(action[..., 0], config.num_actions, dtype=jnp.float32)  # (..., 1, 1, A)
+        extra = jnp.where(at_agent, onehot, 0.0)
+    return jnp.concatenate([x, extra], axis=-1)
+
+
+def _torch_default_bias(fan_in: int):
+    bound = 1.0 / float(fan_in) ** 0.5
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class IsrNetwork(nn.Module):
+    """Encoded input (..., H, W, C) float32 -> predicted social reward (...) float32; see the module docstring."""
+
+    network: str = "policy"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        batch_shape = x.shape[:-3]
+        x = x.reshape((-1,) + x.shape[-3:])
+        if self.network == "policy":
+            out = MlpHead((64, 64), 1, 1.0)(CnnTorso()(x))
+        elif self.network == "mlp":
+            out = MlpHead((64, 64), 1, 1.0)(x.reshape((x.shape[0], -1)))
+        else:  # reference
+            for c in (16, 32):
+                # PyTorch's default conv init (uniform +-1/sqrt(fan_in) weights and biases, fan_in = 4 * C).
+                fan_in = 4 * x.shape[-1]
+                x = nn.relu(Conv2x2(c, nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+                                    _torch_default_bias(fan_in))(x))
+            x = x.reshape((x.shape[0], -1))
+            x = nn.relu(dense(32)(x))
+            x = nn.relu(dense(32)(x))
+            out = dense(1, SQRT2)(x)
+        return out[:, 0].reshape(batch_shape)
+
+
+def isr_reward(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """R_i = ISR(obs, action): (...) float32, the raw regression output (no clipping, as the reference).
+
+    ``obs`` (..., H, W, C) uint8 is the observation the action was chosen in (pre-action).
+    """
+    return IsrNetwork(config.network).apply(params, encode_isr_input(config, obs, action))
+
+
+@struct.dataclass
+class IsrState:
+    """A trainable ISR: network parameters, optimizer state and the number of updates done (``config`` static)."""
+
+    params: Any
+    opt_state: Any
+    updates: jax.Array
+    config: IsrConfig = struct.field(pytree_node=False)
+
+
+def isr_optimizer(config: IsrConfig) -> optax.GradientTransformation:
+    """Global-norm gradient clipping, then Adam (the reference's ``clip_grad_norm_`` + ``Adam``)."""
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate, eps=config.adam_eps)
+    )
+
+
+def isr_init_params(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int] = (9, 9, 4)) -> Any:
+    """Fresh network parameters for observations of ``obs_shape``."""
+    obs = jnp.zeros(tuple(obs_shape), jnp.uint8)
+    return IsrNetwork(config.network).init(key, encode_isr_input(config, obs, jnp.zeros((), jnp.int32)))
+
+
+def _init_state(config: IsrConfig, key: jax.Array, obs_shape: tuple[int, ...]) -> IsrState:
+    params = isr_init_params(config, key, obs_shape)
+    return IsrState(params, isr_optimizer(config).init(params), jnp.zeros((), jnp.int32), config)
+
+
+# Jitted because flax's initialisers run op by op (and compile each op) outside jit, which takes seconds.
+_init_state_jit = jax.jit(_init_state, static_argnums=(0, 2))
+
+
+def isr_init(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int] = (9, 9, 4)) -> IsrState:
+    """A fresh ISR state (vmap it over keys for a leading seed axis)."""
+    return _init_state_jit(config, key, tuple(obs_shape))
+
+
+def _batch_mse(config: IsrConfig, params: Any, buffer: IsrBuffer, slots: jax.Array) -> jax.Array:
+    pred = isr_reward(config, params, buffer.obs[slots], buffer.action[slots])
+    return jnp.mean(jnp.square(pred - buffer.social[slots]))
+
+
+class _Loop(NamedTuple):
+    params: Any
+    opt_state: Any
+    loss_sum: jax.Array
+    n_done: jax.Array
+
+
+def _run_updates(config: IsrConfig, loop: _Loop, buffer: IsrBuffer, sampler, key: jax.Array,
+                 first: jax.Array, n_steps: int, n_active: jax.Array) -> _Loop:
+    """``n_steps`` (static) updates numbered ``first``, ``first + 1``, ...; those numbered ``>= n_active`` are
+    skipped, which lets a static-length scan run a data-dependent number of updates."""
+    tx = isr_optimizer(config)
+    grad_fn = jax.value_and_grad(lambda p, slots: _batch_mse(config, p, buffer, slots))
+
+    def one(loop: _Loop, i: jax.Array) -> tuple[_Loop, None]:
+        number = first + i
+        active = number < n_active
+        slots = sample_balanced(sampler, jax.random.fold_in(key, number), config.batch_size)
+        loss, grads = grad_fn(loop.params, slots)
+        updates, opt_state = tx.update(grads, loop.opt_state, loop.params)
+        # A select, not lax.cond: XLA:CPU runs a cond inside a scan body many times slower (it copies the
+        # operands, the whole buffer included), so a skipped update is computed and discarded.
+        keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
+        return _Loop(
+            jax.tree.map(keep, optax.apply_updates(loop.params, updates), loop.params),
+            jax.tree.map(keep, opt_state, loop.opt_state),
+            loop.loss_sum + jnp.where(active, loss, 0.0),
+            loop.n_done + active.astype(jnp.int32),
+        ), None
+
+    loop, _ = jax.lax.scan(one, loop, jnp.arange(n_steps, dtype=jnp.int32))
+    return loop
+
+
+class IsrCurve(NamedTuple):
+    """Training curve, one entry per ``log_every`` updates (Fig 3a), each (n_logs,).
+
+    Attributes:
+      update: updates done at this point.
+      train_loss: mean MSE of the (balanced) training batches since the previous point; NaN if none ran.
+      holdout_loss: MSE on ``eval_size`` held-out transitions drawn balanced like the training batches (the
+        comparable held-out curve); evaluated only, no optimizer step. NaN without held-out data.
+      holdout_mse: MSE on ``eval_size`` held-out transitions drawn uniformly (unbalanced).
+    """
+
+    update: jax.Array
+    train_loss: jax.Array
+    holdout_loss: jax.Array
+    holdout_mse: jax.Array
+
+
+def _train_parts(config: IsrConfig, buffer: IsrBuffer):
+    split = config_split(config, buffer)
+    return split, balanced_sampler(buffer, split.train)
+
+
+def _epoch_updates(config: IsrConfig, n_train: jax.Array) -> jax.Array:
+    return (n_train + config.batch_size - 1) // config.batch_size
+
+
+def _train_core(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Array, params: Any):
+    k_init, key = jax.random.split(key)
+    if params is None:
+        params = isr_init_params(config, k_init, buffer.obs.shape[1:])
+    split, sampler = _train_parts(config, buffer)
+    n_train = sampler.n_pos + sampler.n_neg
+    n_active = jnp.where(n_train > 0, config.n_updates or _epoch_updates(config, n_train), 0)
+    n_active = jnp.minimum(n_active, length)
+    held_sampler = balanced_sampler(buffer, split.holdout)
+    n_held = held_sampler.n_pos + held_sampler.n_neg
+    k_train, k_eval = jax.random.split(key)
+    log_every = min(config.log_every, length)
+    n_logs = -(-length // log_every)
+    opt_state = isr_optimizer(config).init(params)
+
+    def chunk(carry: tuple[Any, Any], c: jax.Array):
+        params, opt_state = carry
+        loop = _Loop(params, opt_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        loop = _run_updates(config, loop, buffer, sampler, k_train, c * log_every, log_every, n_active)
+        ke1, ke2 = jax.random.split(jax.random.fold_in(k_eval, c))
+        # Held-out evaluation: forward passes only, the optimizer never sees these transitions.
+        bal = _batch_mse(config, loop.params, buffer, sample_balanced(held_sampler, ke1, config.eval_size))
+        uni = _batch_mse(config, loop.params, buffer, sample_uniform(held_sampler, ke2, config.eval_size))
+        nan = jnp.float32(jnp.nan)
+        point = (
+            jnp.minimum((c + 1) * log_every, n_active),
+            jnp.where(loop.n_done > 0, loop.loss_sum / jnp.maximum(loop.n_done, 1), nan),
+            jnp.where(n_held > 0, bal, nan),
+            jnp.where(n_held > 0, uni, nan),
+        )
+        return (loop.params, loop.opt_state), point
+
+    (params, opt_state), points = jax.lax.scan(chunk, (params, opt_state), jnp.arange(n_logs, dtype=jnp.int32))
+    return params, opt_state, IsrCurve(*points)
+
+
+_train_core_jit = jax.jit(_train_core, static_argnums=(0, 1))
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def train_isr(
+    config: IsrConfig, buffer: IsrBuffer, key: jax.Array, params: Any = None
+) -> tuple[Any, Any, IsrCurve]:
+    """Train an ISR on the buffer's training split in one jitted ``lax.scan``; returns (params, opt_state, curve).
+
+    The number of updates is ``config.n_updates``, or by default one epoch: ceil(n_train / batch_size), as the
+    reference. Called with a concrete buffer, the data are checked first (``check_isr_data``) and the scan has
+    exactly that length. Called under jit/vmap (traced buffer), the scan has a static upper bound (one epoch of
+    ``min(capacity, n_data)`` transitions) and skips the updates beyond the data-dependent epoch; with no
+    training data no update runs (the 0/0 guard), so call ``check_isr_data`` on the host beforehand.
+
+    Args:
+      config: the ISR configuration (static).
+      buffer: socialization transitions (one seed; vmap for several).
+      key: JAX key for initialisation (when ``params`` is None), sampling and held-out evaluation.
+      params: parameters to continue training from; a fresh network when None. The optimizer starts fresh.
+    """
+    if config.n_updates is not None:
+        length = config.n_updates
+    elif _is_traced(buffer.count):
+        bound = buffer.capacity if config.n_data is None else min(buffer.capacity, config.n_data)
+        length = int(_epoch_updates(config, bound))
+    else:
+        length = 0
+    if not _is_traced(buffer.count):
+        counts = check_isr_data(config, buffer)
+        if config.n_updates is None:
+            length = int(_epoch_updates(config, int(counts["n_train"])))
+    return _train_core_jit(config, length, buffer, key, params)
+
+
+@functools.partial(jax.jit, static_argnames=("n_updates",))
+def isr_update(state: IsrState, buffer: IsrBuffer, key: jax.Array, n_updates: int) -> tuple[IsrState, jax.Array]:
+    """``n_updates`` (static) more balanced updates on the buffer's current training split (jit/vmap-able).
+
+    For learning while the caregiver is present (e.g. after every rollout under a stochastic schedule). The
+    split is recomputed from the buffer at every call: a transition held out now has never been trained on
+    (a chronological boundary only moves forward; a random split never changes). Without training data no
+    update runs. Returns (state, mean training loss of these updates; NaN if none ran).
+    """
+    config = state.config
+    _, sampler = _train_parts(config, buffer)
+    n_active = jnp.where(sampler.n_pos + sampler.n_neg > 0, n_updates, 0)
+    loop = _Loop(state.params, state.opt_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+    loop = _run_updates(config, loop, buffer, sampler, key, jnp.int32(0), n_updates, n_active)
+    mean = jnp.where(loop.n_done > 0, loop.loss_sum / jnp.maximum(loop.n_done, 1), jnp.nan)
+    return IsrState(loop.params, loop.opt_state, state.updates + loop.n_done, config), mean

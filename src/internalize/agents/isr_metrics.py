@@ -1,0 +1,106 @@
+"""How well an ISR predicts the caregiver's social reward, on its held-out and training transitions.
+
+All metrics are masked means over buffer slots, so they are jit- and vmap-able (a leading seed axis on params and
+buffer: ``jax.vmap(lambda p, b: isr_metrics(config, p, b))``). For each part (``holdout`` and ``train`` of the
+configured split) the returned dict has, under ``"{part}/{name}"``:
+
+* ``n``, ``n_pos``: transitions and rewarded transitions (R_s > 0) in the part;
+* ``mse``: unbalanced mean squared error;
+* ``balanced_mse``: the mean of the rewarded and the unrewarded transitions' MSEs (of the classes present), the
+  error the balanced training batches estimate;
+* ``baseline_mse``, ``baseline_balanced_mse``: the same errors for a constant predictor, the mean social reward
+  of the *training* part (what a network that ignores its input would learn from unbalanced data);
+* ``pearson``: Pearson correlation of predicted and true social reward;
+* ``precision``, ``recall``: of "rewarded" (R_s > 0) when the prediction exceeds ``threshold`` (0.2, the
+  reference's threshold-replace rule).
+
+Undefined values (no transition in the part, no predicted positive, a constant prediction) are NaN, not 0/0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from internalize.agents.isr import IsrConfig, isr_reward
+from internalize.agents.isr_data import IsrBuffer, config_split
+
+PARTS = ("holdout", "train")
+
+
+def isr_predict_all(config: IsrConfig, params: Any, buffer: IsrBuffer, chunk: int = 4096) -> jax.Array:
+    """ISR predictions for every buffer slot, (capacity,) float32, computed ``chunk`` slots at a time."""
+    fn = lambda xs: isr_reward(config, params, xs[0], xs[1])  # noqa: E731
+    return jax.lax.map(fn, (buffer.obs, buffer.action), batch_size=min(chunk, buffer.capacity))
+
+
+def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), jnp.nan)
+
+
+def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    return _safe_div(jnp.sum(jnp.where(mask, x, 0.0)), jnp.sum(mask, dtype=jnp.float32))
+
+
+def _balanced(sq_err: jax.Array, mask: jax.Array, pos: jax.Array) -> jax.Array:
+    """Mean of the per-class MSEs over the classes that have transitions in ``mask``."""
+    per_class = jnp.stack([_masked_mean(sq_err, mask & pos), _masked_mean(sq_err, mask & ~pos)])
+    present = ~jnp.isnan(per_class)
+    return _safe_div(jnp.sum(jnp.where(present, per_class, 0.0)), jnp.sum(present, dtype=jnp.float32))
+
+
+def _part_metrics(pred: jax.Array, target: jax.Array, mask: jax.Array, baseline: jax.Array,
+                  threshold: jax.Array) -> dict[str, jax.Array]:
+    pos = target > 0
+    sq_err = jnp.square(pred - target)
+    sq_base = jnp.square(baseline - target)
+    n = jnp.sum(mask, dtype=jnp.float32)
+    mp, mt = _masked_mean(pred, mask), _masked_mean(target, mask)
+    dp, dt = jnp.where(mask, pred - mp, 0.0), jnp.where(mask, target - mt, 0.0)
+    cov, var_p, var_t = jnp.sum(dp * dt), jnp.sum(dp * dp), jnp.sum(dt * dt)
+    fired = mask & (pred > threshold)
+    tp = jnp.sum(fired & pos, dtype=jnp.float32)
+    return {
+        "n": n,
+        "n_pos": jnp.sum(mask & pos, dtype=jnp.float32),
+        "mse": _masked_mean(sq_err, mask),
+        "balanced_mse": _balanced(sq_err, mask, pos),
+        "baseline_mse": _masked_mean(sq_base, mask),
+        "baseline_balanced_mse": _balanced(sq_base, mask, pos),
+        "pearson": _safe_div(cov, jnp.sqrt(var_p * var_t)),
+        "precision": _safe_div(tp, jnp.sum(fired, dtype=jnp.float32)),
+        "recall": _safe_div(tp, jnp.sum(mask & pos, dtype=jnp.float32)),
+    }
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.Array) -> dict[str, jax.Array]:
+    split = config_split(config, buffer)
+    pred = isr_predict_all(config, params, buffer)
+    baseline = _masked_mean(buffer.social, split.train)
+    out = {}
+    for part, mask in zip(PARTS, (split.holdout, split.train)):
+        for name, value in _part_metrics(pred, buffer.social, mask, baseline, threshold).items():
+            out[f"{part}/{name}"] = value
+    return out
+
+
+def isr_metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: float = 0.2) -> dict[str, jax.Array]:
+    """Held-out and training metrics of an ISR (see the module docstring); a dict of () float32 arrays.
+
+    The split is the one ``config`` trains with (same fraction, mode, seed and ``n_data``), so ``holdout/*``
+    is computed on transitions the ISR never trained on.
+    """
+    # Only the fields that shape the network input and the split matter here; dropping the training-only ones
+    # lets ISRs trained with different budgets share one compiled metrics program.
+    defaults = IsrConfig()
+    key = dataclasses.replace(
+        config, learning_rate=defaults.learning_rate, adam_eps=defaults.adam_eps,
+        max_grad_norm=defaults.max_grad_norm, batch_size=defaults.batch_size, n_updates=None,
+        log_every=defaults.log_every, eval_size=defaults.eval_size,
+    )
+    return _metrics(key, params, buffer, jnp.float32(threshold))
