@@ -8,6 +8,7 @@ JAX and the worlds are imported inside the commands, so ``--help`` and ``--versi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -37,6 +38,11 @@ def main(
     ] = False,
 ) -> None:
     """Run the paper's experiments, your own, and look at the worlds."""
+    # Compiled programs are cached on disk, so a second run (or another experiment with the same shapes) starts
+    # without recompiling. INTERNALIZE_CACHE_DIR moves the cache; JAX_COMPILATION_CACHE_DIR wins if set.
+    cache = os.environ.get("INTERNALIZE_CACHE_DIR", str(Path.home() / ".cache" / "internalize" / "xla"))
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
 class WorldName(str, Enum):

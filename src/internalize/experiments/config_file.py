@@ -13,7 +13,6 @@ Format (every key optional unless marked; unknown keys are errors)::
     socialization_steps = 100_000      # required
     autonomy_steps = 100_000
     evaluation_episodes = 100
-    start_from = "last"
     chunk_rollouts = 10
 
     [learner]        # fields of LearnerSpec: torso, n_envs, n_steps, batch_size, n_epochs, learning_rate
@@ -50,7 +49,7 @@ from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, World
 _EXPERIMENT_KEYS = {
     "name": str, "title": str, "base": str, "seeds": list, "n_seeds": int, "socialization_world": str,
     "autonomy_worlds": list, "conditions": list, "socialization_steps": int, "autonomy_steps": int,
-    "evaluation_episodes": int, "start_from": str, "chunk_rollouts": int,
+    "evaluation_episodes": int, "chunk_rollouts": int,
 }
 _WORLD_KEYS = {"map": str, "n_blocks": int, "check_reachable": bool}
 _SECTIONS = ("experiment", "learner", "isr", "worlds")
@@ -156,7 +155,7 @@ def load_experiment(path: str | Path) -> Experiment:
         conditions=tuple(exp.get("conditions", ("caregiver", "none", "isr"))),
         socialization_steps=exp["socialization_steps"], autonomy_steps=exp.get("autonomy_steps", 0),
         seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr,
-        start_from=exp.get("start_from", "last"), chunk_rollouts=exp.get("chunk_rollouts", 10),
+        chunk_rollouts=exp.get("chunk_rollouts", 10),
     )
     try:
         return Experiment(**kwargs)

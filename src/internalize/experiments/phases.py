@@ -87,11 +87,6 @@ def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None =
     )
 
 
-def n_train_of(exp: Experiment, n_data: int) -> int:
-    """Training transitions of a chronological split of ``n_data`` transitions (the held-out tail removed)."""
-    return n_data - int(math.ceil(exp.isr.holdout_fraction * n_data))
-
-
 def utility_config(exp: Experiment) -> UtilityConfig:
     return UtilityConfig(mode=exp.isr.utility, threshold=exp.isr.threshold,
                          step_cost=float(exp.socialization_world.params().step_cost))

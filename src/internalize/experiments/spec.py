@@ -35,7 +35,6 @@ TORSOS = ("cnn", "mlp")
 UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
 ISR_NETWORKS = ("policy", "reference", "mlp")
 ISR_ENCODINGS = ("channel", "onehot")
-START_FROM = ("last", "best")
 
 
 def _require(cond: bool, field_name: str, value: Any, allowed: str) -> None:
@@ -178,8 +177,6 @@ class Experiment:
       evaluation_episodes: held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation.
       seeds: root seeds; everything random in a run derives from its seed.
       learner / isr: the PPO learner and the ISR.
-      start_from: autonomy starts from the ``last`` socialization policy (paper) or the ``best`` by training
-        return (the reference code's Figure 5).
       chunk_rollouts: rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks.
       figures: which report sections use this experiment (``fig1``, ``fig4a``, ``fig3``, ...).
     """
@@ -195,7 +192,6 @@ class Experiment:
     evaluation_episodes: int = 100
     learner: LearnerSpec = field(default_factory=LearnerSpec)
     isr: ISRSpec = field(default_factory=ISRSpec)
-    start_from: str = "last"
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ()
 
@@ -212,7 +208,6 @@ class Experiment:
                  and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct non-negative integers")
         _require(isinstance(self.evaluation_episodes, int) and self.evaluation_episodes >= 0,
                  "evaluation_episodes", self.evaluation_episodes, "a non-negative integer")
-        _require(self.start_from in START_FROM, "start_from", self.start_from, " | ".join(START_FROM))
         _positive_int("chunk_rollouts", self.chunk_rollouts)
         names = [w.name for w in self.autonomy_worlds]
         _require(len(set(names)) == len(names), "autonomy_worlds", names, "distinct world names")

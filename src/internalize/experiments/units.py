@@ -90,13 +90,13 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
         runner.units.append(unit)
         return load_checkpoint(path, template)[0]
     started = time.perf_counter()
-    count = int(np.asarray(buffers.count).min())
     sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in exp.isr.data_sizes]
     frames, main_params = [], None
     for n_data, condition in sizes:
-        used = count if n_data is None else min(n_data, count)
-        cfg = phases.isr_config(exp, n_data, phases.n_train_of(exp, used))
-        check_isr_data(cfg, buffers)
+        probe = phases.isr_config(exp, n_data)
+        # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
+        n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
+        cfg = phases.isr_config(exp, n_data, n_train)
         keys = runner.keys.isr if n_data is None else jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
         with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
             params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
