@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/internalize demo --out $(OUT)/demo
+	$(VENV)/bin/internalize reproduce --preset $(PRESET) --out $(OUT)
 
 demo: setup
 	$(VENV)/bin/internalize demo --out $(OUT)/demo
@@ -23,6 +23,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/env_throughput.py
+	$(PY) benchmarks/ppo_vs_sb3.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
