@@ -66,6 +66,12 @@ def test_paper_preset_budgets_are_the_papers():
         (lambda: tiny(isr=dataclasses.replace(TINY_ISR, holdout_fraction=1.0)), "holdout_fraction"),
         (lambda: tiny(isr=dataclasses.replace(TINY_ISR, utility="multiplicative")), "utility"),
         (lambda: WorldSpec("bad", map="#####"), "map"),
+        (lambda: WorldSpec("nav", n_walls=7), "n_walls"),
+        (lambda: WorldSpec("p", kind="prosocial", n_blocks=2), "n_blocks"),
+        (lambda: WorldSpec("p", kind="prosocial", drop="throw"), "drop"),
+        (lambda: WorldSpec("p", kind="maze"), "kind"),
+        # The autonomous phase continues the socialization model: a navigation model cannot enter Figure 7's world.
+        (lambda: tiny(autonomy_worlds=(world("prosocial"),)), "autonomy_worlds"),
     ],
 )
 def test_bad_experiments_raise_naming_the_field(build, field):
@@ -249,3 +255,45 @@ def test_killed_runner_resumes_to_the_same_table(tmp_path):
     b = pd.read_parquet(tmp_path / "killed" / "fig4a" / "results.parquet")
     assert not b.duplicated(list(KEY_COLUMNS)).any(), "nothing was written twice"
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_fig7_runs_in_the_prosocial_world_end_to_end(tmp_path):
+    exp = tiny("fig7", learner=dataclasses.replace(TINY_LEARNER, n_steps=100, batch_size=80), evaluation_episodes=2,
+               socialization_steps=4 * 100 * 4, autonomy_steps=4 * 100 * 2)
+    assert exp.socialization_world.kind == "prosocial"
+    from internalize.experiments.runner import run_experiment
+
+    df = run_experiment(exp, tmp_path, progress=False, log=lambda _: None)
+    assert set(df["world"]) == {"prosocial"} and set(df["condition"]) == {"caregiver", "none", "isr"}
+    # The ISR saw the 5 actions of the prosocial world and was trained on its socialization data.
+    isr = df[(df["phase"] == "isr") & (df["metric"] == "isr_n_train")]
+    assert len(isr) == 2 and (isr["value"] == 0.9 * 1600).all()
+    soc = df[(df["phase"] == "socialization") & (df["metric"] == "episodes")]
+    assert soc.groupby(["condition", "seed"])["value"].sum().eq(16).all()  # 1,600 steps = 16 episodes of 100
+    # Without the caregiver nothing pays R_s into the utility, but what it would pay is still logged.
+    none = df[(df["phase"] == "autonomy") & (df["condition"] == "none")]
+    assert {"social_return", "utility_return", "internal_return"} <= set(none["metric"])
+    assert set(df[df["phase"] == "evaluation"]["metric"]) >= {"goals_per_episode", "caregiver_return"}
+
+
+def test_identical_socialization_and_isr_are_computed_once_and_reused(tmp_path):
+    from internalize.experiments.runner import run_experiment
+
+    first = tiny("fig4b")
+    second = dataclasses.replace(first, name="fig4b-again", conditions=("isr", "caregiver"))
+    run_experiment(first, tmp_path / "out", progress=False, log=lambda _: None)
+    logs: list[str] = []
+    shared = run_experiment(second, tmp_path / "out", progress=False, log=logs.append)
+    assert any("socialization: identical" in m for m in logs) and any("isr: identical" in m for m in logs), logs
+    # Reused numbers are the numbers a computation from scratch gives, under the new experiment's labels.
+    alone = run_experiment(second, tmp_path / "alone", progress=False, log=lambda _: None)
+    pd.testing.assert_frame_equal(shared, alone)
+    assert set(shared["experiment"]) == {"fig4b-again"} and "frozen" not in set(shared["condition"])
+    # A different socialization (another seed) shares nothing; --force recomputes instead of reusing.
+    logs.clear()
+    run_experiment(dataclasses.replace(second, name="other", seeds=(5, 4)), tmp_path / "out", progress=False,
+                   log=logs.append)
+    assert not any("identical to a finished one" in m for m in logs), logs
+    logs.clear()
+    run_experiment(second, tmp_path / "out", force=True, progress=False, log=logs.append)
+    assert not any("identical to a finished one" in m for m in logs)

@@ -104,7 +104,7 @@ def _verdicts(tables) -> dict[int, str]:
 
 def test_no_tables_means_every_claim_not_run():
     found = claims({})
-    assert [c.number for c in found] == [1, 2, 3, 4, 5, 6, 7]
+    assert [c.number for c in found] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert all(c.verdict == NOT_RUN for c in found)
 
 
@@ -118,6 +118,9 @@ def test_no_tables_means_every_claim_not_run():
     (6, {"fig3": fig3_table(True)}, {"fig3": fig3_table(False)}),
     (6, {"fig3": fig3_table(True, shared=True)}, {"fig3": fig3_table(False, shared=True)}),
     (7, {"fig6": fig6_table(True)}, {"fig6": fig6_table(False)}),
+    # Figure 7's claims read the fig7 table (the helped agent's goals), not fig1's.
+    (8, {"fig7": fig1_table(none_end=0.2)}, {"fig7": fig1_table(none_end=1.8)}),
+    (9, {"fig7": fig1_table(isr_end=1.9)}, {"fig7": fig1_table(isr_end=0.5)}),
 ])
 def test_each_claim_flips_with_the_data(number, holds, fails):
     assert _verdicts(holds)[number] == REPRODUCED

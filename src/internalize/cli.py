@@ -39,9 +39,10 @@ def main(
 ) -> None:
     """Run the paper's experiments, your own, and look at the worlds."""
     # Compiled programs are cached on disk, so a second run (or another experiment with the same shapes) starts
-    # without recompiling. INTERNALIZE_CACHE_DIR moves the cache; JAX_COMPILATION_CACHE_DIR wins if set.
-    cache = os.environ.get("INTERNALIZE_CACHE_DIR", str(Path.home() / ".cache" / "internalize" / "xla"))
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
+    # without recompiling: INTERNALIZE_CACHE_DIR/xla (default ~/.cache/internalize/xla, beside the prosocial
+    # layout banks); JAX_COMPILATION_CACHE_DIR wins if set.
+    cache = Path(os.environ.get("INTERNALIZE_CACHE_DIR", str(Path.home() / ".cache" / "internalize"))) / "xla"
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 

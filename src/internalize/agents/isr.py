@@ -9,10 +9,12 @@ Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) 
 * the observation part is scaled like the policy's input, by 1/255 (``obs_scale="policy"``), so the ISR and the
   policy see the same numbers; ``obs_scale="raw"`` keeps the raw cell codes as the reference does;
 * ``encoding="channel"`` (the reference, k = 1): one channel holding the action index (0, 1, 2, unscaled) at
-  the agent's own cell(s) (object code == agent; the centre cell (4, 4) in navigation), zeros elsewhere. Action 0
-  (turn left) is therefore indistinguishable from "no action channel"; the network must read it from absence;
-* ``encoding="onehot"`` (k = num_actions): a one-hot of the action at the agent's cell(s), zeros elsewhere, so
+  the learner's own cell (object code agent, colour red: the centre cell (4, 4) of an egocentric crop), zeros
+  elsewhere. Action 0 (turn left) is therefore indistinguishable from "no action channel"; the network must
+  read it from absence;
+* ``encoding="onehot"`` (k = num_actions): a one-hot of the action at the learner's cell, zeros elsewhere, so
   every action, 0 included, leaves a mark. The action stays spatial, so every network kind can use it.
+  A second agent in view (the prosocial world's green helped agent) gets no mark in either encoding.
 
 Convolutions run over the two spatial axes, as for the policy; the reference's quirk of convolving over
 (lateral, feature) with the crop's rows as input channels (PAPER-SPEC §3.3) is not reproduced.
@@ -132,7 +134,8 @@ def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array) -> ja
     x = obs.astype(jnp.float32)
     if config.obs_scale == "policy":
         x = x / 255.0
-    at_agent = (obs[..., 0] == grid.AGENT)[..., None]  # (..., H, W, 1)
+    # The learner is the red agent (a second, helped agent in the prosocial world is green and gets no mark).
+    at_agent = ((obs[..., 0] == grid.AGENT) & (obs[..., 1] == grid.RED))[..., None]  # (..., H, W, 1)
     action = jnp.asarray(action, jnp.int32)[..., None, None, None]
     if config.encoding == "channel":
         extra = jnp.where(at_agent, action.astype(jnp.float32), 0.0)

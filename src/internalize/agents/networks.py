@@ -23,11 +23,6 @@ def dense(features: int, gain: float = SQRT2) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
-def scale_image(obs: jax.Array) -> jax.Array:
-    """uint8 observation -> float32 in [0, 1] (SB3 ``normalize_images``)."""
-    return obs.astype(jnp.float32) / 255.0
-
-
 class Conv2x2(nn.Module):
     """A 2x2 VALID convolution computed as "stack the 4 shifted views, then one matmul" (im2col).
 
@@ -91,16 +86,21 @@ class ActorCritic(nn.Module):
     ``torso="cnn"`` is the paper's ``CnnPolicy`` with the minigrid extractor shared by actor and critic;
     ``torso="mlp"`` is SB3's ``MlpPolicy`` (features = the flattened scaled observation).
 
+    ``obs_scale`` multiplies the uint8 observation: 1/255 is SB3's ``normalize_images`` for an image-shaped Box
+    (navigation); the prosocial world's reference policy sees raw codes (a 4-D Box that SB3 leaves unscaled,
+    PAPER-SPEC §8.3), so that world's ``obs_scale`` is 1.
+
     Returns ``(logits (..., num_actions), value (...,))``. Action head gain 0.01, value head gain 1.
     """
 
     num_actions: int
     torso: Literal["cnn", "mlp"] = "cnn"
     hidden: Sequence[int] = (64, 64)
+    obs_scale: float = 1.0 / 255.0
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = scale_image(obs)
+        x = obs.astype(jnp.float32) * self.obs_scale
         if self.torso == "cnn":
             x = CnnTorso()(x)
         else:

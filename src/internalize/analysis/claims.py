@@ -67,12 +67,13 @@ def _retention(df: pd.DataFrame | None, cond: str) -> tuple[float, float, tuple[
     return float(both["value_soc"].mean()), float(both["value_aut"].mean()), _seeds(both["seed"])
 
 
-def _claim_unlearning(t: pd.DataFrame | None) -> Claim:
-    base = dict(number=1, figure="Fig 1b",
-                statement="Without an ISR the learner unlearns after the caregiver leaves",
+def _claim_unlearning(t: pd.DataFrame | None, number: int = 1, figure: str = "Fig 1b",
+                      statement: str = "Without an ISR the learner unlearns after the caregiver leaves",
+                      paper: str = "goals reached 'rapidly drops to zero' (qualitative)") -> Claim:
+    base = dict(number=number, figure=figure, statement=statement,
                 criterion=f"'none': end-of-autonomy goals/episode <= {UNLEARN_MAX_RATIO:.0%} "
                           "of end of socialization",
-                paper="goals reached 'rapidly drops to zero' (qualitative)")
+                paper=paper)
     r = _retention(t, "none")
     if r is None:
         return Claim(**base, verdict=NOT_RUN, evidence="no 'none' goals_per_episode in both phases")
@@ -86,11 +87,12 @@ def _claim_unlearning(t: pd.DataFrame | None) -> Claim:
                  evidence=f"none: {soc:.3f} -> {aut:.3f} goals/episode ({ratio - 1:+.0%}), {len(seeds)} seeds")
 
 
-def _claim_keeping(t: pd.DataFrame | None) -> Claim:
-    base = dict(number=2, figure="Fig 4a",
-                statement="With an ISR the learner keeps its behaviour after the caregiver leaves",
+def _claim_keeping(t: pd.DataFrame | None, number: int = 2, figure: str = "Fig 4a",
+                   statement: str = "With an ISR the learner keeps its behaviour after the caregiver leaves",
+                   paper: str = "ISR curve stays level with the caregiver's (qualitative)") -> Claim:
+    base = dict(number=number, figure=figure, statement=statement,
                 criterion=f"'isr': end-of-autonomy goals/episode >= {KEEP_MIN_RATIO:.0%} of end of socialization",
-                paper="ISR curve stays level with the caregiver's (qualitative)")
+                paper=paper)
     r = _retention(t, "isr")
     if r is None:
         return Claim(**base, verdict=NOT_RUN, evidence="no 'isr' goals_per_episode in both phases")
@@ -220,11 +222,18 @@ def _claim_fig6(t: pd.DataFrame | None) -> Claim:
 
 
 def claims(tables: Mapping[str, pd.DataFrame]) -> list[Claim]:
-    """Check the paper's seven claims against ``tables`` (experiment name -> long results table).
+    """Check the paper's nine claims against ``tables`` (experiment name -> long results table).
 
     Names are grouped as in :data:`internalize.analysis.table.EXPERIMENT_ALIASES` (fig1b/fig4a ->
     fig1, fig3a/fig3b -> fig3). A claim whose experiment is absent is "not run".
     """
     g = group_tables(tables)
     return [_claim_unlearning(g.get("fig1")), _claim_keeping(g.get("fig1")), *_claims_fig4b(g.get("fig4b")),
-            _claim_fig5(g.get("fig5")), _claim_fig3(g.get("fig3")), _claim_fig6(g.get("fig6"))]
+            _claim_fig5(g.get("fig5")), _claim_fig3(g.get("fig3")), _claim_fig6(g.get("fig6")),
+            # Figure 7: the same two claims about a value concerning another agent ("goals" = the helped agent's).
+            _claim_unlearning(g.get("fig7"), 8, "Fig 7",
+                              "Without an ISR the learner stops helping the other agent after the caregiver leaves",
+                              "the no-ISR learner's helping drops (qualitative)"),
+            _claim_keeping(g.get("fig7"), 9, "Fig 7",
+                           "With an ISR the learner keeps helping the other agent after the caregiver leaves",
+                           "the ISR learner keeps helping like the caregiver-present one (qualitative)")]

@@ -83,11 +83,11 @@ def _paper_key(cond: str) -> str:
     return "oracle" if cond in ORACLE_NAMES else "frozen" if cond in FROZEN_NAMES else cond
 
 
-def _fig1(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
+def _fig1(df: pd.DataFrame, fig_dir: Path, stem: str = "fig1", what: str = "Goals per episode") -> list[Block]:
     switch = phase_end_step(df, "socialization")
-    out: list[Block] = [Image("Goals per episode over training; dashed: caregiver leaves "
+    out: list[Block] = [Image(f"{what} over training; dashed: caregiver leaves "
                               "(mean, min–max over seeds)",
-                              plots.learning_curves(df, _GOALS, fig_dir / "fig1_goals.png", switch_step=switch))]
+                              plots.learning_curves(df, _GOALS, fig_dir / f"{stem}_goals.png", switch_step=switch))]
     soc = end_of_phase(df, _GOALS, "socialization")
     aut = end_of_phase(df, _GOALS, "autonomy")
     rows = []
@@ -97,7 +97,7 @@ def _fig1(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         seeds = set(soc.loc[soc["condition"] == c, "seed"]) | set(aut.loc[aut["condition"] == c, "seed"])
         rows.append((c, _mean_sem(s) if len(s) else "–", _mean_sem(a) if len(a) else "–", kept, len(seeds),
                      seed_list(seeds)))
-    out += [Text("Goals per episode at the end of each phase (mean over the last 10% of logged points per seed; "
+    out += [Text(f"{what} at the end of each phase (mean over the last 10% of logged points per seed; "
                  "mean (SEM) over seeds); 'kept' = end of autonomy / end of socialization."),
             _table(("condition", "end of socialization", "end of autonomy", "kept", "n", "seeds"), rows)]
     oracle = pick_condition(aut["condition"], ORACLE_NAMES)
@@ -232,6 +232,12 @@ def _fig6(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
                   _table(("metric", "start", "end", "Spearman rho", "p", "points"), stats)]
 
 
+def _fig7(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
+    # In the prosocial world the rewarded event is the helped agent reaching its goal, so the table's
+    # goals_per_episode counts the *other* agent's goals: how often the learner helped.
+    return _fig1(df, fig_dir, stem="fig7", what="Helped agent's goals per episode")
+
+
 def _generic(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     # The file name comes from the table's own experiment label, kept to safe characters.
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(df["experiment"].iloc[0])) if len(df) else "experiment"
@@ -252,5 +258,6 @@ SECTIONS: dict[str, tuple[str, Builder]] = {
     "fig4b": ("Fig 4b — generalization to 5-block worlds", _fig4b),
     "fig5": ("Fig 5 — hand-picked out-of-distribution maps", _fig5),
     "fig6": ("Fig 6 — reward hacking by an undertrained ISR", _fig6),
+    "fig7": ("Fig 7 — internalizing a value about another agent (prosocial world)", _fig7),
 }
 GENERIC: Builder = _generic

@@ -47,7 +47,7 @@ _ORDER: tuple[str, ...] = ("frozen", "frozen-continued", "none", "isr", "caregiv
 EXPERIMENT_ALIASES: dict[str, str] = {
     "fig1": "fig1", "fig1b": "fig1", "fig4a": "fig1", "fig1_fig4a": "fig1",
     "fig3": "fig3", "fig3a": "fig3", "fig3b": "fig3",
-    "fig4b": "fig4b", "fig5": "fig5", "fig6": "fig6",
+    "fig4b": "fig4b", "fig5": "fig5", "fig6": "fig6", "fig7": "fig7",
 }
 # Display order of worlds: the paper's Fig 5 order, then the rest sorted.
 _WORLD_ORDER: tuple[str, ...] = ("plus", "x", "U", "T", "four_rooms")

@@ -22,6 +22,8 @@ Format (every key optional unless marked; unknown keys are errors)::
     utility = "threshold-replace"   # holdout_fraction, data_sizes, utility, threshold
 
     [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
+                        # (kind = "prosocial": map = a layout of '# . B H G L', n_walls, drop, helper,
+                        # rewarded_event)
     map = '''
     #######
     #.....#
@@ -51,7 +53,8 @@ _EXPERIMENT_KEYS = {
     "autonomy_worlds": list, "conditions": list, "socialization_steps": int, "autonomy_steps": int,
     "evaluation_episodes": int, "chunk_rollouts": int,
 }
-_WORLD_KEYS = {"map": str, "n_blocks": int, "check_reachable": bool}
+_WORLD_KEYS = {"kind": str, "map": str, "n_blocks": int, "check_reachable": bool, "n_walls": int, "drop": str,
+               "helper": str, "rewarded_event": str}
 _SECTIONS = ("experiment", "learner", "isr", "worlds")
 
 
@@ -141,7 +144,7 @@ def load_experiment(path: str | Path) -> Experiment:
             return world(label)
         except ValueError:
             raise fail("experiment", key, f"unknown world {label!r}; allowed: blocks-N, plus, x, U, T, "
-                       f"four_rooms, or a [worlds.NAME] table ({', '.join(worlds) or 'none defined'})") from None
+                       f"four_rooms, prosocial, prosocial-instrumental, or a [worlds.NAME] table ({', '.join(worlds) or 'none defined'})") from None
 
     learner = _sub(data.get("learner", {}), LearnerSpec, learner_base, "learner", fail)
     isr = _sub(data.get("isr", {}), ISRSpec, isr_base, "isr", fail)

@@ -70,20 +70,25 @@ def socialization_capacity(exp: Experiment) -> int:
     return exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
 
 
-def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None = None) -> IsrConfig:
+def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None = None,
+               curve_points: int = 100) -> IsrConfig:
     """The ISR config: trained on the first ``n_data`` transitions (all when None).
 
     ``n_train`` (training transitions, known after socialization) turns ``isr.updates_fraction`` into a number of
     updates: ``ceil(fraction * ceil(n_train / batch_size))`` (1 = one epoch, as the reference).
+    ``curve_points``: about how many points of the training curve to log (each costs two held-out batches).
     """
-    spec = exp.isr
+    spec, env = exp.isr, exp.socialization_world.env()
     n_updates = None
     if n_train is not None:
         n_updates = max(1, math.ceil(spec.updates_fraction * math.ceil(n_train / spec.batch_size)))
     return IsrConfig(
         network=spec.network, encoding=spec.encoding, learning_rate=spec.learning_rate,
+        num_actions=env.num_actions,
+        # The ISR sees the observation on the policy's scale: /255 in navigation, raw codes in the prosocial world.
+        obs_scale="policy" if env.obs_scale != 1.0 else "raw",
         batch_size=spec.batch_size, n_updates=n_updates, n_data=n_data, holdout_fraction=spec.holdout_fraction,
-        log_every=max(1, (n_updates or 100) // 100),
+        log_every=max(1, (n_updates or curve_points) // curve_points),
     )
 
 

@@ -11,8 +11,9 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
 
 A finished unit leaves its rows in ``units/<unit>.parquet`` and its product (final states) in
 ``checkpoints/<unit>/final.ckpt``; a rerun skips it. A unit in progress is checkpointed between chunks (at most
-every ``checkpoint_seconds``); a rerun after an interruption resumes from the last checkpoint and, the programs
-being deterministic on CPU, produces the same numbers as an uninterrupted run.
+every ``checkpoint_seconds``, and less often when a checkpoint takes over a tenth of that to write); a rerun
+after an interruption resumes from the last checkpoint and, the programs being deterministic on CPU, produces
+the same numbers as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore, atomic_write_parquet
+from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
     evaluation_unit, isr_unit, metrics_rows, socialization_rows,
 )
-from internalize.worlds.navigation import Navigation
 
 #: Per-rollout learner metrics written to the results table.
 LOGGED = ("goals_per_episode", "social_return", "extrinsic_return", "utility_return", "internal_return",
@@ -54,9 +55,12 @@ class Runner:
         self.progress = Progress(enabled=progress)
         self.checkpoint_seconds = checkpoint_seconds
         self.log = log
-        self.world = Navigation()
+        self.world = exp.socialization_world.env()  # every world of an experiment is of this kind
         self.keys = phases.seed_keys(exp.seeds)
         self.units: list[str] = []
+        # --force recomputes everything, shared units included (and republishes them).
+        self.shared = SharedUnits(out)
+        self.reuse_shared = not force
 
     # ----------------------------------------------------------------------------------------------- driver
     def run(self) -> pd.DataFrame:
@@ -101,7 +105,17 @@ class Runner:
         def rows(metrics, episodes0):
             return metrics_rows(exp.name, "socialization", labels, metrics, LOGGED, episodes0)
 
-        final = self._train_unit(unit, seeds.run, states, n, rows, expand=socialization_rows(exp))
+        expand = socialization_rows(exp)
+        if self.reuse_shared and self.shared.fetch(exp, unit, self.store,
+                                                   lambda df: expand(df.assign(experiment=exp.name))):
+            self.log(f"{exp.name}/{unit}: identical to a finished one in {self.shared.root}, reused")
+        fresh = not self.store.unit_done(unit)
+        final = self._train_unit(unit, seeds.run, states, n, rows, expand=expand)
+        if fresh:
+            # Published as computed: the rows of one condition, under the label socialization runs with.
+            df = pd.read_parquet(self.store.unit_path(unit))
+            first = (exp.conditions or ("caregiver",))[0]
+            self.shared.publish(exp, unit, self.store, df[df["condition"] == first].assign(condition="caregiver"))
         return final
 
     def isr(self, soc: Any) -> Any:
@@ -168,6 +182,7 @@ class Runner:
         chunk = _chunk(n_rollouts, self.exp.chunk_rollouts)
         steps_per_rollout = self.exp.learner.rollout_steps * batch
         started, last_save = time.perf_counter(), time.perf_counter()
+        interval = self.checkpoint_seconds
         with self.progress.task(f"{self.exp.name}/{unit}", total=n_rollouts * steps_per_rollout,
                                 completed=done * steps_per_rollout) as bar:
             while done < n_rollouts:
@@ -178,9 +193,13 @@ class Runner:
                 episodes = episodes + np.asarray(metrics["episodes"]).sum(axis=-1)
                 done += chunk
                 bar.advance(chunk * steps_per_rollout)
-                if done < n_rollouts and time.perf_counter() - last_save >= self.checkpoint_seconds:
+                if done < n_rollouts and time.perf_counter() - last_save >= interval:
+                    t0 = time.perf_counter()
                     self._save_partial(partial_path, states, frames, done, episodes)
                     last_save = time.perf_counter()
+                    # A big state (the socialization buffer holds every transition) takes seconds to write:
+                    # save at most ~10% of the time, whatever checkpoint_seconds asks.
+                    interval = max(self.checkpoint_seconds, 10 * (last_save - t0))
         df = pd.concat(frames, ignore_index=True)
         if expand is not None:
             df = expand(df)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from internalize.experiments.results import CONDITIONS
 from internalize.worlds.layouts import PAPER_MAPS
-from internalize.worlds.navigation import NavParams, make_params
+from internalize.worlds.navigation import Navigation, make_params
 
 TORSOS = ("cnn", "mlp")
 UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
@@ -46,40 +46,85 @@ def _positive_int(name: str, value: Any) -> None:
     _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value, "a positive integer")
 
 
+WORLD_KINDS = ("navigation", "prosocial")
+_PROSOCIAL_ONLY = {"n_walls": None, "drop": "place", "helper": "shortest", "rewarded_event": "helped_goal"}
+
+
 @dataclass(frozen=True)
 class WorldSpec:
-    """A navigation world by label: ``blocks-N`` (N random blocks per layout) or a fixed map.
+    """A world by label: a navigation world (``blocks-N`` or a fixed map) or the prosocial world (Figure 7).
 
     Attributes:
-      name: label in the results table (``blocks-3``, ``plus``, ``my_map`` ...).
-      n_blocks: random blocks per layout (0..8), added on the map's free cells if a map is given.
-      map: a built-in map name or an ASCII map (rows of '#' and '.'); None for an open 5x5 interior.
-      check_reachable: redraw layouts whose goal is unreachable (False = the reference code).
+      name: label in the results table (``blocks-3``, ``plus``, ``prosocial``, ``my_map`` ...).
+      kind: ``navigation`` (the goal-reaching world) or ``prosocial`` (move a boulder for a helped agent).
+      n_blocks: navigation: random blocks per layout (0..8), added on the map's free cells if a map is given.
+      map: navigation: a built-in map name or an ASCII map (rows of '#' and '.'); None for an open 5x5 interior.
+        prosocial: a user layout (``# . B H G L``: wall, free, boulder, helped agent, goal, learner); None for
+        the generated bank of tree layouts.
+      check_reachable: navigation: redraw layouts whose goal is unreachable (False = the reference code).
+      n_walls: prosocial: interior walls of the generated layouts (None = the world's default, the paper's 7).
+      drop: prosocial: ``place`` (paper) or ``noop`` (the reference's drop that loses the boulder).
+      helper: prosocial: ``shortest`` (paper) or ``reference-dfs`` (plans through the boulder).
+      rewarded_event: prosocial: ``helped_goal`` (the prosocial caregiver) or ``boulder_lift`` (instrumental).
     """
 
     name: str
+    kind: str = "navigation"
     n_blocks: int = 0
     map: str | None = None
     check_reachable: bool = True
+    n_walls: int | None = None
+    drop: str = "place"
+    helper: str = "shortest"
+    rewarded_event: str = "helped_goal"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
-        self.params()  # validates blocks and map now, before anything runs
+        _require(self.kind in WORLD_KINDS, f"world {self.name!r}: kind", self.kind, " | ".join(WORLD_KINDS))
+        if self.kind == "navigation":
+            for key, default in _PROSOCIAL_ONLY.items():
+                _require(getattr(self, key) == default, f"world {self.name!r}: {key}", getattr(self, key),
+                         f"only for kind = 'prosocial' (leave it unset for a navigation world)")
+        else:
+            _require(self.n_blocks == 0 and self.check_reachable, f"world {self.name!r}: n_blocks/check_reachable",
+                     (self.n_blocks, self.check_reachable), "only for kind = 'navigation' (use n_walls)")
+        self.params()  # validates the world now, before anything runs
 
-    def params(self) -> NavParams:
+    def env(self) -> Any:
+        """The world object (``Navigation()`` or ``Prosocial()``); its parameters are :meth:`params`."""
+        if self.kind == "prosocial":
+            from internalize.worlds.prosocial import Prosocial
+
+            return Prosocial()
+        return Navigation()
+
+    def params(self) -> Any:
         try:
+            if self.kind == "prosocial":
+                from internalize.worlds.prosocial import make_params as prosocial_params
+
+                extra = {} if self.n_walls is None else {"n_walls": self.n_walls}
+                return prosocial_params(layout=self.map, drop=self.drop, helper=self.helper,
+                                        rewarded_event=self.rewarded_event, **extra)
             return make_params(self.n_blocks, self.map, check_reachable=self.check_reachable)
         except ValueError as e:
             raise ValueError(f"world {self.name!r}: {e}") from None
 
 
 def world(name: str) -> WorldSpec:
-    """A world from a short label: ``blocks-N`` or a built-in map name (``plus``, ``x``, ``U``, ``T``, ``four_rooms``)."""
+    """A world from a short label: ``blocks-N``, a built-in map name (``plus``, ``x``, ``U``, ``T``,
+    ``four_rooms``), ``prosocial`` (Figure 7's world) or ``prosocial-instrumental`` (its caregiver pays for
+    lifting the boulder instead)."""
     if name.startswith("blocks-") and name[7:].isdigit():
         return WorldSpec(name, n_blocks=int(name[7:]))
     if name in PAPER_MAPS:
         return WorldSpec(name, map=name)
-    raise ValueError(f"world: unknown world {name!r}; allowed: blocks-N (N in 0..8) or one of {', '.join(PAPER_MAPS)}.")
+    if name == "prosocial":
+        return WorldSpec(name, kind="prosocial")
+    if name == "prosocial-instrumental":
+        return WorldSpec(name, kind="prosocial", rewarded_event="boulder_lift")
+    raise ValueError(f"world: unknown world {name!r}; allowed: blocks-N (N in 0..8), one of "
+                     f"{', '.join(PAPER_MAPS)}, prosocial or prosocial-instrumental.")
 
 
 @dataclass(frozen=True)
@@ -210,6 +255,10 @@ class Experiment:
                  "evaluation_episodes", self.evaluation_episodes, "a non-negative integer")
         _positive_int("chunk_rollouts", self.chunk_rollouts)
         names = [w.name for w in self.autonomy_worlds]
+        kinds = {self.socialization_world.kind} | {w.kind for w in self.autonomy_worlds}
+        # The autonomous phase continues the socialization model: observations and actions must agree.
+        _require(len(kinds) == 1, "autonomy_worlds", names,
+                 f"worlds of the socialization world's kind ({self.socialization_world.kind!r})")
         _require(len(set(names)) == len(names), "autonomy_worlds", names, "distinct world names")
         if self.conditions and any(c != "frozen" for c in self.conditions):
             _require(len(self.autonomy_worlds) > 0, "autonomy_worlds", names, "at least one world")

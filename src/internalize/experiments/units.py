@@ -86,6 +86,8 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     obs_shape = tuple(buffers.obs.shape[2:])
     base = phases.isr_config(exp)
     template = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))(runner.keys.isr)
+    if runner.reuse_shared and runner.shared.fetch(exp, unit, store, lambda df: df.assign(experiment=exp.name)):
+        runner.log(f"{exp.name}/{unit}: identical to a finished one in {runner.shared.root}, reused")
     if store.unit_done(unit) and path.exists():
         runner.units.append(unit)
         return load_checkpoint(path, template)[0]
@@ -93,10 +95,13 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in exp.isr.data_sizes]
     frames, main_params = [], None
     for n_data, condition in sizes:
-        probe = phases.isr_config(exp, n_data)
+        # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point is
+        # used, so they log a coarse curve and spend their time on training rather than held-out batches.
+        points = 100 if n_data is None else 10
+        probe = phases.isr_config(exp, n_data, curve_points=points)
         # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
         n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
-        cfg = phases.isr_config(exp, n_data, n_train)
+        cfg = phases.isr_config(exp, n_data, n_train, curve_points=points)
         keys = runner.keys.isr if n_data is None else jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
         with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
             params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
@@ -109,6 +114,7 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     df = pd.concat(frames, ignore_index=True)
     save_checkpoint(path, main_params, {"unit": unit})
     store.write_unit(unit, df, time.perf_counter() - started)
+    runner.shared.publish(exp, unit, store, df)
     runner.units.append(unit)
     return main_params
 
@@ -137,7 +143,7 @@ def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
         runner.units.append(unit)
         return
     started = time.perf_counter()
-    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso)
+    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=runner.world.obs_scale)
     S = len(exp.seeds)
     soc_steps = exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
     aut_steps = exp.learner.rollouts(exp.autonomy_steps) * exp.learner.rollout_steps

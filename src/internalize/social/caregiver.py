@@ -219,3 +219,48 @@ def update_presence(
     if not schedule.per_episode:
         return fresh
     return jnp.where(episode_start, fresh, current)
+
+
+# --- Caregivers of the prosocial world (PAPER-SPEC §8; internalize.worlds.prosocial) ---------------------------
+
+
+@dataclass(frozen=True)
+class _EventCaregiver:
+    """A caregiver paying ``reward`` on one named event of the prosocial world (``rewarded_event``)."""
+
+    reward: float = field(default=0.4, metadata={"help": "R_s paid on the rewarded event (paper: 0.4)."})
+    rewarded_event = ""  # a class constant, not a field: the world's event this caregiver pays for
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.reward):
+            raise ValueError(f"reward: must be a finite number, got {self.reward!r}.")
+
+    def world_kwargs(self) -> dict[str, object]:
+        """``{"rewarded_event": ..., "goal_reward": reward}`` for ``internalize.worlds.prosocial.make_params``,
+        so that the world's channels report this caregiver's R_s and event."""
+        return {"rewarded_event": self.rewarded_event, "goal_reward": float(self.reward)}
+
+    def social_reward(self, channels: Channels) -> jax.Array:
+        """R_s (float32, shape of ``channels.event``) for a world made with :meth:`world_kwargs`."""
+        return jnp.where(channels.event, jnp.float32(self.reward), jnp.float32(0.0))
+
+
+@dataclass(frozen=True)
+class ProsocialCaregiver(_EventCaregiver):
+    """Pays ``reward`` (0.4) when the helped agent reaches its goal: it values the other's success, an end.
+
+    ``rewarded_event == "helped_goal"``, the prosocial world's default; ``world_kwargs()`` gives its arguments.
+    """
+
+    rewarded_event = "helped_goal"
+
+
+@dataclass(frozen=True)
+class InstrumentalCaregiver(_EventCaregiver):
+    """Pays ``reward`` (0.4) when the learner lifts the boulder: the means, not the end, so a learner can be paid
+    for lifting and dropping without ever helping (the means-vs-ends confusion the paper discusses).
+
+    ``rewarded_event == "boulder_lift"``; ``world_kwargs()`` gives the prosocial world's arguments.
+    """
+
+    rewarded_event = "boulder_lift"

@@ -31,6 +31,7 @@ class World(Protocol):
     """A pure, functional world in the gymnax style: all state explicit, all constants in ``params``."""
 
     num_actions: int
+    obs_scale: float  # what a learner multiplies the uint8 observation by (SB3: 1/255 for image-shaped Boxes)
 
     def observation_shape(self, params: Any) -> tuple[int, ...]: ...
 

@@ -233,6 +233,7 @@ class Navigation:
 
     num_actions = 3
     action_names = ("left", "right", "forward")
+    obs_scale = 1.0 / 255.0  # SB3 normalizes the (9, 9, 4) uint8 image Box (PAPER-SPEC §2.1)
 
     def observation_shape(self, params: NavParams) -> tuple[int, int, int]:
         v = grid.view_size(params.size)

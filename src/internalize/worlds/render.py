@@ -7,7 +7,8 @@ the learner as a red triangle pointing in its direction (east = right, south = d
 
 Rendering runs on the host in NumPy: a frame is assembled from a handful of pre-drawn tiles, so it costs
 microseconds, not a jitted program. For a trajectory, render each state of a stacked ``NavState`` with
-:func:`render_frames`.
+:func:`render_frames`. Prosocial states (blue boulder, green helped agent, red learner) have
+:func:`render_prosocial_frame` and :func:`render_prosocial_frames`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from internalize.worlds.navigation import NavState
+from internalize.worlds.prosocial import ProsocialState
 
 # minigrid.core.constants.COLORS for the colours we draw.
 RED = (255, 0, 0)
@@ -182,3 +184,78 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: fl
             os.remove(tmp)
         raise
     return path
+
+
+# --- The prosocial world (added; the navigation functions above are unchanged) -------------------------------
+
+BLUE = (0, 0, 255)
+_BALL_RADIUS = 0.31  # minigrid's ball: a filled circle of radius 0.31 tile
+_CARRIED_RADIUS = 0.16  # a small blue disc on the learner while it carries the boulder
+
+
+@lru_cache(maxsize=8)
+def _prosocial_tiles(tile_size: int) -> np.ndarray:
+    """(2 + 1 + 1 + 4 + 4 + 4, tile, tile, 3) uint8 tiles: floor, wall, goal, boulder, helped agent (green) in
+    each direction, learner (red) in each direction, learner carrying the boulder in each direction."""
+    base = _tiles(tile_size)
+    n = tile_size * _SUPERSAMPLE
+    centres = (np.arange(n) + 0.5) / n
+    x, y = np.meshgrid(centres, centres)
+    ball = _floor(tile_size)
+    ball[(x - 0.5) ** 2 + (y - 0.5) ** 2 <= _BALL_RADIUS**2] = BLUE
+    stack = [base["floor"], base["wall"], base["goal"], _downsample(ball)]
+    for colour, carried in ((GREEN, False), (RED, False), (RED, True)):
+        for direction in range(4):
+            angle = 0.5 * np.pi * direction
+            rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            img = _floor(tile_size)
+            img[_in_triangle(x, y, (_TRIANGLE - 0.5) @ rot.T + 0.5)] = colour
+            if carried:
+                img[(x - 0.5) ** 2 + (y - 0.5) ** 2 <= _CARRIED_RADIUS**2] = BLUE
+            stack.append(_downsample(img))
+    return np.stack(stack)
+
+
+def render_prosocial_frame(state: ProsocialState, tile_size: int = 32) -> np.ndarray:
+    """An RGB picture of one prosocial state (``internalize.worlds.prosocial.ProsocialState``).
+
+    Grey walls, a green goal, a blue boulder (a disc, while on the grid), the helped agent as a green triangle,
+    the learner as a red one with a small blue disc while it carries the boulder.
+
+    Returns:
+      (7 * tile_size, 7 * tile_size, 3) uint8; row 0 of the image is the grid's top row (y = 0).
+    """
+    if not isinstance(tile_size, (int, np.integer)) or isinstance(tile_size, bool) or not 4 <= tile_size <= 256:
+        raise ValueError(f"tile_size: must be an integer in 4..256 (pixels per cell), got {tile_size!r}.")
+    walls = np.asarray(state.walls, bool)
+    if walls.ndim != 2:
+        raise ValueError(
+            f"state: render_prosocial_frame draws one state, got walls of shape {walls.shape}; "
+            "use render_prosocial_frames for a stacked (batched) state."
+        )
+    tiles = _prosocial_tiles(int(tile_size))
+    size = walls.shape[0]
+    kinds = np.where(walls, 1, 0)
+    gx, gy = (int(v) for v in np.asarray(state.goal_pos))
+    kinds[gy, gx] = 2
+    if bool(np.asarray(state.boulder_on_grid)):
+        bx, by = (int(v) for v in np.asarray(state.boulder_pos))
+        kinds[by, bx] = 3
+    hx, hy = (int(v) for v in np.asarray(state.helped_pos))
+    kinds[hy, hx] = 4 + int(np.asarray(state.helped_dir)) % 4
+    lx, ly = (int(v) for v in np.asarray(state.learner_pos))
+    kinds[ly, lx] = (12 if bool(np.asarray(state.carrying)) else 8) + int(np.asarray(state.learner_dir)) % 4
+    cells = tiles[kinds]  # (size, size, tile, tile, 3)
+    return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
+
+
+def render_prosocial_frames(states: ProsocialState, tile_size: int = 32) -> list[np.ndarray]:
+    """Frames of a stacked prosocial state whose arrays share one leading axis (e.g. time)."""
+    import jax  # local: the navigation renderer above needs no JAX
+
+    host = jax.tree.map(np.asarray, states)
+    if host.walls.ndim != 3:
+        raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
+    return [
+        render_prosocial_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size) for t in range(host.walls.shape[0])
+    ]

@@ -1,0 +1,95 @@
+"""Units shared by the experiments of one output directory: identical work is done once.
+
+Several of the paper's experiments begin the same way: Figures 4b and 5 socialize the same seeds on the same
+1-block world with the same learner and train the same ISR on the result; Figures 1b/4a and 3 share their
+3-block socialization. A finished ``socialization`` or ``isr`` unit is published under
+``OUT/.shared/<unit>-<key>/`` (its final checkpoint and its rows), where ``key`` is a hash of everything the unit's
+numbers depend on; another experiment whose unit has the same key copies it instead of recomputing it. The
+programs are deterministic on CPU, so the copy holds exactly the numbers a recomputation would give; only the
+``experiment`` label (and, for socialization, the conditions its rows are listed under) are the new
+experiment's. ``--force`` recomputes and republishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from internalize.experiments.results import ResultsStore, atomic_write_parquet
+from internalize.experiments.spec import Experiment
+
+SHARED_DIR = ".shared"
+VERSION = 1  # bump when what a unit computes changes, so old entries are never reused
+
+
+def unit_key(exp: Experiment, unit: str) -> str:
+    """Hash of the inputs of ``unit`` (``socialization`` or ``isr``) of ``exp``; equal keys, equal numbers."""
+    inputs = {
+        "version": VERSION,
+        "unit": unit,
+        "world": dataclasses.asdict(exp.socialization_world),
+        "learner": dataclasses.asdict(exp.learner),
+        "steps": exp.socialization_steps,
+        "seeds": list(exp.seeds),
+        "chunk_rollouts": exp.chunk_rollouts,
+        "utility": [exp.isr.utility, exp.isr.threshold],
+    }
+    if unit == "isr":
+        inputs["isr"] = dataclasses.asdict(exp.isr)
+    elif unit != "socialization":
+        raise ValueError(f"unit: only socialization and isr units are shared, got {unit!r}.")
+    blob = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class SharedUnits:
+    """The ``OUT/.shared`` cache of finished units (see the module docstring)."""
+
+    def __init__(self, root: str | Path, *, enabled: bool = True):
+        self.root = Path(root) / SHARED_DIR
+        self.enabled = enabled
+
+    def _entry(self, exp: Experiment, unit: str) -> Path:
+        return self.root / f"{unit}-{unit_key(exp, unit)}"
+
+    def fetch(self, exp: Experiment, unit: str, store: ResultsStore,
+              relabel: Callable[[pd.DataFrame], pd.DataFrame]) -> bool:
+        """Copy a published ``unit`` into ``store`` (rows through ``relabel``); False if there is none."""
+        entry = self._entry(exp, unit)
+        ckpt, rows = entry / "final.ckpt", entry / "rows.parquet"
+        if not (self.enabled and ckpt.exists() and rows.exists()) or store.unit_done(unit):
+            return False
+        # The checkpoint first: a unit counts as done only once its rows are written, which comes last.
+        _atomic_copy(ckpt, store.checkpoint_dir(unit) / "final.ckpt")
+        store.write_unit(unit, relabel(pd.read_parquet(rows)), 0.0)
+        return True
+
+    def publish(self, exp: Experiment, unit: str, store: ResultsStore, rows: pd.DataFrame) -> None:
+        """Publish ``store``'s finished ``unit`` with its experiment-independent ``rows``."""
+        if not self.enabled:
+            return
+        entry = self._entry(exp, unit)
+        entry.mkdir(parents=True, exist_ok=True)
+        _atomic_copy(store.checkpoint_dir(unit) / "final.ckpt", entry / "final.ckpt")
+        atomic_write_parquet(entry / "rows.parquet", rows)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file in ``dst``'s directory, fsynced, then renamed."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.copy.tmp"
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
