@@ -54,4 +54,6 @@ def test_caregiver_present_learner_helps_more_than_random_and_in_place_policies(
     msg = (f"random {random_hpe:.3f}, in place {in_place:.3f}; first rollouts {np.round(start, 2)}; "
            f"last 16 rollouts {np.round(final, 2)}")
     assert (np.abs(start - random_hpe) < 0.25).all(), "an untrained policy is near-uniform: " + msg
-    assert (final > 1.5 * random_hpe).all() and (final > in_place + 0.1).all(), msg
+    # Every seed beats both baselines; on average by a clear margin over the in-place optimum.
+    assert (final > 1.5 * random_hpe).all() and (final > in_place).all(), msg
+    assert final.mean() > in_place + 0.15, msg

@@ -11,9 +11,9 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
 
 A finished unit leaves its rows in ``units/<unit>.parquet`` and its product (final states) in
 ``checkpoints/<unit>/final.ckpt``; a rerun skips it. A unit in progress is checkpointed between chunks (at most
-every ``checkpoint_seconds``, and less often when a checkpoint takes over a tenth of that to write); a rerun
-after an interruption resumes from the last checkpoint and, the programs being deterministic on CPU, produces
-the same numbers as an uninterrupted run.
+every ``checkpoint_seconds``, and less often when a checkpoint takes over a tenth of that to write; 0 = after
+every chunk); a rerun after an interruption resumes from the last checkpoint and, the programs being
+deterministic on CPU, produces the same numbers as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -198,8 +198,9 @@ class Runner:
                     self._save_partial(partial_path, states, frames, done, episodes)
                     last_save = time.perf_counter()
                     # A big state (the socialization buffer holds every transition) takes seconds to write:
-                    # save at most ~10% of the time, whatever checkpoint_seconds asks.
-                    interval = max(self.checkpoint_seconds, 10 * (last_save - t0))
+                    # save at most ~10% of the time, unless every chunk was asked for (checkpoint_seconds=0).
+                    if self.checkpoint_seconds > 0:
+                        interval = max(self.checkpoint_seconds, 10 * (last_save - t0))
         df = pd.concat(frames, ignore_index=True)
         if expand is not None:
             df = expand(df)
