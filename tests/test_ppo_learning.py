@@ -4,12 +4,11 @@ vmapped batch reaches clearly more goals per episode than a uniformly random pol
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from internalize.agents.ppo import PPOConfig, check_finite, make_seeds_runner, make_train
-from internalize.worlds.base import step_autoreset
+from internalize.agents.scripted import random_policy, run_policy_jit
 from internalize.worlds.navigation import Navigation, make_params
 
 WORLD = Navigation()
@@ -18,22 +17,8 @@ PARAMS = make_params(n_blocks=3)
 
 def random_goals_per_episode(key: jax.Array, n_envs: int = 64, n_steps: int = 400) -> float:
     """Goals per episode of a uniformly random policy (n_envs * n_steps / 20 episodes)."""
-
-    def run(key):
-        k_reset, k_run = jax.random.split(key)
-        _, state = jax.vmap(WORLD.reset, in_axes=(0, None))(jax.random.split(k_reset, n_envs), PARAMS)
-
-        def one(state, key):
-            k_act, k_env = jax.random.split(key)
-            action = jax.random.randint(k_act, (n_envs,), 0, WORLD.num_actions)
-            out = jax.vmap(step_autoreset, in_axes=(None, 0, 0, 0, None))(
-                WORLD, jax.random.split(k_env, n_envs), state, action, PARAMS)
-            return out.state, (out.channels.event.sum(), out.truncated.sum())
-
-        _, (goals, ends) = jax.lax.scan(one, state, jax.random.split(k_run, n_steps))
-        return goals.sum() / ends.sum()
-
-    return float(jax.jit(run)(key))
+    out = run_policy_jit(random_policy, key, PARAMS, n_envs, n_steps)
+    return float(out.channels.event.sum() / out.truncated.sum())
 
 
 @pytest.mark.slow

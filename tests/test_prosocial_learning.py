@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from internalize.agents.ppo import PPOConfig, check_finite, make_seeds_runner, make_train
-from internalize.worlds.base import step_autoreset
+from internalize.agents.scripted import run_policy_jit
 from internalize.worlds.prosocial import Prosocial, make_params
 
 WORLD = Prosocial()
@@ -19,23 +19,11 @@ PARAMS = make_params()
 
 def helped_goals_per_episode(key: jax.Array, probs: tuple[float, ...], n_envs: int = 64, n_steps: int = 1000) -> float:
     """Helped agent's goals per 100-step episode of a learner drawing actions i.i.d. from ``probs``."""
-    p = jnp.asarray(probs)
+    def policy(key, state, params):
+        return jax.random.choice(key, WORLD.num_actions, p=jnp.asarray(probs))
 
-    def run(key):
-        k_reset, k_run = jax.random.split(key)
-        _, state = jax.vmap(WORLD.reset, in_axes=(0, None))(jax.random.split(k_reset, n_envs), PARAMS)
-
-        def one(state, key):
-            k_act, k_env = jax.random.split(key)
-            action = jax.random.choice(k_act, WORLD.num_actions, (n_envs,), p=p)
-            out = jax.vmap(step_autoreset, in_axes=(None, 0, 0, 0, None))(
-                WORLD, jax.random.split(k_env, n_envs), state, action, PARAMS)
-            return out.state, (out.channels.event.sum(), out.truncated.sum())
-
-        _, (goals, ends) = jax.lax.scan(one, state, jax.random.split(k_run, n_steps))
-        return goals.sum() / ends.sum()
-
-    return float(jax.jit(run)(key))
+    out = run_policy_jit(policy, key, PARAMS, n_envs, n_steps, WORLD)
+    return float(out.channels.event.sum() / out.truncated.sum())
 
 
 @pytest.mark.slow

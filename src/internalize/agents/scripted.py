@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from internalize.worlds import grid
-from internalize.worlds.base import Channels, step_autoreset
+from internalize.worlds.base import Channels, World, step_autoreset
 from internalize.worlds.navigation import Navigation, NavParams, NavState
 
 Policy = Callable[[jax.Array, NavState, NavParams], jax.Array]
@@ -123,14 +123,16 @@ class Trajectory(NamedTuple):
     last_state: NavState
 
 
-def run_policy(policy: Policy, key: jax.Array, params: NavParams, n_envs: int, n_steps: int) -> Trajectory:
-    """Run ``policy`` in ``n_envs`` navigation worlds for ``n_steps`` steps each (episodes restart on truncation).
+def run_policy(policy: Policy, key: jax.Array, params: NavParams, n_envs: int, n_steps: int,
+               world: World | None = None) -> Trajectory:
+    """Run ``policy`` in ``n_envs`` worlds for ``n_steps`` steps each (episodes restart on truncation).
 
-    Pure; jit it with ``static_argnames=("policy", "n_envs", "n_steps")`` (see :data:`run_policy_jit`). With
-    ``n_steps`` a multiple of ``params.max_steps`` the episodes align: reshape the (T, N) arrays to
-    (episodes, max_steps, N) to get per-episode sums.
+    ``world`` is the navigation world unless given (any :class:`~internalize.worlds.base.World`, with ``params``
+    and ``policy`` of that world). Pure; jit it with ``static_argnames=("policy", "n_envs", "n_steps", "world")``
+    (see :data:`run_policy_jit`). With ``n_steps`` a multiple of ``params.max_steps`` the episodes align: reshape
+    the (T, N) arrays to (episodes, max_steps, N) to get per-episode sums.
     """
-    world = Navigation()
+    world = Navigation() if world is None else world
     key_reset, key_run = jax.random.split(key)
     _, state = jax.vmap(world.reset, in_axes=(0, None))(jax.random.split(key_reset, n_envs), params)
 
@@ -146,8 +148,8 @@ def run_policy(policy: Policy, key: jax.Array, params: NavParams, n_envs: int, n
     return Trajectory(states, actions, channels, truncated, last)
 
 
-run_policy_jit = jax.jit(run_policy, static_argnames=("policy", "n_envs", "n_steps"))
-""":func:`run_policy`, compiled once per (policy, n_envs, n_steps)."""
+run_policy_jit = jax.jit(run_policy, static_argnames=("policy", "n_envs", "n_steps", "world"))
+""":func:`run_policy`, compiled once per (policy, n_envs, n_steps, world)."""
 
 
 def episode_totals(result: Trajectory, max_steps: int) -> tuple[jax.Array, jax.Array]:
