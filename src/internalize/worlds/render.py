@@ -17,6 +17,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -87,6 +88,18 @@ def _tiles(tile_size: int) -> dict[str, np.ndarray]:
     return tiles
 
 
+def _one_state_walls(state: Any, tile_size: Any, fn: str) -> np.ndarray:
+    """The (size, size) bool walls of one unbatched ``state``, after checking ``tile_size``; ValueErrors name both."""
+    if not isinstance(tile_size, (int, np.integer)) or isinstance(tile_size, bool) or not 4 <= tile_size <= 256:
+        raise ValueError(f"tile_size: must be an integer in 4..256 (pixels per cell), got {tile_size!r}.")
+    walls = np.asarray(state.walls, bool)
+    if walls.ndim != 2:
+        raise ValueError(
+            f"state: {fn} draws one state, got walls of shape {walls.shape}; use {fn}s for a stacked (batched) state."
+        )
+    return walls
+
+
 def render_frame(state: NavState, tile_size: int = 32) -> np.ndarray:
     """An RGB picture of one navigation state.
 
@@ -100,14 +113,7 @@ def render_frame(state: NavState, tile_size: int = 32) -> np.ndarray:
     Raises:
       ValueError: a batched state or a bad ``tile_size``.
     """
-    if not isinstance(tile_size, (int, np.integer)) or isinstance(tile_size, bool) or not 4 <= tile_size <= 256:
-        raise ValueError(f"tile_size: must be an integer in 4..256 (pixels per cell), got {tile_size!r}.")
-    walls = np.asarray(state.walls, bool)
-    if walls.ndim != 2:
-        raise ValueError(
-            f"state: render_frame draws one state, got walls of shape {walls.shape}; "
-            "use render_frames for a stacked (batched) state."
-        )
+    walls = _one_state_walls(state, tile_size, "render_frame")
     tiles = _tiles(int(tile_size))
     size = walls.shape[0]
     goal_x, goal_y = (int(v) for v in np.asarray(state.goal_pos))
@@ -225,14 +231,7 @@ def render_prosocial_frame(state: ProsocialState, tile_size: int = 32) -> np.nda
     Returns:
       (7 * tile_size, 7 * tile_size, 3) uint8; row 0 of the image is the grid's top row (y = 0).
     """
-    if not isinstance(tile_size, (int, np.integer)) or isinstance(tile_size, bool) or not 4 <= tile_size <= 256:
-        raise ValueError(f"tile_size: must be an integer in 4..256 (pixels per cell), got {tile_size!r}.")
-    walls = np.asarray(state.walls, bool)
-    if walls.ndim != 2:
-        raise ValueError(
-            f"state: render_prosocial_frame draws one state, got walls of shape {walls.shape}; "
-            "use render_prosocial_frames for a stacked (batched) state."
-        )
+    walls = _one_state_walls(state, tile_size, "render_prosocial_frame")
     tiles = _prosocial_tiles(int(tile_size))
     size = walls.shape[0]
     kinds = np.where(walls, 1, 0)
