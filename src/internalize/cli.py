@@ -190,7 +190,8 @@ def list_experiments(preset: Preset = "quick") -> None:
 
 @app.command()
 def run(
-    experiment: Annotated[str, typer.Argument(help="fig4a (fig1), fig3, fig4b, fig5, fig6, or a path to a .toml file.")],
+    experiment: Annotated[str, typer.Argument(
+        help="fig4a (fig1), fig3, fig4b, fig5, fig6, fig7, empathy, or a path to a .toml file.")],
     preset: Preset = "quick",
     seeds: Seeds = None,
     out: Out = Path("runs"),

@@ -41,7 +41,9 @@ def evaluate(
 
     Returns:
       Means over episodes, each a () float32: ``goals_per_episode``, ``caregiver_return`` (R_e + R_s, the
-      paper's "Reward (OOD)"), ``social_return`` and ``extrinsic_return``.
+      paper's "Reward (OOD)"), ``social_return`` and ``extrinsic_return``; plus, for a world with an
+      ``episode_stats(state)`` method (the peer world's peer goals), the mean of each of its per-episode counts
+      read from the state the episode was truncated in.
     """
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes: must be a positive integer, got {episodes!r}.")
@@ -74,10 +76,15 @@ def evaluate(
     steps = int(horizon) if not isinstance(horizon, jax.core.Tracer) else None
     if steps is None:
         raise ValueError("world_params.max_steps must be concrete (not traced) for evaluation.")
-    (_, _, done, totals), _ = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
-    return {
+    (_, state, done, totals), _ = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
+    out = {
         "goals_per_episode": totals["goals"].mean(),
         "caregiver_return": (totals["social"] + totals["extrinsic"]).mean(),
         "social_return": totals["social"].mean(),
         "extrinsic_return": totals["extrinsic"].mean(),
     }
+    # The scan ends exactly at truncation, so the final state's per-episode counters are whole-episode totals.
+    stats = getattr(world, "episode_stats", None)
+    if stats is not None:
+        out.update({name: value.astype(jnp.float32).mean() for name, value in stats(state).items()})
+    return out

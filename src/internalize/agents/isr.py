@@ -15,6 +15,10 @@ Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) 
 * ``encoding="onehot"`` (k = num_actions): a one-hot of the action at the learner's cell, zeros elsewhere, so
   every action, 0 included, leaves a mark. The action stays spatial, so every network kind can use it.
   A second agent in view (the prosocial world's green helped agent) gets no mark in either encoding.
+* the learner's cell is the red agent's by default; in a world whose observation marks the learner's own cell
+  in a channel (the two-agent world, where the peer may look exactly like the learner), ``self_channel`` names
+  that channel and the mark goes there. :func:`isr_reward` also takes an explicit ``mark`` (the empathy probe
+  puts the action on the *peer's* cell to ask what the ISR makes of the peer's move).
 
 Convolutions run over the two spatial axes, as for the policy; the reference's quirk of convolving over
 (lateral, feature) with the crop's rows as input channels (PAPER-SPEC §3.3) is not reproduced.
@@ -27,6 +31,9 @@ Networks (``network``), all with a linear output and no output activation:
   ReLU -> Linear 1. Linears orthogonal with gain sqrt 2 (the output too), zero bias; convs with PyTorch's
   default init (uniform +-1/sqrt(fan_in) weights and biases), computed as patches @ kernel (``Conv2x2``).
 * ``mlp`` (a cheap option for quick CPU runs): flatten -> [64, 64] tanh -> 1.
+
+``width`` scales every hidden layer of the ``reference`` and ``mlp`` networks (rounded, at least 1): the ISR's
+capacity, for probing how what it learns depends on it. The ``policy`` network is the policy's and keeps its size.
 
 Training (``train_isr``, ``isr_update``): MSE on batches balanced 50/50 between rewarded and unrewarded training
 transitions (with replacement), Adam (lr 3e-4, eps 1e-5) after a global-norm clip at 1.0, as the reference.
@@ -105,6 +112,14 @@ class IsrConfig:
     eval_size: int = field(
         default=256, metadata={"help": "held-out transitions evaluated at each point of the training curve."}
     )
+    width: float = field(
+        default=1.0, metadata={"help": "multiplier of every hidden width of the reference and mlp networks."}
+    )
+    self_channel: int | None = field(
+        default=None,
+        metadata={"help": "observation channel that is 1 on the learner's own cell (where the action is marked); "
+                  "None = the red agent's cell."},
+    )
 
     def __post_init__(self) -> None:
         for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("obs_scale", OBS_SCALES),
@@ -122,6 +137,15 @@ class IsrConfig:
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: must be a positive finite number, got {value!r}.")
+        w = self.width
+        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or not 0 < w <= 64:
+            raise ValueError(f"width: must be a number in (0, 64], got {w!r}.")
+        if w != 1.0 and self.network == "policy":
+            raise ValueError(f"width: the policy network keeps the policy's size; got width={w!r} with "
+                             "network='policy' (use network 'reference' or 'mlp').")
+        sc = self.self_channel
+        if sc is not None and (not isinstance(sc, numbers.Integral) or isinstance(sc, bool) or sc < 0):
+            raise ValueError(f"self_channel: must be a non-negative integer or None, got {sc!r}.")
         f = self.holdout_fraction
         if not isinstance(f, numbers.Real) or isinstance(f, bool) or not 0.0 < f < 1.0:
             raise ValueError(f"holdout_fraction: must be a number in the open interval (0, 1), got {f!r}.")
@@ -129,13 +153,23 @@ class IsrConfig:
             raise ValueError(f"split_seed: must be an integer, got {self.split_seed!r}.")
 
 
-def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array) -> jax.Array:
-    """(..., H, W, C) uint8 observations and (...) int actions -> (..., H, W, C + k) float32 network input."""
+def learner_cell(config: IsrConfig, obs: jax.Array) -> jax.Array:
+    """(..., H, W) bool: the learner's own cell(s), where the action is marked."""
+    if config.self_channel is not None:
+        return obs[..., config.self_channel] == 1
+    # The learner is the red agent (a second, helped agent in the prosocial world is green and gets no mark).
+    return (obs[..., 0] == grid.AGENT) & (obs[..., 1] == grid.RED)
+
+
+def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array, mark: jax.Array | None = None) -> jax.Array:
+    """(..., H, W, C) uint8 observations and (...) int actions -> (..., H, W, C + k) float32 network input.
+
+    ``mark`` (..., H, W) bool: the cells the action is marked at; default :func:`learner_cell`.
+    """
     x = obs.astype(jnp.float32)
     if config.obs_scale == "policy":
         x = x / 255.0
-    # The learner is the red agent (a second, helped agent in the prosocial world is green and gets no mark).
-    at_agent = ((obs[..., 0] == grid.AGENT) & (obs[..., 1] == grid.RED))[..., None]  # (..., H, W, 1)
+    at_agent = (learner_cell(config, obs) if mark is None else jnp.asarray(mark, bool))[..., None]  # (..., H, W, 1)
     action = jnp.asarray(action, jnp.int32)[..., None, None, None]
     if config.encoding == "channel":
         extra = jnp.where(at_agent, action.astype(jnp.float32), 0.0)
@@ -158,34 +192,38 @@ class IsrNetwork(nn.Module):
     """Encoded input (..., H, W, C) float32 -> predicted social reward (...) float32; see the module docstring."""
 
     network: str = "policy"
+    width: float = 1.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         batch_shape = x.shape[:-3]
         x = x.reshape((-1,) + x.shape[-3:])
+        w = lambda n: max(1, round(n * self.width))  # noqa: E731
         if self.network == "policy":
             out = MlpHead((64, 64), 1, 1.0)(CnnTorso()(x))
         elif self.network == "mlp":
-            out = MlpHead((64, 64), 1, 1.0)(x.reshape((x.shape[0], -1)))
+            out = MlpHead((w(64), w(64)), 1, 1.0)(x.reshape((x.shape[0], -1)))
         else:  # reference
-            for c in (16, 32):
+            for c in (w(16), w(32)):
                 # PyTorch's default conv init (uniform +-1/sqrt(fan_in) weights and biases, fan_in = 4 * C).
                 fan_in = 4 * x.shape[-1]
                 x = nn.relu(Conv2x2(c, nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                                     _torch_default_bias(fan_in))(x))
             x = x.reshape((x.shape[0], -1))
-            x = nn.relu(dense(32)(x))
-            x = nn.relu(dense(32)(x))
+            x = nn.relu(dense(w(32))(x))
+            x = nn.relu(dense(w(32))(x))
             out = dense(1, SQRT2)(x)
         return out[:, 0].reshape(batch_shape)
 
 
-def isr_reward(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
+def isr_reward(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array,
+               mark: jax.Array | None = None) -> jax.Array:
     """R_i = ISR(obs, action): (...) float32, the raw regression output (no clipping, as the reference).
 
-    ``obs`` (..., H, W, C) uint8 is the observation the action was chosen in (pre-action).
+    ``obs`` (..., H, W, C) uint8 is the observation the action was chosen in (pre-action); ``mark`` (..., H, W)
+    bool overrides where the action is marked (default: the learner's cell).
     """
-    return IsrNetwork(config.network).apply(params, encode_isr_input(config, obs, action))
+    return IsrNetwork(config.network, config.width).apply(params, encode_isr_input(config, obs, action, mark))
 
 
 @struct.dataclass
@@ -208,7 +246,7 @@ def isr_optimizer(config: IsrConfig) -> optax.GradientTransformation:
 def isr_init_params(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int] = (9, 9, 4)) -> Any:
     """Fresh network parameters for observations of ``obs_shape``."""
     obs = jnp.zeros(tuple(obs_shape), jnp.uint8)
-    return IsrNetwork(config.network).init(key, encode_isr_input(config, obs, jnp.zeros((), jnp.int32)))
+    return IsrNetwork(config.network, config.width).init(key, encode_isr_input(config, obs, jnp.zeros((), jnp.int32)))
 
 
 def _init_state(config: IsrConfig, key: jax.Array, obs_shape: tuple[int, ...]) -> IsrState:

@@ -238,6 +238,12 @@ def _fig7(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     return _fig1(df, fig_dir, stem="fig7", what="Helped agent's goals per episode")
 
 
+def _empathy(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
+    from .empathy_section import empathy_section  # imports this module's blocks
+
+    return empathy_section(df, fig_dir)
+
+
 def _generic(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     # The file name comes from the table's own experiment label, kept to safe characters.
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(df["experiment"].iloc[0])) if len(df) else "experiment"
@@ -259,5 +265,7 @@ SECTIONS: dict[str, tuple[str, Builder]] = {
     "fig5": ("Fig 5 — hand-picked out-of-distribution maps", _fig5),
     "fig6": ("Fig 6 — reward hacking by an undertrained ISR", _fig6),
     "fig7": ("Fig 7 — internalizing a value about another agent (prosocial world)", _fig7),
+    "empathy": ("Beyond the paper — empathy probe: does the ISR reward another agent's goal reaching?",
+                _empathy),
 }
 GENERIC: Builder = _generic

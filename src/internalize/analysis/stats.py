@@ -186,6 +186,25 @@ def ttest(a: Sequence[float], b: Sequence[float], equal_var: bool, *,
                  seeds_a=_seeds(seeds_a, na, label_a), seeds_b=_seeds(seeds_b, nb, label_b))
 
 
+def paired_ttest(a: Sequence[float], b: Sequence[float], *, seeds: Sequence[int] | None = None,
+                 label_a: str = "a", label_b: str = "b") -> TTest:
+    """Paired t-test of ``mean(a - b)`` (one pair per seed, ``a[i]`` and ``b[i]`` from the same seed).
+
+    ``df`` = n - 1; at least 2 pairs. Zero variance of the differences gives t = ±inf (NaN for no difference).
+    """
+    x, y = _sample(a, label_a, 2), _sample(b, label_b, 2)
+    if x.size != y.size:
+        raise ValueError(f"paired_ttest: {label_a} has {x.size} values but {label_b} has {y.size}; pairs needed")
+    d = x - y
+    n = d.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = float(d.mean() / (d.std(ddof=1) / np.sqrt(n)))
+    p = float(2.0 * sps.t.sf(abs(t), n - 1)) if not np.isnan(t) else float("nan")
+    seeds_t = _seeds(seeds, n, label_a)
+    return TTest(t=t, p=p, df=float(n - 1), n_a=n, n_b=n, mean_a=float(x.mean()), mean_b=float(y.mean()),
+                 equal_var=True, label_a=label_a, label_b=label_b, seeds_a=seeds_t, seeds_b=seeds_t)
+
+
 def sem(values: Sequence[float]) -> float:
     """Standard error of the mean, ``std(ddof=1) / sqrt(n)``; needs at least 2 values."""
     x = _sample(values, "values", 2)

@@ -36,7 +36,7 @@ __all__ = [
 COLUMNS: tuple[str, ...] = (
     "experiment", "condition", "world", "seed", "phase", "step", "episode", "metric", "value",
 )
-PHASES: tuple[str, ...] = ("socialization", "autonomy", "evaluation", "isr")
+PHASES: tuple[str, ...] = ("socialization", "autonomy", "evaluation", "isr", "empathy")
 # The paper's "Oracle" (caregiver stays) and "Frozen" under the names a results table may use;
 # the first name present wins ("frozen" is the paper's definition, "frozen-continued" the reference's).
 ORACLE_NAMES: tuple[str, ...] = ("caregiver", "oracle")

@@ -19,11 +19,11 @@ Format (every key optional unless marked; unknown keys are errors)::
     torso = "mlp"
 
     [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
-    utility = "threshold-replace"   # holdout_fraction, data_sizes, utility, threshold
+    utility = "threshold-replace"   # holdout_fraction, data_sizes, utility, threshold, width
 
     [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
                         # (kind = "prosocial": map = a layout of '# . B H G L', n_walls, drop, helper,
-                        # rewarded_event)
+                        # rewarded_event; kind = "peer": n_blocks, similarity, view, peer_noise)
     map = '''
     #######
     #.....#
@@ -54,7 +54,7 @@ _EXPERIMENT_KEYS = {
     "evaluation_episodes": int, "chunk_rollouts": int,
 }
 _WORLD_KEYS = {"kind": str, "map": str, "n_blocks": int, "check_reachable": bool, "n_walls": int, "drop": str,
-               "helper": str, "rewarded_event": str}
+               "helper": str, "rewarded_event": str, "similarity": str, "view": str, "peer_noise": float}
 _SECTIONS = ("experiment", "learner", "isr", "worlds")
 
 

@@ -88,7 +88,9 @@ def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None =
         # The ISR sees the observation on the policy's scale: /255 in navigation, raw codes in the prosocial world.
         obs_scale="policy" if env.obs_scale != 1.0 else "raw",
         batch_size=spec.batch_size, n_updates=n_updates, n_data=n_data, holdout_fraction=spec.holdout_fraction,
-        log_every=max(1, (n_updates or curve_points) // curve_points),
+        log_every=max(1, (n_updates or curve_points) // curve_points), width=float(spec.width),
+        # Where the world marks the learner's own cell (the peer world's peer may look exactly like it).
+        self_channel=getattr(env, "self_channel", None),
     )
 
 

@@ -11,16 +11,21 @@ from typing import Any
 import pandas as pd
 
 from internalize.experiments.config_file import load_experiment
+from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment
 
 
-def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None) -> Experiment:
-    """A paper experiment by name (``fig4a``, ``fig3``, ...) under ``preset``, or a user's ``.toml`` file.
+def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None) -> Experiment | EmpathyStudy:
+    """A paper experiment by name (``fig4a``, ``fig3``, ...) or the ``empathy`` study under ``preset``, or a
+    user's ``.toml`` file.
 
     ``seeds`` (when given) keeps the first ``seeds`` seeds, or extends the sequence.
     """
+    if name_or_path == "empathy":
+        study = empathy_study(preset)
+        return study if seeds is None else study.with_seeds(seeds)
     if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
         exp = load_experiment(name_or_path)
     else:
@@ -30,13 +35,14 @@ def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None) 
     return exp
 
 
-def run_many(experiments: list[Experiment], out: str | Path, *, force: bool = False, progress: bool = True,
-             log: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
-    """Run each experiment into ``out`` (skipping finished ones unless ``force``); then the report."""
+def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, force: bool = False,
+             progress: bool = True, log: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
+    """Run each experiment (or study) into ``out``, skipping finished ones unless ``force``."""
     tables = {}
     for exp in experiments:
         started = time.perf_counter()
-        tables[exp.name] = run_experiment(exp, out, force=force, progress=progress, log=log)
+        run = run_empathy if isinstance(exp, EmpathyStudy) else run_experiment
+        tables[exp.name] = run(exp, out, force=force, progress=progress, log=log)
         log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
     return tables
 

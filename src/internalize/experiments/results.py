@@ -30,7 +30,7 @@ import pandas as pd
 COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "episode", "metric", "value")
 KEY_COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "metric")
 CONDITIONS = ("caregiver", "none", "isr", "frozen", "frozen-continued")
-PHASES = ("socialization", "isr", "autonomy", "evaluation")
+PHASES = ("socialization", "isr", "autonomy", "evaluation", "empathy")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -46,18 +46,22 @@ def _positive_int(name: str, value: Any) -> None:
     _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value, "a positive integer")
 
 
-WORLD_KINDS = ("navigation", "prosocial")
+WORLD_KINDS = ("navigation", "prosocial", "peer")
 _PROSOCIAL_ONLY = {"n_walls": None, "drop": "place", "helper": "shortest", "rewarded_event": "helped_goal"}
+_PEER_ONLY = {"similarity": "identical", "view": "egocentric", "peer_noise": 0.2}
 
 
 @dataclass(frozen=True)
 class WorldSpec:
-    """A world by label: a navigation world (``blocks-N`` or a fixed map) or the prosocial world (Figure 7).
+    """A world by label: a navigation world (``blocks-N`` or a fixed map), the prosocial world (Figure 7) or the
+    two-agent navigation world of the empathy probe (``peer``).
 
     Attributes:
       name: label in the results table (``blocks-3``, ``plus``, ``prosocial``, ``my_map`` ...).
-      kind: ``navigation`` (the goal-reaching world) or ``prosocial`` (move a boulder for a helped agent).
-      n_blocks: navigation: random blocks per layout (0..8), added on the map's free cells if a map is given.
+      kind: ``navigation`` (the goal-reaching world), ``prosocial`` (move a boulder for a helped agent) or ``peer``
+        (navigation beside a scripted peer that walks to the goal too; ``internalize.worlds.peer``).
+      n_blocks: navigation: random blocks per layout (0..8), added on the map's free cells if a map is given;
+        peer: random blocks per episode (0..6).
       map: navigation: a built-in map name or an ASCII map (rows of '#' and '.'); None for an open 5x5 interior.
         prosocial: a user layout (``# . B H G L``: wall, free, boulder, helped agent, goal, learner); None for
         the generated bank of tree layouts.
@@ -66,6 +70,10 @@ class WorldSpec:
       drop: prosocial: ``place`` (paper) or ``noop`` (the reference's drop that loses the boulder).
       helper: prosocial: ``shortest`` (paper) or ``reference-dfs`` (plans through the boulder).
       rewarded_event: prosocial: ``helped_goal`` (the prosocial caregiver) or ``boulder_lift`` (instrumental).
+      similarity: peer: how the peer looks, ``identical`` to the learner, ``colour`` (same kind, blue) or ``kind``
+        (a blue ball).
+      view: peer: ``egocentric`` (the paper's crop) or ``allocentric`` (the whole grid with a self marker).
+      peer_noise: peer: probability that the peer takes a random action instead of a shortest-path one.
     """
 
     name: str
@@ -77,29 +85,49 @@ class WorldSpec:
     drop: str = "place"
     helper: str = "shortest"
     rewarded_event: str = "helped_goal"
+    similarity: str = "identical"
+    view: str = "egocentric"
+    peer_noise: float = 0.2
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
         _require(self.kind in WORLD_KINDS, f"world {self.name!r}: kind", self.kind, " | ".join(WORLD_KINDS))
-        if self.kind == "navigation":
+        if self.kind != "prosocial":
             for key, default in _PROSOCIAL_ONLY.items():
                 _require(getattr(self, key) == default, f"world {self.name!r}: {key}", getattr(self, key),
-                         f"only for kind = 'prosocial' (leave it unset for a navigation world)")
-        else:
+                         f"only for kind = 'prosocial' (leave it unset for a {self.kind} world)")
+        if self.kind != "peer":
+            for key, default in _PEER_ONLY.items():
+                _require(getattr(self, key) == default, f"world {self.name!r}: {key}", getattr(self, key),
+                         f"only for kind = 'peer' (leave it unset for a {self.kind} world)")
+        if self.kind == "prosocial":
             _require(self.n_blocks == 0 and self.check_reachable, f"world {self.name!r}: n_blocks/check_reachable",
                      (self.n_blocks, self.check_reachable), "only for kind = 'navigation' (use n_walls)")
+        if self.kind == "peer":
+            _require(self.map is None and self.check_reachable, f"world {self.name!r}: map/check_reachable",
+                     (self.map, self.check_reachable), "only for kind = 'navigation' (the peer world draws its "
+                     "blocks at random and always keeps the goal reachable)")
         self.params()  # validates the world now, before anything runs
 
     def env(self) -> Any:
-        """The world object (``Navigation()`` or ``Prosocial()``); its parameters are :meth:`params`."""
+        """The world object (``Navigation()``, ``Prosocial()`` or ``PeerNavigation()``); params: :meth:`params`."""
         if self.kind == "prosocial":
             from internalize.worlds.prosocial import Prosocial
 
             return Prosocial()
+        if self.kind == "peer":
+            from internalize.worlds.peer import PeerNavigation
+
+            return PeerNavigation()
         return Navigation()
 
     def params(self) -> Any:
         try:
+            if self.kind == "peer":
+                from internalize.worlds.peer import make_params as peer_params
+
+                return peer_params(self.n_blocks, similarity=self.similarity, view=self.view,
+                                   peer_noise=self.peer_noise)
             if self.kind == "prosocial":
                 from internalize.worlds.prosocial import make_params as prosocial_params
 
@@ -113,8 +141,9 @@ class WorldSpec:
 
 def world(name: str) -> WorldSpec:
     """A world from a short label: ``blocks-N``, a built-in map name (``plus``, ``x``, ``U``, ``T``,
-    ``four_rooms``), ``prosocial`` (Figure 7's world) or ``prosocial-instrumental`` (its caregiver pays for
-    lifting the boulder instead)."""
+    ``four_rooms``), ``prosocial`` (Figure 7's world), ``prosocial-instrumental`` (its caregiver pays for
+    lifting the boulder instead) or ``peer-SIMILARITY-VIEW`` (the empathy probe's two-agent world with
+    ``PEER_BLOCKS`` blocks, e.g. ``peer-colour-egocentric``)."""
     if name.startswith("blocks-") and name[7:].isdigit():
         return WorldSpec(name, n_blocks=int(name[7:]))
     if name in PAPER_MAPS:
@@ -123,8 +152,16 @@ def world(name: str) -> WorldSpec:
         return WorldSpec(name, kind="prosocial")
     if name == "prosocial-instrumental":
         return WorldSpec(name, kind="prosocial", rewarded_event="boulder_lift")
+    parts = name.split("-")
+    if parts[0] == "peer" and len(parts) == 3:
+        return WorldSpec(name, kind="peer", n_blocks=PEER_BLOCKS, similarity=parts[1], view=parts[2])
     raise ValueError(f"world: unknown world {name!r}; allowed: blocks-N (N in 0..8), one of "
-                     f"{', '.join(PAPER_MAPS)}, prosocial or prosocial-instrumental.")
+                     f"{', '.join(PAPER_MAPS)}, prosocial, prosocial-instrumental or peer-SIMILARITY-VIEW "
+                     "(e.g. peer-identical-allocentric).")
+
+
+#: Random blocks of the peer world's labels (``peer-SIMILARITY-VIEW``).
+PEER_BLOCKS = 2
 
 
 @dataclass(frozen=True)
@@ -181,6 +218,7 @@ class ISRSpec:
       data_sizes: also train ISRs on the first N socialization transitions for each N (Figure 3b); empty = no.
       utility: how R_i enters the learner's utility while the caregiver is absent (see social.utility).
       threshold: R_i threshold of the ``threshold-replace`` utility (reference: 0.2).
+      width: multiplier of the hidden widths of the ``reference`` and ``mlp`` networks (the ISR's capacity).
     """
 
     network: str = "policy"
@@ -192,8 +230,13 @@ class ISRSpec:
     data_sizes: tuple[int, ...] = ()
     utility: str = "additive"
     threshold: float = 0.2
+    width: float = 1.0
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.width, (int, float)) and not isinstance(self.width, bool) and 0 < self.width <= 64,
+                 "isr.width", self.width, "a number in (0, 64]")
+        _require(self.width == 1.0 or self.network != "policy", "isr.width", self.width,
+                 "1 for network 'policy' (the policy's size); other widths need network 'reference' or 'mlp'")
         _require(self.network in ISR_NETWORKS, "isr.network", self.network, " | ".join(ISR_NETWORKS))
         _require(self.encoding in ISR_ENCODINGS, "isr.encoding", self.encoding, " | ".join(ISR_ENCODINGS))
         _require(self.utility in UTILITY_MODES, "isr.utility", self.utility, " | ".join(UTILITY_MODES))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from internalize.agents.checkpoint import load_checkpoint, save_checkpoint
-from internalize.agents.evaluate import EVAL_METRICS, evaluate
+from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.agents.networks import ActorCritic
@@ -160,6 +160,6 @@ def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
                            np.int64)[:, None]
         episodes = np.full(steps.shape, float(exp.evaluation_episodes))
         frames.append(_frame(exp.name, "evaluation", labels, steps, episodes,
-                             {m: np.asarray(out[m]).reshape(-1, 1) for m in EVAL_METRICS}))
+                             {m: np.asarray(v).reshape(-1, 1) for m, v in out.items()}))
     store.write_unit(unit, pd.concat(frames, ignore_index=True), time.perf_counter() - started)
     runner.units.append(unit)

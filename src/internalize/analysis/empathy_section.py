@@ -1,0 +1,172 @@
+"""The report's section for the ``empathy`` study: index vs similarity, capacity and view; the behaviour.
+
+Each prediction of the empathy hypothesis is tested as a paired comparison across seeds (the same seeds and
+held-out layouts in both arms) and stated with its verdict: *supported* when the difference has the predicted
+sign with p < 0.05, *not supported* otherwise, *undetermined* with fewer than two seeds where the index is
+defined (it is undefined for an ISR that does not reward the learner's own goal event).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots
+from .sections import Block, Image, Table, Text, fmt, seed_list
+from .stats import bootstrap_ci, paired_ttest
+
+SIMILARITY_ORDER = ("identical", "colour", "kind")
+VIEW_ORDER = ("egocentric", "allocentric")
+ALPHA = 0.05
+
+
+def _parse(world: str) -> tuple[str, str]:
+    parts = str(world).split("-")
+    return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "peer" else (str(world), "")
+
+
+def _index_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (condition, world, seed) of the index, with similarity, view and ISR width columns."""
+    d = df[(df["phase"] == "empathy") & (df["metric"] == "empathy_index")].copy()
+    if d.empty:
+        raise ValueError("no empathy_index rows (phase 'empathy'): the probe did not run")
+    d[["similarity", "view"]] = [_parse(w) for w in d["world"]]
+    d["width"] = [float(c.rsplit("-", 1)[1]) if c.startswith("isr-width-") else np.nan for c in d["condition"]]
+    return d
+
+
+def _main_width(d: pd.DataFrame) -> float:
+    widths = sorted(d["width"].dropna().unique())
+    return 1.0 if 1.0 in widths else widths[len(widths) // 2]
+
+
+def _ci(v: np.ndarray) -> tuple[str, int]:
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "undefined", 0
+    b = bootstrap_ci(v, level=0.95)
+    return f"{fmt(b.mean)} [{fmt(b.low)}, {fmt(b.high)}]", int(v.size)
+
+
+def _figure(d: pd.DataFrame, width: float, out: Path) -> Path:
+    """(a) index vs similarity at the main width; (b) index vs ISR width for the identical peer; per view."""
+    fig = Figure(figsize=(9.0, 3.6))
+    ax_s, ax_w = fig.subplots(1, 2)
+    views = [v for v in VIEW_ORDER if v in set(d["view"])]
+    sims = [s for s in SIMILARITY_ORDER if s in set(d["similarity"])]
+    widths = sorted(d["width"].dropna().unique())
+    for j, view in enumerate(views):
+        offset = (j - (len(views) - 1) / 2) * 0.1
+        for ax, xs, pick in ((ax_s, sims, lambda x: (d["similarity"] == x) & (d["width"] == width)),
+                             (ax_w, widths, lambda x: (d["similarity"] == sims[0]) & (d["width"] == x))):
+            means, lows, highs, pos = [], [], [], []
+            for i, x in enumerate(xs):
+                v = d.loc[pick(x) & (d["view"] == view), "value"].to_numpy(float)
+                v = v[np.isfinite(v)]
+                if v.size:
+                    b = bootstrap_ci(v, level=0.95)
+                    means.append(b.mean), lows.append(b.mean - b.low), highs.append(b.high - b.mean)
+                    pos.append(i + offset)
+            label = view if pos else f"{view} (index undefined)"
+            ax.errorbar(pos, means, yerr=[lows, highs], marker="o", capsize=4, label=label)
+    ax_s.set_xticks(range(len(sims)), sims)
+    ax_s.set_xlabel("peer similarity")
+    ax_s.set_title(f"ISR width {width:g}")
+    ax_w.set_xticks(range(len(widths)), [f"{w:g}" for w in widths])
+    ax_w.set_xlabel("ISR width (capacity)")
+    ax_w.set_title(f"{sims[0]} peer" if sims else "")
+    for ax in (ax_s, ax_w):
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axhline(1, color="grey", lw=0.8, ls=":")  # "as if it were itself"
+        low, high = ax.get_ylim()
+        ax.set_ylim(min(low, -0.1), max(high, 1.1))  # on the index's own scale: 0 none, 1 as for oneself
+    ax_s.set_ylabel("empathy index (95% bootstrap CI)")
+    ax_s.legend(fontsize=8)
+    return plots._save(fig, out)
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    both = a[["seed", "value"]].merge(b[["seed", "value"]], on="seed", suffixes=("_a", "_b"))
+    both = both[np.isfinite(both["value_a"]) & np.isfinite(both["value_b"])]
+    return both["value_a"].to_numpy(float), both["value_b"].to_numpy(float), both["seed"].astype(int).tolist()
+
+
+def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: list[int]) -> tuple:
+    if len(seeds) < 2:
+        return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
+                "undetermined (index undefined for most seeds)")
+    t = paired_ttest(a, b, seeds=seeds)
+    diff = t.mean_a - t.mean_b
+    verdict = "supported" if diff > 0 and t.p < ALPHA else (
+        "not supported (opposite effect)" if diff < 0 and t.p < ALPHA else "not supported")
+    return (prediction, label, fmt(diff), f"t({t.df:.0f}) = {fmt(t.t)}", fmt(t.p), str(len(seeds)),
+            seed_list(seeds), verdict)
+
+
+def _predictions(d: pd.DataFrame, df: pd.DataFrame, width: float) -> list[tuple]:
+    rows = []
+    at = lambda **kw: d[np.logical_and.reduce([d[k] == v for k, v in kw.items()])]  # noqa: E731
+    sims = [s for s in SIMILARITY_ORDER if s in set(d["similarity"])]
+    views = [v for v in VIEW_ORDER if v in set(d["view"])]
+    widths = sorted(d["width"].dropna().unique())
+    for view in views:
+        if len(sims) >= 2:
+            rows.append(_verdict("1. a more similar peer gets a higher index", f"{sims[0]} - {sims[-1]}, {view}",
+                                 *_paired(at(similarity=sims[0], view=view, width=width),
+                                          at(similarity=sims[-1], view=view, width=width))))
+        if len(widths) >= 2:
+            rows.append(_verdict("2. a more capable ISR gives a higher index",
+                                 f"width {widths[-1]:g} - {widths[0]:g}, {sims[0]} peer, {view}",
+                                 *_paired(at(similarity=sims[0], view=view, width=widths[-1]),
+                                          at(similarity=sims[0], view=view, width=widths[0]))))
+    if len(views) == 2:
+        rows.append(_verdict("3. where self is only a marker (allocentric) the index is higher",
+                             f"allocentric - egocentric, {sims[0]} peer",
+                             *_paired(at(similarity=sims[0], view="allocentric", width=width),
+                                      at(similarity=sims[0], view="egocentric", width=width))))
+    ev = df[(df["phase"] == "evaluation") & (df["metric"] == "peer_goals_per_episode")]
+    for world in sorted(ev["world"].unique()):
+        a, b = ev[(ev["world"] == world) & (ev["condition"] == "isr")], ev[(ev["world"] == world)
+                                                                         & (ev["condition"] == "none")]
+        if len(a) and len(b):
+            rows.append(_verdict("4. without the caregiver, the ISR learner lets the peer reach more goals",
+                                 f"isr - none, peer goals/episode, {world}", *_paired(a, b)))
+    return rows
+
+
+def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
+    d = _index_frame(df)
+    width = _main_width(d)
+    out: list[Block] = [Text(
+        "Hypothesis: a learnt reward model trained only on the learner's own goal reaching also rewards a similar "
+        "agent's goal reaching, the more so the more similar the agent and the more capable the model. Each "
+        "seed's ISR scores matched held-out stimuli: the learner stepping onto the goal, the peer stepping onto "
+        "it (the two agents' poses swapped), and both agents' near misses (same cell, turned away). Empathy "
+        "index = (R(peer goal) - R(peer near)) / (R(learner goal) - R(learner near)): 0 = the peer's success "
+        "is worth nothing, 1 = as much as one's own; undefined where the ISR does not reward the learner's own "
+        "goal above its near miss. Calibration rows (hand-built rewards of index 0 and 1) check the measure.")]
+    out.append(Image("Empathy index vs peer similarity and vs ISR capacity (mean over seeds, 95% bootstrap CI)",
+                     _figure(d, width, fig_dir / "empathy_index.png")))
+    rows = []
+    parts = df[(df["phase"] == "empathy")]
+    for (world, cond), g in d.groupby(["world", "condition"], sort=True):
+        ci, n = _ci(g["value"].to_numpy(float))
+        extra = parts[(parts["world"] == world) & (parts["condition"] == cond)].groupby("metric")["value"].mean()
+        rows.append((world, cond, ci, f"{n}/{len(g)}", fmt(extra.get("empathy_own")),
+                     fmt(extra.get("empathy_other")), fmt(extra.get("isr_heldout_corr"))))
+    out += [Text("Index per world and reward model; n = seeds where the index is defined / seeds."),
+            Table(("world", "reward model", "index, mean [95% CI]", "n", "own gap", "peer gap",
+                   "ISR held-out r"), tuple(rows))]
+    preds = _predictions(d, df, width)
+    out += [Text(f"Predictions (paired over seeds, ISR width {width:g} unless stated; supported = predicted "
+                 f"sign with p < {ALPHA})."),
+            Table(("prediction", "comparison", "mean difference", "paired t", "p", "n", "seeds", "verdict"),
+                  tuple(preds))]
+    ev = df[(df["phase"] == "evaluation") & (df["metric"] == "peer_goals_per_episode")]
+    if not ev.empty:
+        out.append(Image("Peer's goals per held-out episode after the caregiver left (68% bootstrap CI)",
+                         plots.bars(ev, "peer_goals_per_episode", fig_dir / "empathy_behaviour.png")))
+    return out
