@@ -16,10 +16,10 @@ demo: setup
 	$(VENV)/bin/internalize demo --out $(OUT)/demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow"
 
 bench: setup
 	$(PY) benchmarks/env_throughput.py

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rollouts", type=int, default=4, help="rollouts of n_steps env steps to learn")
     parser.add_argument("--n-steps", type=int, default=2048, help="SB3 n_steps (default: SB3's 2048)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
     parser.add_argument("--blocks", type=int, default=3, help="random blocks per layout")
     parser.add_argument("--env-probe-steps", type=int, default=2048,
                         help="random-action steps to time the world alone (0: skip)")
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         env_only = args.env_probe_steps / (time.perf_counter() - t0)
 
     env = NavigationEnv(n_blocks=args.blocks)
-    kwargs = dict(learning_rate=1e-4, n_steps=args.n_steps, seed=args.seed, device="cpu", verbose=0)
+    kwargs = dict(learning_rate=args.learning_rate, n_steps=args.n_steps, seed=args.seed, device="cpu", verbose=0)
     if args.policy == "cnn":
         model = PPO("CnnPolicy", env, policy_kwargs=dict(
             features_extractor_class=make_extractor_class(), features_extractor_kwargs=dict(features_dim=128)),

@@ -136,9 +136,10 @@ def test_patch_convolution_equals_a_2x2_convolution():
 
     x = jax.random.normal(jax.random.key(0), (3, 9, 9, 5))
     params = Conv2x2(16).init(jax.random.key(1), x)
-    kernel, bias = params["params"]["Dense_0"]["kernel"], params["params"]["Dense_0"]["bias"]
+    weight, bias = params["params"]["Dense_0"]["weight"], params["params"]["Dense_0"]["bias"]
+    assert weight.shape == (16, 4 * 5)  # stored out-by-in
     conv = nn.Conv(16, (2, 2), padding="VALID")
-    expected = conv.apply({"params": {"kernel": kernel.reshape(2, 2, 5, 16), "bias": bias}}, x)
+    expected = conv.apply({"params": {"kernel": weight.T.reshape(2, 2, 5, 16), "bias": bias}}, x)
     np.testing.assert_allclose(Conv2x2(16).apply(params, x), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -148,7 +149,7 @@ def test_reference_isr_convs_use_pytorch_default_init():
     x = jnp.zeros((1, 9, 9, 5))
     params = IsrNetwork("reference").init(jax.random.key(1), x)["params"]
     for name, fan_in in (("Conv2x2_0", 4 * 5), ("Conv2x2_1", 4 * 16)):
-        kernel, bias = params[name]["Dense_0"]["kernel"], params[name]["Dense_0"]["bias"]
+        kernel, bias = params[name]["Dense_0"]["weight"], params[name]["Dense_0"]["bias"]
         bound = 1 / math.sqrt(fan_in)  # PyTorch's default init: U(+-1/sqrt(fan_in)) for weights and biases
         assert float(jnp.abs(kernel).max()) <= bound and float(jnp.abs(bias).max()) <= bound
         # ... and not a constant: the bound is nearly reached (a zero or tiny init would also pass the test above).
