@@ -69,7 +69,8 @@ def make_learner(torso: str, n_blocks: int, n_steps: int = N_STEPS, learning_rat
     from internalize.agents.ppo import PPOConfig, make_train
     from internalize.worlds.navigation import Navigation, make_params
 
-    config = PPOConfig(learning_rate=learning_rate, n_steps=n_steps, n_envs=1, batch_size=BATCH, n_epochs=N_EPOCHS, torso=torso)
+    config = PPOConfig(learning_rate=learning_rate, n_steps=n_steps, n_envs=1, batch_size=BATCH, n_epochs=N_EPOCHS,
+                       torso=torso)
     return make_train(config, Navigation(), make_params(n_blocks=n_blocks))
 
 
@@ -391,11 +392,10 @@ def main(argv: list[str] | None = None) -> None:
 
     out["sb3_10_seeds_estimate"] = (f"SB3 per-process rate (1 seed, 1 torch thread) x min({args.seeds}, "
                                     f"{ncpu} cores) processes, one per core, assuming perfect scaling")
-    out["flop_model"] = ("2 x forward multiply-adds (each output element of a conv or dense layer costs the product "
-                         "of its kernel's dims but the last) x "
+    out["flop_model"] = ("2 x forward multiply-adds (each output element of a conv or dense layer costs its fan-in) x "
                          f"(1 rollout forward + {N_EPOCHS} epochs x 3 for forward+backward) per env step; ceiling = "
-                         "best jitted float32 matmul rate on this CPU (all cores), the higher of a reading before and one "
-                         "after our runs")
+                         "best jitted float32 matmul rate on this CPU (all cores), the higher of a reading before "
+                         "and one after our runs")
     out["targets"] = {"cnn_flop_fraction": 0.5, "mlp_ratio_10_seeds_vs_sb3": 100.0}
     if "cnn_flop_fraction" in out:
         out["meets_cnn_flop_target"] = out["cnn_flop_fraction"] >= 0.5
@@ -446,7 +446,8 @@ def parity(args: argparse.Namespace, sb3_python: str, ncpu: int, details: dict) 
     from internalize.agents.parallel import run_seeds
 
     torso, seeds, rollouts, window = args.parity_torso, args.parity_seeds, args.parity_rollouts, args.parity_window
-    log(f"parity: SB3 {torso}, lr {args.parity_lr}, {seeds} seeds x {rollouts} rollouts, {min(ncpu, seeds)} at a time ...")
+    log(f"parity: SB3 {torso}, lr {args.parity_lr}, {seeds} seeds x {rollouts} rollouts, "
+        f"{min(ncpu, seeds)} at a time ...")
     cmds = [peer_cmd(sb3_python, torso, rollouts, s, args.blocks, args.n_steps, probe=0, pin=s % ncpu,
                      learning_rate=args.parity_lr) for s in range(seeds)]
     sb3_runs = run_peers(cmds, min(ncpu, seeds), args.peer_timeout)

@@ -29,7 +29,7 @@ Networks (``network``), all with a linear output and no output activation:
   Linear 128, ReLU) then a [64, 64] tanh MLP -> 1 (orthogonal init, gain sqrt 2, output gain 1).
 * ``reference`` (the published code's): 2x2 convs 16, 32 with ReLU -> flatten -> Linear 32 ReLU -> Linear 32
   ReLU -> Linear 1. Linears orthogonal with gain sqrt 2 (the output too), zero bias; convs with PyTorch's
-  default init (uniform +-1/sqrt(fan_in) weights and biases), computed as patches @ kernel (``Conv2x2``).
+  default init (uniform +-1/sqrt(fan_in) weights and biases), computed as patches @ weight.T (``Conv2x2``).
 * ``mlp`` (a cheap option for quick CPU runs): flatten -> [64, 64] tanh -> 1.
 
 ``width`` scales every hidden layer of the ``reference`` and ``mlp`` networks (rounded, at least 1): the ISR's
