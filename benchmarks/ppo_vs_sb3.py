@@ -17,18 +17,21 @@ What it measures, for each policy:
   (one program in this process, seeds one after another, XLA's default threading), ``vmap`` (all seeds in one
   vmapped program in this process), ``procs`` (one worker process per core, seeds one
   after another, :func:`internalize.agents.parallel.run_seeds`), ``procs-vmap`` (one worker per core, its seeds
-  vmapped). Steady-state rate = seeds × steps / run time (compile apart); the best layout is the headline.
+  vmapped). Each seed runs ``--seed-rollouts`` rollouts (default: enough for about ``--layout-seconds`` of
+  running). Steady-state rate = seeds × steps / run time (compile apart); the best layout is the headline.
 * **FLOP ceiling**: the network's multiply-adds counted from its layers, × (1 rollout forward + n_epochs ×
   (forward + backward ≈ 3 forwards)) = FLOPs per env step; this CPU's float32 matmul rate measured with jitted
-  matmuls (best of a few sizes and repeats); ``cnn_flop_fraction`` = our best 10-seed FLOP rate / that ceiling.
+  matmuls (best of a few sizes and repeats, read before and after our runs, the higher reading kept);
+  ``cnn_flop_fraction`` = our best 10-seed FLOP rate / that ceiling.
 * **learning parity** (``--parity``, on by default): goals per episode after the same number of steps, SB3 vs
-  ours, ``--parity-seeds`` seeds × ``--parity-rollouts`` rollouts of ``--parity-torso``; each seed's value is the
+  ours, ``--parity-seeds`` seeds × ``--parity-rollouts`` rollouts of ``--parity-torso`` at ``--parity-lr`` (both
+  sides); each seed's value is the
   mean of the last ``--parity-window`` rollouts' goals per episode; ours is "inside" when our seed mean lies in
   SB3's seed spread (the wider of min..max and mean ± 2 sd).
 
 Prints progress on stderr and ONE JSON line on stdout at the end. Usage::
 
-    .venv/bin/python benchmarks/ppo_vs_sb3.py            # full: ~10-15 min on 2 cores
+    .venv/bin/python benchmarks/ppo_vs_sb3.py            # full: ~8 min on 2 cores
     .venv/bin/python benchmarks/ppo_vs_sb3.py --quick    # smoke run: small budgets, a few minutes
     .venv/bin/python benchmarks/ppo_vs_sb3.py --no-parity --torsos cnn
 
@@ -146,12 +149,10 @@ def count_macs(network, params, obs) -> dict[str, int]:
     def walk(p, it, path):
         nonlocal total
         for name, sub in p.items():
-            if name in ("kernel", "weight"):
-                # A flax conv kernel (kh, kw, cin, cout) or our Dense weight (out, in), the latter maybe applied at
-                # every position of an (h, w, in) map (an im2col convolution): each output element costs
-                # prod(kernel[:-1]) or `in` MACs.
-                k = np.asarray(sub).shape
-                fan_in = int(np.prod(k[:-1])) if name == "kernel" else k[-1]
+            if name == "weight":
+                # A Dense weight (out, in), maybe applied at every position of an (h, w, in) map (an im2col
+                # convolution): each output element costs `in` MACs.
+                fan_in = np.asarray(sub).shape[-1]
                 out = it["__call__"][0].shape  # the layer's output on one observation: (1, ..., features)
                 macs = int(np.prod(out[1:])) * fan_in
                 per_layer["/".join(path)] = macs

@@ -149,11 +149,11 @@ def test_reference_isr_convs_use_pytorch_default_init():
     x = jnp.zeros((1, 9, 9, 5))
     params = IsrNetwork("reference").init(jax.random.key(1), x)["params"]
     for name, fan_in in (("Conv2x2_0", 4 * 5), ("Conv2x2_1", 4 * 16)):
-        kernel, bias = params[name]["Dense_0"]["weight"], params[name]["Dense_0"]["bias"]
+        weight, bias = params[name]["Dense_0"]["weight"], params[name]["Dense_0"]["bias"]
         bound = 1 / math.sqrt(fan_in)  # PyTorch's default init: U(+-1/sqrt(fan_in)) for weights and biases
-        assert float(jnp.abs(kernel).max()) <= bound and float(jnp.abs(bias).max()) <= bound
+        assert float(jnp.abs(weight).max()) <= bound and float(jnp.abs(bias).max()) <= bound
         # ... and not a constant: the bound is nearly reached (a zero or tiny init would also pass the test above).
-        assert float(jnp.abs(kernel).max()) > 0.8 * bound and float(jnp.abs(bias).max()) > 0.5 * bound
+        assert float(jnp.abs(weight).max()) > 0.8 * bound and float(jnp.abs(bias).max()) > 0.5 * bound
 
 
 def test_buffer_packs_masked_transitions_and_drops_overflow():
