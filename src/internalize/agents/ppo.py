@@ -185,7 +185,7 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
     reward = caregiver_present() if reward is None else reward
     if not isinstance(reward, Reward):
         raise ValueError(f"reward: must be a Reward bundle or None, got {type(reward).__name__}.")
-    network = ActorCritic(world.num_actions, torso=config.torso, obs_scale=world.obs_scale)
+    network = ActorCritic(world.num_actions, torso=config.torso, obs_scale=config.policy_obs_scale(world))
     optimizer = make_optimizer(config)
     obs_shape = tuple(world.observation_shape(world_params))
     n_envs = config.n_envs

@@ -41,6 +41,11 @@ class PPOConfig:
     max_grad_norm: float = field(default=0.5, metadata=_help("global gradient-norm clip, > 0"))
     adam_eps: float = field(default=1e-5, metadata=_help("Adam epsilon (SB3 sets 1e-5 for its policies)"))
     torso: str = field(default="cnn", metadata=_help("policy feature extractor: 'cnn' (paper) or 'mlp'"))
+    obs_scale: float | None = field(
+        default=None,
+        metadata=_help("what the policy multiplies the uint8 observation by; None = the world's own scale (SB3's: "
+                       "1/255 for navigation's image Box, raw codes (1) in the prosocial world)"),
+    )
 
     def __post_init__(self) -> None:
         total = self.total_timesteps
@@ -67,6 +72,8 @@ class PPOConfig:
         _check_real("adam_eps", self.adam_eps, low=0.0, low_open=True)
         if not isinstance(self.normalize_advantage, bool):
             raise ValueError(f"normalize_advantage: must be True or False, got {self.normalize_advantage!r}.")
+        if self.obs_scale is not None:
+            _check_real("obs_scale", self.obs_scale, low=0.0, low_open=True)
         if self.torso not in TORSOS:
             raise ValueError(f"torso: must be one of {TORSOS}, got {self.torso!r}.")
 
@@ -79,6 +86,10 @@ class PPOConfig:
     def num_rollouts(self) -> int:
         """Rollouts in ``total_timesteps``, rounded up like SB3's ``learn``."""
         return num_rollouts(self.total_timesteps, self.n_steps, self.n_envs)
+
+    def policy_obs_scale(self, world: Any) -> float:
+        """The factor the policy applies to ``world``'s uint8 observations."""
+        return float(world.obs_scale if self.obs_scale is None else self.obs_scale)
 
     @classmethod
     def help(cls) -> dict[str, str]:
