@@ -33,6 +33,7 @@ from internalize.agents.isr_data import (
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.worlds import grid
 from internalize.worlds.base import step_autoreset
+from internalize.seeding import seed_offset
 from internalize.worlds.navigation import Navigation, NavState, make_params
 
 WORLD = Navigation()
@@ -84,7 +85,7 @@ _predict = jax.jit(isr_reward, static_argnums=0)
 
 @pytest.fixture(scope="module")
 def data():
-    return _socialize(jax.random.key(7))
+    return _socialize(jax.random.key(7 + seed_offset()))
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +316,7 @@ def test_incremental_updates_vmap_over_seeds(buffer):
 @pytest.mark.slow
 def test_default_policy_network_learns_the_social_reward(buffer):
     config = IsrConfig(batch_size=8, n_updates=300, learning_rate=1e-3, log_every=100)  # network="policy"
-    params, _, curve = train_isr(config, buffer, jax.random.key(4))
+    params, _, curve = train_isr(config, buffer, jax.random.key(4 + seed_offset()))
     hold = np.asarray(isr_split(buffer, 0.1).holdout)
     pred = np.asarray(_predict(config, params, buffer.obs[hold], buffer.action[hold]))
     target = np.asarray(buffer.social)[hold]

@@ -1,6 +1,9 @@
 """PPO learns to help: with the prosocial caregiver present, every seed of a small vmapped batch makes the helped
-agent reach its goal clearly more often than a random learner does, and more often than the best policy that
-never walks (turning and lifting in place, which costs nothing and helps only when the boulder is adjacent)."""
+agent reach its goal at least twice as often as the best policy that never walks (turning and lifting in place,
+which costs nothing and helps only when the boulder happens to be adjacent), and clearly more than a random one.
+
+The learner is the quick preset's Figure 7 learner at the preset's socialization budget; seeds shift with
+``INTERNALIZE_SEED_OFFSET`` so the same test checks other seed sets."""
 
 from __future__ import annotations
 
@@ -9,8 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.agents.ppo import PPOConfig, check_finite, make_seeds_runner, make_train
+from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.agents.scripted import run_policy_jit
+from internalize.experiments import phases
+from internalize.experiments.paper import paper_experiment
+from internalize.seeding import seed_offset
 from internalize.worlds.prosocial import Prosocial, make_params
 
 WORLD = Prosocial()
@@ -27,14 +33,15 @@ def helped_goals_per_episode(key: jax.Array, probs: tuple[float, ...], n_envs: i
 
 
 @pytest.mark.slow
-def test_caregiver_present_learner_helps_more_than_random_and_in_place_policies():
-    random_hpe = helped_goals_per_episode(jax.random.key(7), (0.2,) * 5)
-    in_place = helped_goals_per_episode(jax.random.key(8), (1 / 3, 1 / 3, 0.0, 1 / 3, 0.0))  # left, right, lift
+def test_caregiver_present_learner_helps_twice_as_much_as_the_in_place_policy():
+    k = seed_offset()
+    random_hpe = helped_goals_per_episode(jax.random.key(7 + k), (0.2,) * 5)
+    in_place = helped_goals_per_episode(jax.random.key(8 + k), (1 / 3, 1 / 3, 0.0, 1 / 3, 0.0))  # left, right, lift
     assert 0.05 < random_hpe < 0.6 and in_place < 0.6, (random_hpe, in_place)
-    # The quick preset's learner for this world: MLP, 8 envs x 128 steps, lr 3e-4; 192 rollouts = 196,608 steps.
-    config = PPOConfig(n_steps=128, n_envs=8, batch_size=64, learning_rate=3e-4, torso="mlp")
+    exp = paper_experiment("fig7", "quick", seed_offset=0)
+    config = phases.ppo_config(exp, exp.socialization_steps)  # the preset's learner and socialization budget
     runner = make_seeds_runner(make_train(config, WORLD, PARAMS))
-    states, metrics = runner.run(runner.init(jax.random.split(jax.random.key(2024), 3)), 192)
+    states, metrics = runner.run(runner.init(jax.random.split(jax.random.key(2024 + k), 3)), config.num_rollouts)
     metrics = jax.device_get(metrics)
     check_finite(metrics)
     hpe = np.asarray(metrics["goals_per_episode"])  # the rewarded event here is the helped agent's goal
@@ -42,7 +49,5 @@ def test_caregiver_present_learner_helps_more_than_random_and_in_place_policies(
     msg = (f"random {random_hpe:.3f}, in place {in_place:.3f}; first rollouts {np.round(start, 2)}; "
            f"last 16 rollouts {np.round(final, 2)}")
     assert (np.abs(start - random_hpe) < 0.25).all(), "an untrained policy is near-uniform: " + msg
-    # Every seed beats both baselines (the random learner by 0.1 helped goals per episode), and the seed mean
-    # beats the in-place optimum by a margin. Measured with jax 0.12.0.1: 0.45 / 0.56 / 0.49 against 0.32 and 0.40.
-    assert (final > random_hpe + 0.1).all() and (final > in_place).all(), msg
-    assert final.mean() > in_place + 0.07, msg
+    # Every seed at least doubles the in-place optimum (issue: "clearly learns to help"), and so beats random too.
+    assert (final >= 2 * in_place).all() and (final > random_hpe + 0.3).all(), msg

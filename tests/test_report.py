@@ -39,9 +39,11 @@ def fig1_table(none_end: float = 0.2, isr_end: float = 1.9, seeds: int = 4) -> p
     return pd.concat(parts, ignore_index=True)
 
 
-def fig4b_table(isr_shift: float = 0.0, oracle_shift: float = 0.0) -> pd.DataFrame:
-    """The paper's per-seed Fig 4b values as evaluation rows (oracle named 'caregiver')."""
+def fig4b_table(isr_shift: float = 0.0, oracle_shift: float = 0.0, spread: float = 1.0) -> pd.DataFrame:
+    """The paper's per-seed Fig 4b values as evaluation rows (oracle named 'caregiver'); ``spread`` scales
+    each condition's deviations from its mean."""
     d = paper.fig4b_per_seed()
+    d["value"] = d.groupby("condition")["value"].transform(lambda v: v.mean() + spread * (v - v.mean()))
     parts = []
     for row in d.itertuples():
         cond = "caregiver" if row.condition == "oracle" else row.condition
@@ -112,7 +114,9 @@ def test_no_tables_means_every_claim_not_run():
     (1, {"fig1": fig1_table(none_end=0.2)}, {"fig1": fig1_table(none_end=1.8)}),
     (2, {"fig1": fig1_table(isr_end=1.9)}, {"fig1": fig1_table(isr_end=0.5)}),
     (3, {"fig4b": fig4b_table()}, {"fig4b": fig4b_table(isr_shift=-0.09)}),
-    (4, {"fig4b": fig4b_table()}, {"fig4b": fig4b_table(oracle_shift=0.2)}),
+    # Equivalence, not "p >= 0.05": the paper's own spread (10 seeds) cannot show it at the 25% margin.
+    (4, {"fig4b": fig4b_table(isr_shift=0.042, spread=0.25)}, {"fig4b": fig4b_table()}),
+    (4, {"fig4b": fig4b_table(isr_shift=0.042, spread=0.25)}, {"fig4b": fig4b_table(oracle_shift=0.2)}),
     (5, {"fig5": fig5_table()}, {"fig5": fig5_table(frozen_effect=0.0)}),
     (5, {"fig5": fig5_table()}, {"fig5": fig5_table(oracle_effect=0.1)}),
     (6, {"fig3": fig3_table(True)}, {"fig3": fig3_table(False)}),
@@ -131,6 +135,8 @@ def test_fig4b_claims_on_the_paper_data_report_its_numbers():
     found = {c.number: c for c in claims({"fig4b": fig4b_table()})}
     assert "t(18) = 2.377" in found[3].evidence and "p = 0.0287" in found[3].evidence
     assert "p = 0.32" in found[4].evidence and found[3].n == 20 and found[3].seeds == tuple(range(10))
+    # On the paper's own data the Student t-test is not significant, yet equivalence is not shown either.
+    assert found[4].verdict == NOT_REPRODUCED and "not equivalent" in found[4].evidence
 
 
 def test_claims_group_panel_names():
@@ -163,6 +169,9 @@ def test_write_report_md_and_self_contained_html(tmp_path):
     md, page = res.md.read_text(), res.html.read_text()
     assert res.md.name == "report.md" and res.html.name == "report.html"
     assert "Paper claims vs this run" in md and "Fig 6 — reward hacking" in md
+    assert "| criterion | margin | effect (95% CI) | verdict |" in md
+    c3 = next(c for c in res.claims if c.number == 3)
+    assert c3.effect and c3.margin and c3.effect in md and c3.margin in md
     fig6 = md.split("Fig 6 — reward hacking")[1].split("\n## ")[0]
     assert "not run" in fig6
     assert "learner = ppo" in md and "budget = 120832+120832 steps" in md

@@ -10,7 +10,8 @@ from scipy import stats as sps
 
 from internalize.analysis import paper
 from internalize.analysis.stats import (
-    bootstrap_ci, fig5_mixed_model, fig5_reference_ols, reference_world_level, sem, spearman, ttest,
+    bootstrap_ci, contrast_equivalence, fig5_mixed_model, fig5_reference_ols, mean_diff_ci, ratio_bootstrap_ci,
+    reference_world_level, sem, spearman, spearman_ci, tost_ind, ttest, wald_equivalence,
 )
 
 
@@ -163,3 +164,167 @@ def test_fig5_models_reject_bad_frames():
         fig5_reference_ols(pd.concat([d, d.iloc[:1]]))
     with pytest.raises(ValueError, match="'oracle'"):
         fig5_reference_ols(d[d["condition"] != "oracle"])
+
+
+# ---- equivalence (TOST) ---------------------------------------------------------------------------
+
+def _tost_by_hand(a, b, low, high, equal_var):
+    """Two one-sided scipy t-tests: diff > low and diff < high (shifting b moves the difference only)."""
+    p_low = sps.ttest_ind(a, np.asarray(b) + low, equal_var=equal_var, alternative="greater").pvalue
+    p_high = sps.ttest_ind(a, np.asarray(b) + high, equal_var=equal_var, alternative="less").pvalue
+    return float(p_low), float(p_high)
+
+
+@pytest.mark.parametrize("usevar, equal_var", [("pooled", True), ("unequal", False)])
+def test_tost_matches_statsmodels_and_two_one_sided_scipy_tests(usevar, equal_var):
+    from statsmodels.stats.weightstats import ttost_ind
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(1.0, 0.3, 9), rng.normal(1.05, 0.6, 13)
+    eq = tost_ind(a, b, -0.4, 0.3, usevar=usevar, label_a="isr", label_b="oracle")
+    p, (_, p1, df1), (_, p2, _) = ttost_ind(a, b, -0.4, 0.3, usevar=usevar)
+    assert (eq.p, eq.p_low, eq.p_high, eq.df) == (pytest.approx(p), pytest.approx(p1), pytest.approx(p2),
+                                                  pytest.approx(df1))
+    p_low, p_high = _tost_by_hand(a, b, -0.4, 0.3, equal_var)
+    assert eq.p_low == pytest.approx(p_low, rel=1e-9) and eq.p_high == pytest.approx(p_high, rel=1e-9)
+    assert eq.p == pytest.approx(max(p_low, p_high), rel=1e-9)
+    ref = sps.ttest_ind(a, b, equal_var=equal_var)
+    assert eq.df == pytest.approx(ref.df, rel=1e-9)
+    for got, level in ((eq.ci_tost, 0.90), (eq.ci95, 0.95)):
+        ci = ref.confidence_interval(level)
+        assert got == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
+    assert eq.diff == pytest.approx(a.mean() - b.mean()) and eq.margin == (-0.4, 0.3)
+    assert (eq.n_a, eq.n_b, eq.alpha, eq.tost_level) == (9, 13, 0.05, pytest.approx(0.90))
+    assert eq.method == ("TOST Student t" if equal_var else "TOST Welch t")
+    # TOST at alpha rejects exactly when the 1 - 2 alpha CI lies inside the margin.
+    assert eq.equivalent == (eq.p < 0.05) == (-0.4 < eq.ci_tost[0] and eq.ci_tost[1] < 0.3)
+
+
+def test_tost_equivalent_and_not_equivalent():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0.0, 0.1, 20), rng.normal(0.02, 0.1, 20)
+    same = tost_ind(a, b, -0.1, 0.1)
+    assert same.equivalent and same.p < 0.05
+    assert -0.1 < same.ci_tost[0] < same.ci_tost[1] < 0.1
+    far = tost_ind(a, b + 0.5, -0.1, 0.1)  # a large true difference
+    assert not far.equivalent and far.p > 0.5 and far.ci95[1] < -0.1
+
+
+def test_not_significantly_different_is_not_equivalent():
+    # Tiny n and huge variance: the t-test finds no difference, and equivalence is far from shown.
+    a, b = np.array([0.1, 2.9, -1.7]), np.array([1.5, -2.2, 0.4])
+    t = ttest(a, b, equal_var=False)
+    assert t.p > 0.5  # "no significant difference"
+    eq = tost_ind(a, b, -0.5, 0.5, usevar="unequal")
+    assert not eq.equivalent and eq.p > 0.3
+    assert eq.ci_tost[0] < -0.5 and eq.ci_tost[1] > 0.5  # the CI covers both margins
+    assert eq.p == pytest.approx(max(_tost_by_hand(a, b, -0.5, 0.5, False)), rel=1e-9)
+
+
+def test_tost_edge_cases_and_bad_input():
+    exact = tost_ind([1.0, 1.0], [1.2, 1.2], -0.5, 0.5)  # no spread: the difference is known
+    assert exact.equivalent and exact.p == 0.0 and exact.ci_tost == (pytest.approx(-0.2), pytest.approx(-0.2))
+    assert not tost_ind([1.0, 1.0], [2.0, 2.0], -0.5, 0.5).equivalent
+    with pytest.raises(ValueError, match="margin"):
+        tost_ind([1.0, 2.0], [1.0, 2.0], 0.5, -0.5)
+    with pytest.raises(ValueError, match="usevar"):
+        tost_ind([1.0, 2.0], [1.0, 2.0], -1, 1, usevar="welch")
+    with pytest.raises(ValueError, match="at least 2"):
+        tost_ind([1.0], [1.0, 2.0], -1, 1)
+
+
+def test_wald_equivalence_by_hand():
+    est, se = -0.03, 0.02
+    eq = wald_equivalence(est, se, -0.08, 0.08)
+    assert eq.p_low == pytest.approx(sps.norm.sf((est + 0.08) / se))
+    assert eq.p_high == pytest.approx(sps.norm.cdf((est - 0.08) / se))
+    assert eq.ci_tost == (pytest.approx(est - 1.6448536 * se), pytest.approx(est + 1.6448536 * se))
+    assert eq.ci95 == (pytest.approx(est - 1.959964 * se), pytest.approx(est + 1.959964 * se))
+    assert eq.equivalent and eq.method == "TOST Wald z" and eq.df is None
+    # The 90% CI's lower end at -0.0629 sits inside -0.08 but outside -0.06: the verdict flips there.
+    assert not wald_equivalence(est, se, -0.06, 0.06).equivalent
+    t = wald_equivalence(est, se, -0.08, 0.08, df=5)
+    assert t.p_low == pytest.approx(sps.t.sf((est + 0.08) / se, 5)) and t.method == "TOST Wald t"
+    with pytest.raises(ValueError, match="se"):
+        wald_equivalence(est, 0.0, -1, 1)
+
+
+def _simulated_fig5(isr_minus_oracle: float, seed: int = 21, n_seeds: int = 10) -> pd.DataFrame:
+    """Additive map + condition + random seed intercept + noise; known fixed effects."""
+    rng = np.random.default_rng(seed)
+    maps = {"plus": 0.5, "x": 0.3, "U": 0.4, "T": 0.5, "four_rooms": 0.8}
+    fx = {"frozen": -0.25, "isr": isr_minus_oracle, "oracle": 0.0}
+    seed_fx = rng.normal(0, 0.04, n_seeds)
+    rows = [dict(condition=c, world=w, seed=s, value=base + fx[c] + seed_fx[s] + rng.normal(0, 0.05))
+            for w, base in maps.items() for c in fx for s in range(n_seeds)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("true_effect, equivalent", [(0.0, True), (0.15, False), (-0.15, False)])
+def test_mixed_model_equivalence_recovers_a_known_effect(true_effect, equivalent):
+    d = _simulated_fig5(true_effect)
+    fit = fig5_mixed_model(d, (("frozen", "isr"), ("isr", "oracle"), ("oracle", "frozen")))
+    io, of = fit.contrast("isr", "oracle"), fit.contrast("oracle", "frozen")
+    assert of.estimate == pytest.approx(0.25, abs=0.05)
+    margin = 0.25 * of.estimate  # the claims' rule: 25% of the oracle's advantage over frozen
+    eq = contrast_equivalence(io, -margin, margin)
+    assert eq.ci95[0] < true_effect < eq.ci95[1]  # the model's own SEs cover the truth here
+    assert eq.diff == io.estimate and eq.ci95 == (pytest.approx(io.estimate - 1.959964 * io.se),
+                                                  pytest.approx(io.estimate + 1.959964 * io.se))
+    inside = -margin < io.estimate - 1.6448536 * io.se and io.estimate + 1.6448536 * io.se < margin
+    assert eq.equivalent == inside == equivalent
+    # Not significantly different is not the criterion: at the truth 0 the z-test is not significant...
+    if true_effect == 0.0:
+        assert io.p > 0.05
+        # ...and the same estimate with a 5x larger SE is still "not significant" but no longer equivalent.
+        assert not wald_equivalence(io.estimate, 5 * io.se, -margin, margin).equivalent
+
+
+# ---- effect-size intervals ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("equal_var", [True, False])
+def test_mean_diff_ci_by_hand(equal_var):
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(0, 1, 7), rng.normal(0.5, 2, 11)
+    t = ttest(a, b, equal_var=equal_var)
+    se = (t.mean_a - t.mean_b) / t.t
+    q = sps.t.ppf(0.975, t.df)
+    lo, hi = mean_diff_ci(a, b, equal_var=equal_var)
+    assert (lo, hi) == (pytest.approx(t.mean_a - t.mean_b - q * se), pytest.approx(t.mean_a - t.mean_b + q * se))
+
+
+def test_ratio_bootstrap_ci_is_seeded_and_matches_scipy():
+    rng = np.random.default_rng(9)
+    soc = rng.normal(2.0, 0.1, 12)
+    aut = soc * rng.normal(0.6, 0.1, 12)
+    ci = ratio_bootstrap_ci(aut, soc, level=0.95, n_boot=10_000, seed=0)
+    assert ci == ratio_bootstrap_ci(aut, soc, level=0.95, n_boot=10_000, seed=0)
+    assert ci != ratio_bootstrap_ci(aut, soc, level=0.95, n_boot=10_000, seed=1)
+    assert ci.mean == pytest.approx(aut.mean() / soc.mean()) and ci.low < ci.mean < ci.high
+    ref = sps.bootstrap((aut, soc), lambda x, y: x.mean() / y.mean(), paired=True, vectorized=False,
+                        confidence_level=0.95, n_resamples=10_000, method="percentile",
+                        rng=np.random.default_rng(3)).confidence_interval
+    assert ci.low == pytest.approx(ref.low, abs=0.01) and ci.high == pytest.approx(ref.high, abs=0.01)
+    with pytest.raises(ValueError, match="pair up"):
+        ratio_bootstrap_ci([1.0, 2.0], [1.0])
+
+
+def test_spearman_ci_fisher_z_and_coverage():
+    x = np.arange(20.0)
+    y = x + np.random.default_rng(5).normal(0, 6, 20)
+    c = spearman(x, y)
+    lo, hi = spearman_ci(c)
+    se = np.sqrt((1 + c.rho**2 / 2) / (c.n - 3))
+    assert (lo, hi) == (pytest.approx(np.tanh(np.arctanh(c.rho) - 1.959964 * se)),
+                        pytest.approx(np.tanh(np.arctanh(c.rho) + 1.959964 * se)))
+    assert -1 < lo < c.rho < hi < 1
+    assert np.isnan(spearman_ci(spearman([1, 2, 3], [3, 1, 2]))).all()
+    # Coverage of the population Spearman rho (bivariate normal, r = 0.6: rho_s = 6/pi asin(r/2)).
+    rng = np.random.default_rng(6)
+    truth = 6 / np.pi * np.arcsin(0.3)
+    cov = [[1.0, 0.6], [0.6, 1.0]]
+    hits = 0
+    for _ in range(400):
+        xy = rng.multivariate_normal([0, 0], cov, size=25)
+        lo, hi = spearman_ci(spearman(xy[:, 0], xy[:, 1]))
+        hits += lo < truth < hi
+    assert 0.91 <= hits / 400 <= 0.99

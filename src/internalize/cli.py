@@ -162,6 +162,23 @@ Preset = Annotated[str, typer.Option("--preset", help="quick (2-core CPU, minute
 Out = Annotated[Path, typer.Option("--out", help="Output directory; one sub-directory per experiment.")]
 Seeds = Annotated[int | None, typer.Option("--seeds", min=1, help="Number of seeds (default: the experiment's).")]
 Force = Annotated[bool, typer.Option("--force", help="Recompute finished runs and overwrite their results.")]
+# A string, parsed by internalize.seeding, so a bad value is one 'error: ...' line (exit 2) like other bad input.
+SeedOffset = Annotated[str | None, typer.Option(
+    "--seed-offset", metavar="K", show_default="$INTERNALIZE_SEED_OFFSET or 0",
+    help="Shift every preset seed by K (an integer >= 0; 1234-1243 become 1234+K ...) to check the claims on "
+         "another seed set. K != 0 writes into OUT/seed-offset-K/ and then rebuilds OUT's report, which compares "
+         "the seed sets. .toml experiments keep their own seeds (the offset applies to presets only).")]
+
+
+def _seed_offset(value: str | None) -> int:
+    """The seed offset from --seed-offset or $INTERNALIZE_SEED_OFFSET; a bad one ends the command (exit 2)."""
+    from internalize.seeding import seed_offset
+
+    try:
+        return seed_offset(value)
+    except ValueError as e:
+        _fail(e)
+        raise  # unreachable: _fail exits
 
 
 def _fail(error: Exception) -> None:
@@ -180,7 +197,10 @@ def list_experiments(preset: Preset = "quick") -> None:
     table = Table("experiment", "title", "worlds", "conditions", "steps per phase", "seeds")
     aliases = {v: k for k, v in ALIASES.items()}
     for name in EXPERIMENTS:
-        e = paper_experiment(name, preset)
+        try:  # a bad $INTERNALIZE_SEED_OFFSET or preset: one line, exit 2
+            e = paper_experiment(name, preset)
+        except ValueError as err:
+            _fail(err)
         worlds = f"{e.socialization_world.name} -> {', '.join(w.name for w in e.autonomy_worlds) or '-'}"
         label = name + (f" ({aliases[name]})" if name in aliases else "")
         table.add_row(label, e.title, worlds, ", ".join(e.conditions) or "-",
@@ -197,13 +217,17 @@ def run(
     out: Out = Path("runs"),
     force: Force = False,
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
+    seed_offset: SeedOffset = None,
 ) -> None:
     """Run one experiment (resuming it if it was interrupted), then the report."""
-    from internalize.experiments.reproduce import resolve, run_many, write_report
+    k = _seed_offset(seed_offset)
+    from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
 
     try:
-        exp = resolve(experiment, preset, seeds)
-        run_many([exp], out, force=force)
+        exp = resolve(experiment, preset, seeds, None if seed_offset is None else k)
+        if k and is_config_file(experiment):
+            typer.echo(f"note: seed offset {k} ignored: {experiment} keeps its own seeds and writes into {out}.")
+        run_many([exp], output_dir(out, experiment, k), force=force)
         if report:
             typer.echo(f"report: {write_report(out)}")
     except (ValueError, FloatingPointError) as e:
@@ -211,12 +235,14 @@ def run(
 
 
 @app.command()
-def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False) -> None:
+def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False,
+              seed_offset: SeedOffset = None) -> None:
     """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
+    k = _seed_offset(seed_offset)
     from internalize.experiments.reproduce import reproduce as run_all
 
     try:
-        run_all(preset, out, seeds=seeds, force=force)
+        run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k)
     except (ValueError, FloatingPointError) as e:
         _fail(e)
 

@@ -77,30 +77,43 @@ def _part_metrics(pred: jax.Array, target: jax.Array, mask: jax.Array, baseline:
     }
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.Array) -> dict[str, jax.Array]:
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.Array,
+             holdout_config: IsrConfig | None) -> dict[str, jax.Array]:
     split = config_split(config, buffer)
+    holdout = split.holdout
+    if holdout_config is not None:
+        # Held out from every ISR it is shared by: a slot this ISR trained on makes the held-out metrics NaN.
+        holdout = config_split(holdout_config, buffer).holdout
+        holdout = jnp.where(jnp.any(holdout & split.train), False, holdout)
     pred = isr_predict_all(config, params, buffer)
     baseline = _masked_mean(buffer.social, split.train)
     out = {}
-    for part, mask in zip(PARTS, (split.holdout, split.train)):
+    for part, mask in zip(PARTS, (holdout, split.train)):
         for name, value in _part_metrics(pred, buffer.social, mask, baseline, threshold).items():
             out[f"{part}/{name}"] = value
     return out
 
 
-def isr_metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: float = 0.2) -> dict[str, jax.Array]:
+def isr_metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: float = 0.2,
+                holdout: IsrConfig | None = None) -> dict[str, jax.Array]:
     """Held-out and training metrics of an ISR (see the module docstring); a dict of () float32 arrays.
 
     The split is the one ``config`` trains with (same fraction, mode, seed and ``n_data``), so ``holdout/*``
-    is computed on transitions the ISR never trained on.
+    is computed on transitions the ISR never trained on. ``holdout``: score ``holdout/*`` on this config's
+    held-out part instead (e.g. the full data's, to score ISRs trained on different amounts of data on the same
+    transitions); ``holdout/*`` are NaN if it overlaps ``config``'s training part.
     """
+    return _metrics(_metrics_key(config), params, buffer, jnp.float32(threshold),
+                    None if holdout is None else _metrics_key(holdout))
+
+
+def _metrics_key(config: IsrConfig) -> IsrConfig:
     # Only the fields that shape the network input and the split matter here; dropping the training-only ones
     # lets ISRs trained with different budgets share one compiled metrics program.
     defaults = IsrConfig()
-    key = dataclasses.replace(
+    return dataclasses.replace(
         config, learning_rate=defaults.learning_rate, adam_eps=defaults.adam_eps,
         max_grad_norm=defaults.max_grad_norm, batch_size=defaults.batch_size, n_updates=None,
         log_every=defaults.log_every, eval_size=defaults.eval_size,
     )
-    return _metrics(key, params, buffer, jnp.float32(threshold))

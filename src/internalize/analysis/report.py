@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import Claim, claims
+from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
 from .table import EXPERIMENT_ALIASES, group_tables
 
@@ -66,9 +67,10 @@ def _produced_by(meta: Mapping[str, object], name: str) -> Text:
 
 
 def _claims_table(found: list[Claim]) -> Table:
-    rows = tuple((str(c.number), c.figure, c.statement, c.paper, c.criterion, c.verdict,
-                  c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")) for c in found)
-    return Table(("#", "figure", "claim", "paper", "criterion", "verdict", "evidence"), rows)
+    rows = tuple((str(c.number), c.figure, c.statement, c.paper, c.criterion, c.margin or "—", c.effect or "—",
+                  c.verdict, c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")) for c in found)
+    return Table(("#", "figure", "claim", "paper", "criterion", "margin", "effect (95% CI)", "verdict",
+                  "evidence"), rows)
 
 
 def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: Path,
@@ -169,6 +171,7 @@ def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFr
         Heading("Paper claims vs this run", 2),
         _claims_table(found),
     ]
+    blocks += robustness_section(root, tables)  # only when root has seed-offset-K/ runs
     for name, (sec_title, builder) in SECTIONS.items():
         blocks += _section(name, sec_title, groups.get(name), builder, fig_dir, meta)
     for name in sorted(set(groups) - set(SECTIONS)):

@@ -19,7 +19,7 @@ from . import paper, plots
 from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, spearman, ttest
 from .table import (
     FROZEN_NAMES, ORACLE_NAMES, across_seeds, condition_order, end_of_phase, final_per_seed,
-    isr_final_per_run, phase_end_step, pick_condition, select, world_order,
+    isr_final_per_run, isr_heldout_shared, phase_end_step, pick_condition, select, world_order,
 )
 
 __all__ = ["Heading", "Text", "Table", "Image", "Block", "SECTIONS", "GENERIC", "seed_list", "fmt"]
@@ -131,10 +131,15 @@ def _fig3(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     rows = []
     for n, g in runs.groupby("n_train"):
         ref = paper.FIG3B_HELDOUT_MSE.get(int(n))
-        rows.append((f"{n:.0f}", _mean_sem(g["mse"]), len(g), seed_list(g["seed"]),
+        updates = ", ".join(f"{u:.0f}" for u in sorted(g["updates"].dropna().unique())) or "–"
+        rows.append((f"{n:.0f}", _mean_sem(g["mse"]), updates, len(g), seed_list(g["seed"]),
                      f"{fmt(ref[0])} ({fmt(ref[1], 2)})" if ref else "–"))
-    out += [Text("Held-out MSE, mean (SEM) over runs; the paper's test loss leaks (PAPER-SPEC §5, Fig 3)."),
-            _table(("training transitions", "this run", "n", "seeds", "paper"), rows)]
+    shared = isr_heldout_shared(df)
+    scored = (f"every size scored on the same {shared} held-out transitions (the end of the socialization)"
+              if shared is not None else "each size scored on the held-out tail of its own data")
+    out += [Text(f"Held-out MSE, mean (SEM) over seeds, one ISR per (seed, size); {scored}; 'updates': ISR "
+                 "updates per size. The paper's test loss leaks (PAPER-SPEC §5, Fig 3)."),
+            _table(("training transitions", "this run", "updates", "n", "seeds", "paper"), rows)]
     if len(runs) >= 3 and runs["n_train"].nunique() >= 2:
         c = spearman(runs["n_train"], runs["mse"])
         out.append(Text(f"Spearman rho(transitions, MSE) = {fmt(c.rho)}, p = {fmt(c.p)}, n = {c.n} runs."))

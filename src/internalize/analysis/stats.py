@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttost_ind
 from scipy import stats as sps
 
 from .table import require_columns
@@ -25,6 +26,8 @@ __all__ = [
     "TTest", "BootstrapCI", "Correlation", "Contrast", "ModelFit", "Fig5OLS",
     "ttest", "sem", "bootstrap_ci", "spearman", "reference_world_level",
     "fig5_mixed_model", "fig5_reference_ols", "FIG5_CONTRASTS",
+    "Equivalence", "tost_ind", "wald_equivalence", "contrast_equivalence", "mean_diff_ci",
+    "ratio_bootstrap_ci", "spearman_ci",
 ]
 
 # The paper's two Fig 5 comparisons, as (a, b): estimate = mean(a) - mean(b).
@@ -369,3 +372,179 @@ def fig5_reference_ols(df: pd.DataFrame,
     seeds = _seed_tuple(d)
     return Fig5OLS(interaction=ModelFit(inter_model, inter, seeds),
                    additive=ModelFit(add_model, add, seeds), reference_world=ref_world)
+
+
+# ---- equivalence (TOST) and effect-size intervals ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Equivalence:
+    """Equivalence test (TOST: two one-sided tests) of ``diff = mean(a) - mean(b)`` against ``margin``.
+
+    H0: ``diff <= low`` or ``diff >= high``; H1: ``low < diff < high``. ``p`` is the larger of the two
+    one-sided p-values (``p_low`` of ``diff > low``, ``p_high`` of ``diff < high``), and ``equivalent`` is
+    ``p < alpha``, which is the same as ``ci_tost`` (the ``1 - 2 alpha`` CI: 90% at alpha 0.05) lying inside
+    ``(low, high)``. ``ci95`` is the usual two-sided 95% CI of ``diff``, for display. ``method`` names the
+    test ("TOST Student t", "TOST Welch t", "TOST Wald z", "TOST Wald t"); ``df`` is None for a z.
+    """
+
+    diff: float
+    ci_tost: tuple[float, float]
+    ci95: tuple[float, float]
+    margin: tuple[float, float]
+    p: float
+    p_low: float
+    p_high: float
+    equivalent: bool
+    alpha: float
+    method: str
+    df: float | None
+    n_a: int
+    n_b: int
+    label_a: str = "a"
+    label_b: str = "b"
+
+    @property
+    def tost_level(self) -> float:
+        """Coverage of ``ci_tost``: ``1 - 2 alpha``."""
+        return 1.0 - 2.0 * self.alpha
+
+    def summary(self) -> str:
+        lo, hi = self.ci_tost
+        return (f"{self.method}: {self.label_a} - {self.label_b} = {self.diff:+.3f}, "
+                f"{self.tost_level:.0%} CI [{lo:+.3f}, {hi:+.3f}] vs margin "
+                f"({self.margin[0]:+.3f}, {self.margin[1]:+.3f}): p = {self.p:.3g}, "
+                f"{'equivalent' if self.equivalent else 'not equivalent'}")
+
+
+def _margin(low: float, high: float) -> tuple[float, float]:
+    lo, hi = float(low), float(high)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"equivalence margin ({low!r}, {high!r}): needs finite low < high")
+    return lo, hi
+
+
+def _alpha(alpha: float) -> float:
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha={alpha!r}: must be in (0, 0.5) (the TOST CI has level 1 - 2 alpha)")
+    return float(alpha)
+
+
+def tost_ind(a: Sequence[float], b: Sequence[float], low: float, high: float, *,
+             usevar: str = "unequal", alpha: float = 0.05, label_a: str = "a",
+             label_b: str = "b") -> Equivalence:
+    """TOST of ``mean(a) - mean(b)`` inside ``(low, high)`` for two independent samples.
+
+    Built on :func:`statsmodels.stats.weightstats.ttost_ind`. ``usevar="pooled"``: Student t (df =
+    n_a + n_b - 2); ``"unequal"``: Welch t with Satterthwaite df. The CIs come from statsmodels'
+    ``CompareMeans.tconfint_diff`` with the same ``usevar``. With zero variance in both samples the
+    difference is exact: p is 0 if it lies strictly inside the margin, else 1.
+    """
+    x, y = _sample(a, label_a, 2), _sample(b, label_b, 2)
+    if usevar not in ("pooled", "unequal"):
+        raise ValueError(f"usevar={usevar!r}: allowed 'pooled' (Student) or 'unequal' (Welch)")
+    lo, hi = _margin(low, high)
+    alpha = _alpha(alpha)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p, (_, p_low, dof), (_, p_high, _) = ttost_ind(x, y, lo, hi, usevar=usevar)
+        cm = CompareMeans(DescrStatsW(x), DescrStatsW(y))
+        ci_tost = cm.tconfint_diff(alpha=2.0 * alpha, usevar=usevar)
+        ci95 = cm.tconfint_diff(alpha=0.05, usevar=usevar)
+    diff = float(x.mean() - y.mean())
+    if x.var() == 0.0 and y.var() == 0.0:  # no spread: the difference is known exactly
+        p_low, p_high = float(diff <= lo), float(diff >= hi)
+        p, ci_tost, ci95, dof = max(p_low, p_high), (diff, diff), (diff, diff), float(x.size + y.size - 2)
+    p = float(p)
+    return Equivalence(diff=diff, ci_tost=(float(ci_tost[0]), float(ci_tost[1])),
+                       ci95=(float(ci95[0]), float(ci95[1])), margin=(lo, hi), p=p, p_low=float(p_low),
+                       p_high=float(p_high), equivalent=bool(p < alpha), alpha=alpha,
+                       method="TOST Student t" if usevar == "pooled" else "TOST Welch t", df=float(dof),
+                       n_a=int(x.size), n_b=int(y.size), label_a=label_a, label_b=label_b)
+
+
+def wald_equivalence(estimate: float, se: float, low: float, high: float, *, df: float | None = None,
+                     alpha: float = 0.05, n_a: int = 0, n_b: int = 0, label_a: str = "a",
+                     label_b: str = "b") -> Equivalence:
+    """TOST from an estimate and its standard error (normal z if ``df`` is None, else t with ``df``).
+
+    ``p_low = P(Z > (estimate - low) / se)``, ``p_high = P(Z < (estimate - high) / se)``; equivalent iff
+    ``estimate ± q(1 - alpha) se`` (the 90% CI at alpha 0.05) lies inside ``(low, high)``.
+    """
+    est, s = float(estimate), float(se)
+    if not np.isfinite(est):
+        raise ValueError(f"estimate={estimate!r}: must be finite")
+    if not (np.isfinite(s) and s > 0):
+        raise ValueError(f"se={se!r}: must be finite and > 0")
+    lo, hi = _margin(low, high)
+    alpha = _alpha(alpha)
+    dist = sps.norm() if df is None else sps.t(float(df))
+    p_low, p_high = float(dist.sf((est - lo) / s)), float(dist.cdf((est - hi) / s))
+    q, q95 = float(dist.ppf(1.0 - alpha)), float(dist.ppf(0.975))
+    p = max(p_low, p_high)
+    return Equivalence(diff=est, ci_tost=(est - q * s, est + q * s), ci95=(est - q95 * s, est + q95 * s),
+                       margin=(lo, hi), p=p, p_low=p_low, p_high=p_high, equivalent=bool(p < alpha),
+                       alpha=alpha, method="TOST Wald z" if df is None else "TOST Wald t",
+                       df=None if df is None else float(df), n_a=int(n_a), n_b=int(n_b),
+                       label_a=label_a, label_b=label_b)
+
+
+def contrast_equivalence(contrast: Contrast, low: float, high: float, alpha: float = 0.05) -> Equivalence:
+    """TOST of a model contrast ``a - b`` (e.g. :func:`fig5_mixed_model`'s isr - oracle) with the model's
+    own standard error: a z for the mixed model (``df`` None), a t for OLS."""
+    return wald_equivalence(contrast.estimate, contrast.se, low, high, df=contrast.df, alpha=alpha,
+                            n_a=contrast.n_a, n_b=contrast.n_b, label_a=contrast.a, label_b=contrast.b)
+
+
+def mean_diff_ci(a: Sequence[float], b: Sequence[float], equal_var: bool,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``level`` CI of ``mean(a) - mean(b)``: Student (``equal_var``) or Welch, as :func:`ttest`."""
+    x, y = _sample(a, "a", 2), _sample(b, "b", 2)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}: must be in (0, 1)")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ci = sps.ttest_ind(x, y, equal_var=bool(equal_var)).confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
+def ratio_bootstrap_ci(numer: Sequence[float], denom: Sequence[float], level: float = 0.95,
+                       n_boot: int = 10_000, seed: int = 0) -> BootstrapCI:
+    """Percentile bootstrap CI of ``mean(numer) / mean(denom)`` over paired units (one pair per seed).
+
+    Each resample draws n pairs with replacement from ``np.random.default_rng(seed)``; the returned
+    ``mean`` field holds the ratio on the full sample. Resamples whose denominator mean is 0 are dropped.
+    """
+    x, y = _sample(numer, "numer", 1), _sample(denom, "denom", 1)
+    if x.size != y.size:
+        raise ValueError(f"numer and denom must pair up: {x.size} vs {y.size} values")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}: must be in (0, 1)")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"n_boot={n_boot!r}: must be a positive integer")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed={seed!r}: must be an int (the bootstrap never uses the global RNG)")
+    idx = np.random.default_rng(int(seed)).integers(0, x.size, size=(int(n_boot), x.size))
+    num, den = x[idx].mean(axis=1), y[idx].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = num[den != 0] / den[den != 0]
+        point = float(x.mean() / y.mean()) if y.mean() != 0 else float("nan")
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(ratios, [tail, 100.0 - tail]) if ratios.size else (np.nan, np.nan)
+    return BootstrapCI(low=float(low), high=float(high), mean=point, level=float(level), n=int(x.size),
+                       n_boot=int(n_boot), seed=int(seed))
+
+
+def spearman_ci(c: Correlation, level: float = 0.95) -> tuple[float, float]:
+    """Fisher-z CI of a Spearman ``rho``: ``tanh(atanh(rho) ± q se)``.
+
+    ``se = sqrt((1 + rho**2 / 2) / (n - 3))`` (Bonett & Wright 2000): the Pearson ``1 / sqrt(n - 3)``
+    is too narrow for a rank correlation. NaN bounds for n <= 3; a perfect rho gives a zero-width CI.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}: must be in (0, 1)")
+    if c.n <= 3 or not np.isfinite(c.rho):
+        return float("nan"), float("nan")
+    q = float(sps.norm.ppf(0.5 + level / 2.0))
+    se = float(np.sqrt((1.0 + c.rho**2 / 2.0) / (c.n - 3)))
+    with np.errstate(divide="ignore"):
+        z = float(np.arctanh(np.clip(c.rho, -1.0, 1.0)))
+    return float(np.tanh(z - q * se)), float(np.tanh(z + q * se))

@@ -29,6 +29,7 @@ __all__ = [
     "pick_condition",
     "world_order",
     "isr_final_per_run",
+    "isr_heldout_shared",
     "EXPERIMENT_ALIASES",
     "group_tables",
 ]
@@ -186,8 +187,14 @@ def isr_final_per_run(df: pd.DataFrame) -> pd.DataFrame:
     A run is one (condition, world, seed, n_train): ``isr_heldout_mse`` is paired with the
     ``isr_n_train`` logged at the same step, so several data sizes may share a condition (as
     successive step ranges) or each have their own; the value at the run's last step is kept. If the
-    two metrics never share a step, each (condition, world, seed) pairs its final values. Returns
-    columns ``condition, world, seed, n_train, mse``; empty if either metric is missing.
+    two metrics never share a step, each (condition, world, seed) pairs its final values.
+
+    Each (world, seed, n_train) is one point: where several conditions trained on the same number of
+    transitions (tables written before a data size equal to the whole socialization was recognised as
+    the full-data ISR trained again as ``isr-data-N``), the full-data ISR's row (condition ``isr``) is
+    kept, else the first condition's in name order. Returns columns ``condition, world, seed, n_train,
+    mse, updates`` (``updates``: the run's ISR updates, the last logged step; NaN when the metrics share
+    no step); empty if either metric is missing.
     """
     key = [*_RUN, "step"]
     n = select(df, metric="isr_n_train", phase="isr")[key + ["value"]].rename(columns={"value": "n_train"})
@@ -196,11 +203,33 @@ def isr_final_per_run(df: pd.DataFrame) -> pd.DataFrame:
     if both.empty:
         n = final_per_seed(df, "isr_n_train", "isr").rename(columns={"value": "n_train"})
         mse = final_per_seed(df, "isr_heldout_mse", "isr").rename(columns={"value": "mse"})
-        return n.merge(mse, on=_RUN)
+        return _one_per_size(n.merge(mse, on=_RUN).assign(updates=np.nan))
     last = both.groupby([*_RUN, "n_train"])["step"].transform("max")
-    out = both.loc[both["step"] == last].groupby([*_RUN, "n_train"], as_index=False)["mse"].mean()
+    out = both.loc[both["step"] == last].groupby([*_RUN, "n_train"], as_index=False).agg(
+        mse=("mse", "mean"), updates=("step", "max"))
     out["seed"] = out["seed"].astype(int)
-    return out[[*_RUN, "n_train", "mse"]]
+    return _one_per_size(out[[*_RUN, "n_train", "mse", "updates"]])
+
+
+def isr_heldout_shared(df: pd.DataFrame) -> int | None:
+    """The number of held-out transitions if every ISR of each (world, seed) was scored on as many
+    (``isr_n_heldout``: the Fig 3b sizes share one held-out set), else None (e.g. each size scored on the
+    tail of its own data, or no ``isr_n_heldout`` rows). With several seeds, their smallest count."""
+    rows = select(df, metric="isr_n_heldout", phase="isr")
+    if rows.empty or rows.groupby(["world", "seed"])["value"].nunique().max() > 1:
+        return None
+    return int(rows["value"].min())
+
+
+def _one_per_size(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (world, seed, n_train): the full-data ISR's (condition ``isr``) if present, else the first
+    condition's in name order (see ``isr_final_per_run``)."""
+    if runs.empty:
+        return runs
+    rank = (runs["condition"] != "isr").astype(int)
+    out = (runs.assign(_rank=rank).sort_values(["_rank", "condition"], kind="stable")
+           .drop_duplicates(["world", "seed", "n_train"]).drop(columns="_rank"))
+    return out.sort_values([*_RUN, "n_train"]).reset_index(drop=True)
 
 
 def group_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

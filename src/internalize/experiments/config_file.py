@@ -15,11 +15,12 @@ Format (every key optional unless marked; unknown keys are errors)::
     evaluation_episodes = 100
     chunk_rollouts = 10
 
-    [learner]        # fields of LearnerSpec: torso, n_envs, n_steps, batch_size, n_epochs, learning_rate
+    [learner]        # fields of LearnerSpec: torso, n_envs, n_steps, batch_size, n_epochs, learning_rate,
+                     # ent_coef, obs_scale
     torso = "mlp"
 
     [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
-    utility = "threshold-replace"   # holdout_fraction, data_sizes, utility, threshold, width
+    utility = "threshold-replace"   # holdout_fraction, data_sizes, data_size_updates, utility, threshold, width
 
     [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
                         # (kind = "prosocial": map = a layout of '# . B H G L', n_walls, drop, helper,
@@ -64,7 +65,7 @@ class ExperimentFileError(ValueError):
 
 def _types(cls: type) -> dict[str, type]:
     hints = {"int": int, "float": float, "str": str, "bool": bool, "tuple[int, ...]": list,
-             "Literal['cnn', 'mlp']": str}
+             "Literal['cnn', 'mlp']": str, "float | None": float}
     return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls)}
 
 

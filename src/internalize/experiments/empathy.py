@@ -34,6 +34,8 @@ from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, Q
 from internalize.experiments.results import ResultsStore, rows_frame
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import PEER_BLOCKS, Experiment, ISRSpec, LearnerSpec, WorldSpec
+from internalize.seeding import offset_seeds
+from internalize.seeding import seed_offset as env_seed_offset
 from internalize.worlds.peer import SIMILARITIES, VIEWS
 
 STIMULUS_TAG = 0x5EE  # folded into a seed's root key for its held-out stimuli
@@ -129,13 +131,19 @@ class EmpathyStudy:
             w["name"] for w in worlds)}, "autonomy_worlds": worlds if self.conditions else []}
 
 
-def empathy_study(preset: str = "quick") -> EmpathyStudy:
-    """The study under ``preset``: ``paper`` (the paper's learner and budgets, 10 seeds) or ``quick`` (minutes)."""
+def empathy_study(preset: str = "quick", seed_offset: int | None = None) -> EmpathyStudy:
+    """The study under ``preset``: ``paper`` (the paper's learner and budgets, 10 seeds) or ``quick`` (minutes).
+
+    ``seed_offset`` K shifts every seed by K (None: ``$INTERNALIZE_SEED_OFFSET``, default 0), as
+    :func:`~internalize.experiments.paper.paper_experiment` does.
+    """
+    k = env_seed_offset() if seed_offset is None else env_seed_offset(seed_offset)
     if preset == "paper":
-        return EmpathyStudy()
+        return EmpathyStudy(seeds=offset_seeds(PAPER_SEEDS, k))
     if preset == "quick":
         # Six worlds of about 1.5 minutes each on 2 CPU cores; one extra (narrower) ISR per world keeps the probe cheap.
-        return EmpathyStudy(socialization_steps=QUICK_PHASE, autonomy_steps=QUICK_PHASE, seeds=PAPER_SEEDS[:4],
+        return EmpathyStudy(socialization_steps=QUICK_PHASE, autonomy_steps=QUICK_PHASE,
+                            seeds=offset_seeds(PAPER_SEEDS[:4], k),
                             isr_widths=(0.5, 1.0), evaluation_episodes=50, n_stimuli=128,
                             learner=QUICK_LEARNER, isr=QUICK_ISR)
     raise ValueError(f"preset: unknown preset {preset!r}; allowed: quick | paper.")

@@ -61,7 +61,8 @@ def ppo_config(exp: Experiment, steps: int) -> PPOConfig:
     spec = exp.learner
     return PPOConfig(
         total_timesteps=steps, learning_rate=spec.learning_rate, n_steps=spec.n_steps, n_envs=spec.n_envs,
-        batch_size=spec.batch_size, n_epochs=spec.n_epochs, torso=spec.torso,
+        batch_size=spec.batch_size, n_epochs=spec.n_epochs, torso=spec.torso, ent_coef=spec.ent_coef,
+        obs_scale=spec.obs_scale,
     )
 
 
@@ -92,6 +93,27 @@ def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None =
         # Where the world marks the learner's own cell (the peer world's peer may look exactly like it).
         self_channel=getattr(env, "self_channel", None),
     )
+
+
+def isr_data_sizes(exp: Experiment, n_stored: int) -> tuple[int, ...]:
+    """The Figure 3b data sizes that need an ISR of their own: a size of at least the ``n_stored`` transitions
+    of the whole socialization *is* the full-data ISR (same data, split and budget), trained once."""
+    return tuple(n for n in exp.isr.data_sizes if n < n_stored)
+
+
+def isr_size_config(exp: Experiment, n_data: int, n_train: int, n_train_full: int,
+                    curve_points: int = 10) -> IsrConfig:
+    """The config of the Figure 3b ISR on the first ``n_data`` transitions (``n_train`` of them train; the
+    full-data ISR trains on ``n_train_full``).
+
+    Its updates (``isr.data_size_updates``): ``epoch`` = ``updates_fraction`` of an epoch over its own training
+    data, as the reference (one epoch of batch 1 for every size), so less data also means fewer updates;
+    ``full`` = the full-data ISR's updates for every size, so the sizes differ only in their data (a small one
+    is seen for several epochs). Either way every size is scored on the full-data ISR's held-out transitions
+    (``isr_metrics(..., holdout=isr_config(exp))``, see ``units.isr_unit``).
+    """
+    basis = n_train_full if exp.isr.data_size_updates == "full" else n_train
+    return isr_config(exp, n_data, basis, curve_points=curve_points)
 
 
 def utility_config(exp: Experiment) -> UtilityConfig:

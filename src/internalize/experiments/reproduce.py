@@ -1,4 +1,9 @@
-"""Resolve experiments by name or file, run several, and write the report of an output directory."""
+"""Resolve experiments by name or file, run several, and write the report of an output directory.
+
+Seed sets: a preset run with seed offset K != 0 (``--seed-offset K`` or ``$INTERNALIZE_SEED_OFFSET``) shifts every
+seed by K and writes its experiments into ``OUT/seed-offset-K/`` beside the offset-0 run in ``OUT``; the report of
+``OUT`` then compares the claims across the seed sets. A ``.toml`` experiment keeps its own seeds and directory.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +20,32 @@ from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_emp
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment
+from internalize.seeding import seed_offset as resolve_seed_offset
 
 
-def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None) -> Experiment | EmpathyStudy:
+def is_config_file(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` names a user's experiment file rather than a preset experiment."""
+    return name_or_path != "empathy" and (name_or_path.endswith(".toml") or Path(name_or_path).is_file())
+
+
+def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None,
+            seed_offset: int | None = None) -> Experiment | EmpathyStudy:
     """A paper experiment by name (``fig4a``, ``fig3``, ...) or the ``empathy`` study under ``preset``, or a
     user's ``.toml`` file.
 
-    ``seeds`` (when given) keeps the first ``seeds`` seeds, or extends the sequence.
+    ``seed_offset`` K shifts a preset's seeds by K (None: ``$INTERNALIZE_SEED_OFFSET``, default 0); a ``.toml``
+    experiment keeps its own seeds. ``seeds`` (when given) then keeps the first ``seeds`` seeds, or extends the
+    sequence.
     """
     if name_or_path == "empathy":
-        study = empathy_study(preset)
+        study = empathy_study(preset, seed_offset)
         return study if seeds is None else study.with_seeds(seeds)
-    if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
+    if is_config_file(name_or_path):
         exp = load_experiment(name_or_path)
-    else:
+    elif seed_offset is None:  # paper_experiment reads the environment itself
         exp = paper_experiment(name_or_path, preset)
+    else:
+        exp = paper_experiment(name_or_path, preset, seed_offset)
     if seeds is not None:
         exp = exp.with_seeds(seeds)
     return exp
@@ -47,13 +63,34 @@ def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, f
     return tables
 
 
+def output_dir(out: str | Path, name_or_path: str, seed_offset: int | None = None) -> Path:
+    """Where ``name_or_path`` run with ``seed_offset`` (None: ``$INTERNALIZE_SEED_OFFSET``) writes: ``out`` for
+    offset 0 and for ``.toml`` experiments (they keep their own seeds), else ``out/seed-offset-K``."""
+    from internalize.analysis.robustness import seed_set_dir  # the analysis stack loads only when needed
+
+    k = resolve_seed_offset(seed_offset)
+    return Path(out) if is_config_file(name_or_path) else seed_set_dir(out, k)
+
+
 def reproduce(preset: str, out: str | Path, *, seeds: int | None = None, force: bool = False,
-              progress: bool = True, log: Callable[[str], None] = print) -> Path:
-    """All of the paper's experiments under ``preset``, then ``out/report.md`` and ``out/report.html``."""
+              progress: bool = True, log: Callable[[str], None] = print, seed_offset: int | None = None) -> Path:
+    """All of the paper's experiments under ``preset``, then ``out/report.md`` and ``out/report.html``.
+
+    ``seed_offset`` K (None: ``$INTERNALIZE_SEED_OFFSET``, default 0) shifts every seed by K; K != 0 writes the
+    experiments into ``out/seed-offset-K/`` and then rebuilds the report of ``out``, which compares the claims
+    across seed sets. A bad offset is a ValueError before anything runs.
+    """
+    from internalize.analysis.robustness import seed_set_dir
+
     started = time.perf_counter()
-    exps = [resolve(name, preset, seeds) for name in EXPERIMENTS]
-    run_many(exps, out, force=force, progress=progress, log=log)
-    report = write_report(out, extra={"preset": preset, "wall_time_s": round(time.perf_counter() - started, 1)})
+    k = resolve_seed_offset(seed_offset)
+    exps = [resolve(name, preset, seeds, seed_offset) for name in EXPERIMENTS]
+    target = seed_set_dir(out, k)
+    run_many(exps, target, force=force, progress=progress, log=log)
+    wall = round(time.perf_counter() - started, 1)
+    extra = {"preset": preset, "wall_time_s": wall} if k == 0 else {
+        "preset": preset, "latest seed-set run": f"seed offset {k} into {target.name}/ ({wall} s)"}
+    report = write_report(out, extra=extra)
     log(f"report: {report}")
     return report
 
@@ -61,6 +98,7 @@ def reproduce(preset: str, out: str | Path, *, seeds: int | None = None, force: 
 def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Report of every complete experiment under ``out`` (``out/*/results.parquet``): report.md and .html."""
     from internalize.analysis.report import write_report as render
+    from internalize.analysis.robustness import complete_tables, seed_set_dirs
 
     out = Path(out)
     tables, experiments = {}, {}
@@ -73,7 +111,7 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
         tables[name] = pd.read_parquet(table)
         config = manifest.get("config", {})
         experiments[name] = _describe(config, manifest)
-    if not tables:
+    if not tables and not any(complete_tables(d) for d in seed_set_dirs(out).values()):
         raise ValueError(f"report: no complete experiment under {out} (expected {out}/NAME/results.parquet).")
     meta = {"experiments": experiments, **(extra or {})}
     files = render(out, tables, meta)

@@ -3,7 +3,8 @@
 An experiment is a sequence of *units*, each a phase of all its seeds (and conditions) in one compiled program:
 
 1. ``socialization`` — all seeds with the caregiver present; every transition stored for the ISR;
-2. ``isr`` — each seed's ISR trained on its data (and, for Figure 3b, on the first N transitions for each N);
+2. ``isr`` — each seed's ISR trained on its data (and, for Figure 3b, on the first N transitions for each N below
+   the whole socialization, all scored on the full-data ISR's held-out transitions; see ``units.isr_unit``);
 3. ``autonomy-<world>`` — every trained condition x seed continuing its socialization model on that world, vmapped
    together (the conditions differ only in data: caregiver flag and ISR weight); ``autonomy-frozen-continued``
    trains on the socialization world;

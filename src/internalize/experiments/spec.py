@@ -5,7 +5,8 @@ An :class:`Experiment` describes the paper's protocol in general form:
 1. **socialization** — every seed learns on ``socialization_world`` with the caregiver present for
    ``socialization_steps`` environment steps; every transition is stored for the ISR;
 2. **isr** — each seed's ISR is trained on its socialization data (``isr``); with ``isr.data_sizes`` it is also
-   trained on the first N transitions for each N (Figure 3b);
+   trained on the first N transitions for each N (Figure 3b), every size scored on the full-data ISR's held-out
+   transitions (a size that is the whole socialization is the full-data ISR itself, trained once);
 3. **autonomy** — each condition continues the same PPO model (parameters and optimizer state) for
    ``autonomy_steps`` on each of ``autonomy_worlds``:
 
@@ -35,6 +36,7 @@ TORSOS = ("cnn", "mlp")
 UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
 ISR_NETWORKS = ("policy", "reference", "mlp")
 ISR_ENCODINGS = ("channel", "onehot")
+DATA_SIZE_UPDATES = ("epoch", "full")
 
 
 def _require(cond: bool, field_name: str, value: Any, allowed: str) -> None:
@@ -175,6 +177,9 @@ class LearnerSpec:
       batch_size: minibatch size (SB3: 64).
       n_epochs: passes over each rollout (SB3: 10).
       learning_rate: Adam step size, constant (the paper: 1e-4).
+      ent_coef: entropy bonus coefficient (SB3 and the paper: 0).
+      obs_scale: what the policy multiplies the uint8 observation by; None = the world's own (SB3's) scale:
+        1/255 for navigation's image Box, raw codes (1) in the prosocial world.
     """
 
     torso: Literal["cnn", "mlp"] = "cnn"
@@ -183,9 +188,16 @@ class LearnerSpec:
     batch_size: int = 64
     n_epochs: int = 10
     learning_rate: float = 1e-4
+    ent_coef: float = 0.0
+    obs_scale: float | None = None
 
     def __post_init__(self) -> None:
         _require(self.torso in TORSOS, "learner.torso", self.torso, " | ".join(TORSOS))
+        _require(isinstance(self.ent_coef, (int, float)) and not isinstance(self.ent_coef, bool)
+                 and 0 <= self.ent_coef < 1, "learner.ent_coef", self.ent_coef, "a number in [0, 1)")
+        _require(self.obs_scale is None or (isinstance(self.obs_scale, (int, float))
+                 and not isinstance(self.obs_scale, bool) and 0 < self.obs_scale <= 1),
+                 "learner.obs_scale", self.obs_scale, "a number in (0, 1], or unset for the world's own scale")
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
             _positive_int(f"learner.{name}", getattr(self, name))
         _require((self.n_steps * self.n_envs) % self.batch_size == 0, "learner.batch_size", self.batch_size,
@@ -216,6 +228,9 @@ class ISRSpec:
         1/12 = the undertrained ISR of Figure 6).
       holdout_fraction: held-out share of the socialization data, never trained on (reference: last 10%).
       data_sizes: also train ISRs on the first N socialization transitions for each N (Figure 3b); empty = no.
+      data_size_updates: updates of each ``data_sizes`` ISR: ``epoch`` = ``updates_fraction`` of an epoch over its
+        own training data (the reference: less data, fewer updates); ``full`` = as many as the full-data ISR, so
+        that only the amount of data differs between the sizes.
       utility: how R_i enters the learner's utility while the caregiver is absent (see social.utility).
       threshold: R_i threshold of the ``threshold-replace`` utility (reference: 0.2).
       width: multiplier of the hidden widths of the ``reference`` and ``mlp`` networks (the ISR's capacity).
@@ -228,6 +243,7 @@ class ISRSpec:
     updates_fraction: float = 1.0
     holdout_fraction: float = 0.1
     data_sizes: tuple[int, ...] = ()
+    data_size_updates: str = "epoch"
     utility: str = "additive"
     threshold: float = 0.2
     width: float = 1.0
@@ -249,6 +265,8 @@ class ISRSpec:
                  "isr.holdout_fraction", self.holdout_fraction, "a number strictly between 0 and 1")
         for n in self.data_sizes:
             _positive_int("isr.data_sizes[]", n)
+        _require(self.data_size_updates in DATA_SIZE_UPDATES, "isr.data_size_updates", self.data_size_updates,
+                 " | ".join(DATA_SIZE_UPDATES))
 
 
 @dataclass(frozen=True)

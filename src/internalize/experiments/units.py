@@ -79,7 +79,15 @@ def socialization_rows(exp: Experiment) -> Callable[[pd.DataFrame], pd.DataFrame
 
 def isr_unit(runner: Runner, soc: Any) -> Any:
     """Train each seed's ISR on its socialization data (and on data prefixes for Figure 3b); returns the
-    full-data ISR parameters, (S,)-batched."""
+    full-data ISR parameters, (S,)-batched.
+
+    Figure 3b (``isr.data_sizes``): for each size N below the whole socialization, an ISR (condition
+    ``isr-data-N``) trained on the first floor((1 - holdout_fraction) N) transitions, for the updates
+    ``isr.data_size_updates`` gives it, and scored on the full-data ISR's held-out transitions (the
+    socialization's last 10%, after every size's training data): all sizes are scored on the same transitions,
+    not each on the tail of its own first N, which would come from a different stage of the learner's policy.
+    A size equal to the whole socialization is the full-data ISR itself (condition ``isr``), trained once.
+    """
     exp, store, unit = runner.exp, runner.store, "isr"
     path = store.checkpoint_dir(unit) / "final.ckpt"
     buffers = soc.actors.reward_state.buffer
@@ -92,23 +100,30 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
         runner.units.append(unit)
         return load_checkpoint(path, template)[0]
     started = time.perf_counter()
-    sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in exp.isr.data_sizes]
+    # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
+    n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
+    n_stored = int(np.max(jax.device_get(buffers.count)))
+    sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in phases.isr_data_sizes(exp, n_stored)]
     frames, main_params = [], None
     for n_data, condition in sizes:
-        # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point is
-        # used, so they log a coarse curve and spend their time on training rather than held-out batches.
-        points = 100 if n_data is None else 10
-        probe = phases.isr_config(exp, n_data, curve_points=points)
-        # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
-        n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
-        cfg = phases.isr_config(exp, n_data, n_train, curve_points=points)
+        if n_data is None:
+            cfg = phases.isr_config(exp, None, n_full, curve_points=100)
+        else:
+            # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point is
+            # used, so they log a coarse curve and spend their time on training rather than held-out batches.
+            probe = phases.isr_config(exp, n_data, curve_points=10)
+            n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
+            cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
         keys = runner.keys.isr if n_data is None else jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
         with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
             params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
             bar.advance(cfg.n_updates)
-        final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b)))(params, buffers))
+        # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
+        holdout = None if n_data is None else base
+        final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout)))(
+            params, buffers))
         curve = jax.device_get(curve)
-        frames.append(_isr_rows(exp, condition, curve, final))
+        frames.append(_isr_rows(exp, condition, curve, final, heldout_curve=n_data is None))
         if n_data is None:
             main_params = params
     df = pd.concat(frames, ignore_index=True)
@@ -119,11 +134,16 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     return main_params
 
 
-def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.ndarray]) -> pd.DataFrame:
+def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.ndarray],
+              heldout_curve: bool = True) -> pd.DataFrame:
+    """``heldout_curve=False``: log only the final held-out MSE (the curve's points were sampled from the
+    ISR's own split, ``final`` may score another held-out set: the two are not mixed under one metric)."""
     S = len(exp.seeds)
     labels = [{"condition": condition, "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
     steps = np.asarray(curve.update, np.int64).reshape(S, -1)
     heldout = np.asarray(curve.holdout_loss, np.float64).reshape(S, -1).copy()
+    if not heldout_curve:
+        heldout[:, :-1] = np.nan  # NaN values are not written
     # The last point of the held-out curve is exact: all held-out transitions, not a sample of them.
     heldout[:, -1] = np.asarray(final["holdout/balanced_mse"], np.float64)
     nan = np.full(steps.shape, np.nan)
@@ -143,7 +163,8 @@ def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
         runner.units.append(unit)
         return
     started = time.perf_counter()
-    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=runner.world.obs_scale)
+    obs_scale = phases.ppo_config(exp, 0).policy_obs_scale(runner.world)  # the scale the learner was trained on
+    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=obs_scale)
     S = len(exp.seeds)
     soc_steps = exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
     aut_steps = exp.learner.rollouts(exp.autonomy_steps) * exp.learner.rollout_steps

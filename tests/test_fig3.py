@@ -1,0 +1,157 @@
+"""Figure 3b's ISRs vs amount of data: one point per (seed, size), the whole socialization trained once, every size
+scored on the same held-out transitions, and the update budget per size the preset chooses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from internalize.agents.isr import IsrConfig, isr_init_params
+from internalize.agents.isr_data import isr_buffer_add, isr_buffer_init
+from internalize.agents.isr_metrics import isr_metrics
+from internalize.analysis.claims import claims
+from internalize.analysis.table import isr_final_per_run, isr_heldout_shared
+from internalize.experiments import phases
+from internalize.experiments.paper import FIG3_SIZES, PAPER_PHASE, paper_experiment
+from internalize.experiments.runner import Runner
+from internalize.experiments.spec import ISRSpec, LearnerSpec
+
+TINY_LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
+TINY_STEPS = 4 * 32 * 6  # 6 rollouts = 768 stored transitions per seed
+# The last size is the whole socialization. Fixed seeds (3, 4), as the suite's tiny() runs: the tests are about
+# bookkeeping, and a tiny socialization's first few hundred transitions may hold no goal for some other seeds.
+SIZES = (384, 576, TINY_STEPS)
+TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32, data_sizes=SIZES,
+                   data_size_updates="full")
+
+
+def tiny_fig3(**isr_changes):
+    exp = paper_experiment("fig3", "quick")
+    return dataclasses.replace(exp, seeds=(3, 4), socialization_steps=TINY_STEPS, learner=TINY_LEARNER,
+                               isr=dataclasses.replace(TINY_ISR, **isr_changes), chunk_rollouts=2,
+                               evaluation_episodes=0)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    exp = tiny_fig3()
+    df = Runner(exp, tmp_path_factory.mktemp("fig3"), progress=False, log=lambda m: None).run()
+    return exp, df
+
+
+def _n_train(n: int) -> int:
+    return math.floor(0.9 * n)  # the chronological split of the first n transitions (holdout_fraction 0.1)
+
+
+# ------------------------------------------------------------------------------------------------ tiny real run
+def test_each_seed_and_size_is_one_point(run):
+    exp, df = run
+    runs = isr_final_per_run(df)
+    assert not runs.duplicated(["seed", "n_train"]).any(), runs
+    assert sorted(runs["n_train"].unique()) == [_n_train(n) for n in SIZES]
+    assert (runs.groupby("n_train")["seed"].apply(sorted) == [list(exp.seeds)] * len(SIZES)).all()
+    # Claim 6 counts every (seed, size) once.
+    (c6,) = [c for c in claims({"fig3": df}) if c.number == 6]
+    assert c6.n == len(exp.seeds) * len(SIZES)
+
+
+def test_the_whole_socialization_is_trained_once_as_the_full_data_isr(run):
+    exp, df = run
+    isr = df[df.phase == "isr"]
+    assert set(isr.condition) == {"isr", "isr-data-384", "isr-data-576"}
+    runs = isr_final_per_run(df)
+    assert set(runs.loc[runs.n_train == _n_train(TINY_STEPS), "condition"]) == {"isr"}
+    assert phases.isr_data_sizes(exp, TINY_STEPS) == (384, 576)
+
+
+def test_every_size_is_scored_on_the_same_heldout_transitions(run):
+    exp, df = run
+    held = df[(df.phase == "isr") & (df.metric == "isr_n_heldout")]
+    expected = TINY_STEPS - _n_train(TINY_STEPS)  # the socialization's last 10%, not each size's own tail
+    assert set(held.condition) == {"isr", "isr-data-384", "isr-data-576"}
+    assert (held["value"] == expected).all(), held
+    assert isr_heldout_shared(df) == expected
+    # The data-size ISRs log no held-out curve sampled from their own split: only the final, common, value.
+    curve = df[(df.phase == "isr") & (df.metric == "isr_heldout_mse")]
+    assert (curve[curve.condition != "isr"].groupby(["condition", "seed"]).size() == 1).all()
+    assert (curve[curve.condition == "isr"].groupby("seed").size() > 1).all()
+
+
+def test_full_budget_gives_every_size_the_full_data_isrs_updates(run):
+    exp, df = run
+    runs = isr_final_per_run(df)
+    full = math.ceil(_n_train(TINY_STEPS) / TINY_ISR.batch_size)
+    assert (runs["updates"] == full).all(), runs
+
+
+# ------------------------------------------------------------------------------------------- configs, helpers
+def test_update_budget_per_size():
+    n_full = _n_train(TINY_STEPS)
+    for design, expect in (("epoch", lambda n: math.ceil(n / 32)), ("full", lambda n: math.ceil(n_full / 32))):
+        exp = tiny_fig3(data_size_updates=design)
+        for n in SIZES[:-1]:
+            cfg = phases.isr_size_config(exp, n, _n_train(n), n_full)
+            assert (cfg.n_data, cfg.n_updates) == (n, expect(_n_train(n))), design
+
+
+def test_presets():
+    quick, paper = paper_experiment("fig3", "quick"), paper_experiment("fig3", "paper")
+    assert quick.isr.data_size_updates == "full"
+    # The paper preset keeps the reference's one epoch per size; its largest size is the whole socialization.
+    assert paper.isr.data_size_updates == "epoch" and paper.isr.data_sizes == FIG3_SIZES
+    assert phases.isr_data_sizes(paper, phases.socialization_capacity(paper)) == FIG3_SIZES[:-1]
+    assert FIG3_SIZES[-1] == PAPER_PHASE
+    n = phases.socialization_capacity(quick)
+    assert quick.isr.data_sizes[-1] == n and phases.isr_data_sizes(quick, n) == quick.isr.data_sizes[:-1]
+    with pytest.raises(ValueError, match="data_size_updates"):
+        ISRSpec(data_size_updates="twice")
+
+
+def _buffer(n: int = 200, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    obs = rng.integers(0, 11, (n, 9, 9, 4)).astype(np.uint8)
+    social = np.where(rng.random(n) < 0.3, 0.4, 0.0).astype(np.float32)
+    return isr_buffer_add(isr_buffer_init(n), jnp.asarray(obs), jnp.asarray(rng.integers(0, 3, n)),
+                          jnp.asarray(social))
+
+
+def test_isr_metrics_scores_the_given_heldout_part():
+    buf = _buffer()
+    full = IsrConfig(network="mlp", encoding="onehot")
+    part = dataclasses.replace(full, n_data=100)
+    params = isr_init_params(full, jax.random.key(0))
+    own = isr_metrics(part, params, buf)
+    common = isr_metrics(part, params, buf, holdout=full)
+    ref = isr_metrics(full, params, buf)
+    assert float(own["holdout/n"]) == 10 and float(common["holdout/n"]) == 20
+    for k in ("holdout/mse", "holdout/balanced_mse", "holdout/pearson"):
+        assert float(common[k]) == pytest.approx(float(ref[k]), rel=1e-6)
+    assert float(common["holdout/mse"]) != pytest.approx(float(own["holdout/mse"]), rel=1e-3)
+    # The training part is still the ISR's own.
+    assert float(common["train/n"]) == float(own["train/n"]) == 90
+    # A "held-out" part that overlaps the training part is refused (NaN), never scored.
+    bad = isr_metrics(full, params, buf, holdout=part)
+    assert float(bad["holdout/n"]) == 0 and np.isnan(float(bad["holdout/mse"]))
+
+
+def test_old_tables_with_the_full_data_isr_trained_twice_count_each_seed_and_size_once():
+    """Tables written before the fix hold the whole-socialization size twice: as ``isr`` and ``isr-data-N``."""
+    rows = []
+    for seed in (1, 2, 3):
+        for cond, n, mse in (("isr-data-100", 90, 0.01), ("isr", 180, 0.001), ("isr-data-200", 180, 0.002)):
+            for metric, value in (("isr_n_train", n), ("isr_heldout_mse", mse)):
+                rows.append(dict(experiment="fig3", condition=cond, world="blocks-3", seed=seed, phase="isr",
+                                 step=10, episode=np.nan, metric=metric, value=float(value)))
+    df = pd.DataFrame(rows)
+    runs = isr_final_per_run(df)
+    assert len(runs) == 6 and not runs.duplicated(["seed", "n_train"]).any()
+    assert set(runs.loc[runs.n_train == 180, "condition"]) == {"isr"}
+    assert (runs.loc[runs.n_train == 180, "mse"] == 0.001).all()
+    (c6,) = [c for c in claims({"fig3": df}) if c.number == 6]
+    assert c6.n == 6
