@@ -12,3 +12,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _CACHE = _CACHE / os.environ["PYTEST_XDIST_WORKER"]
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import pytest  # noqa: E402  (after the cache settings, which must precede any JAX import)
+
+# A hung test fails instead of stalling CI: fast tests get the ini default (pyproject.toml, ``timeout``), learning
+# tests marked slow this longer one (minutes of training on 2 busy cores).
+SLOW_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))

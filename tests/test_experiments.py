@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -36,11 +37,66 @@ def tiny(name: str = "fig4a", **changes) -> Experiment:
 
 
 # ------------------------------------------------------------------------------------------------ validation
+# PAPER-SPEC facts per figure: worlds, conditions, budgets (SB3's learn(12e4) = 59 rollouts of 2048 = 120,832
+# steps; learn(24e4) = 241,664), seeds (1234-1243; Figure 6 is the single run of seed 1235), the ISR's learning
+# rate / batch / epochs (§3.4-3.5, §7, §8.5) and the 100 held-out episodes (§9.7).
+_PAPER_SEEDS = tuple(range(1234, 1244))
+_ISR_1B = dict(learning_rate=3e-4, batch_size=1, updates_fraction=1.0)  # one epoch of batch 1 (Figs 1b/4b/5)
+_PAPER_FACTS = {
+    "fig4a": dict(soc="blocks-3", aut=("blocks-3",), conditions={"caregiver", "none", "isr"},
+                  steps=(120_832, 120_832), seeds=_PAPER_SEEDS, isr=_ISR_1B),
+    "fig3": dict(soc="blocks-3", aut=(), conditions=set(), steps=(120_832, 0), seeds=_PAPER_SEEDS,
+                 isr=dict(learning_rate=3e-5, batch_size=1, updates_fraction=1.0,
+                          data_sizes=(10_240, 20_480, 30_720, 40_960, 81_920, 120_832))),
+    "fig4b": dict(soc="blocks-1", aut=("blocks-5",), conditions={"frozen", "isr", "caregiver"},
+                  steps=(120_832, 120_832), seeds=_PAPER_SEEDS, isr=_ISR_1B),
+    "fig5": dict(soc="blocks-1", aut=("plus", "x", "U", "T", "four_rooms"), conditions={"frozen", "isr", "caregiver"},
+                 steps=(120_832, 241_664), seeds=_PAPER_SEEDS, isr=_ISR_1B),
+    "fig6": dict(soc="blocks-1", aut=("x",), conditions={"isr"}, steps=(120_832, 241_664), seeds=(1235,),
+                 isr=dict(learning_rate=3e-4, batch_size=1, updates_fraction=1 / 12)),
+    "fig7": dict(soc="prosocial", aut=("prosocial",), conditions={"caregiver", "none", "isr"},
+                 steps=(241_664, 241_664), seeds=_PAPER_SEEDS,
+                 isr=dict(learning_rate=3e-4, batch_size=10, updates_fraction=10.0)),
+}
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_paper_presets_validate(name):
-    for preset in ("quick", "paper"):
-        exp = paper_experiment(name, preset)
-        assert exp.seeds and exp.socialization_steps > 0
+    facts = _PAPER_FACTS[name]
+    paper = paper_experiment(name, "paper", 0)  # offset 0: independent of $INTERNALIZE_SEED_OFFSET
+    quick = paper_experiment(name, "quick", 0)
+    got = dict(soc=paper.socialization_world.name, aut=tuple(w.name for w in paper.autonomy_worlds),
+               conditions=set(paper.conditions), steps=(paper.socialization_steps, paper.autonomy_steps),
+               seeds=paper.seeds)
+    assert got == {k: facts[k] for k in got}, (name, got)
+    # The paper's learner: SB3's PPO defaults with the minigrid CNN, lr 1e-4, one env (PAPER-SPEC §2.3).
+    assert paper.learner == LearnerSpec(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
+                                        learning_rate=1e-4, ent_coef=0.0), paper.learner
+    for phase_steps in paper.socialization_steps, paper.autonomy_steps:
+        assert phase_steps % 2048 == 0, f"{name}: {phase_steps} is not whole 2048-step rollouts"
+    isr = {k: getattr(paper.isr, k) for k in facts["isr"]}
+    assert isr == facts["isr"], (name, isr)
+    assert paper.isr.holdout_fraction == 0.1, "the reference holds out the chronological last 10%"
+    assert paper.isr.utility == "additive", "the paper's U = R_e + P R_s + (1 - P) R_i is the default"
+    assert paper.evaluation_episodes == (100 if paper.conditions else 0), paper.evaluation_episodes
+    # The quick preset changes budgets, learner, ISR and the number of seeds, never what is compared.
+    assert quick.socialization_world == paper.socialization_world and quick.autonomy_worlds == paper.autonomy_worlds
+    assert quick.conditions == paper.conditions and quick.figures == paper.figures
+    assert quick.seeds == _PAPER_SEEDS[:len(quick.seeds)], quick.seeds
+    assert len(quick.seeds) == {"fig6": 3, "fig7": 5}.get(name, 10), quick.seeds
+    rollout = quick.learner.rollout_steps
+    assert quick.socialization_steps % rollout == 0 and quick.autonomy_steps % rollout == 0, (name, rollout)
+    if quick.socialization_world.kind == "navigation":
+        # 48 rollouts of 8 envs x 128 steps (paper.py); Figure 6 keeps the paper's longer autonomous phase (x2).
+        assert quick.socialization_steps == 49_152, quick.socialization_steps
+        want_autonomy = {"fig3": 0, "fig6": 2 * 49_152}.get(name, 49_152)
+        assert quick.autonomy_steps == want_autonomy, quick.autonomy_steps
+        assert (quick.learner.n_envs, quick.learner.n_steps, quick.learner.learning_rate) == (8, 128, 1e-3)
+    if name == "fig3":
+        # Figure 3b's data sizes: the paper's fractions (1, 2, 3, 4, 8, 12 twelfths) of the quick phase.
+        assert quick.isr.data_sizes == tuple(49_152 * k // 12 for k in (1, 2, 3, 4, 8, 12)), quick.isr.data_sizes
+    if name == "fig6":
+        assert quick.isr.updates_fraction == pytest.approx(1 / 12) and 1235 in quick.seeds
 
 
 def test_paper_preset_budgets_are_the_papers():
@@ -273,6 +329,53 @@ def test_fig7_runs_in_the_prosocial_world_end_to_end(tmp_path):
     none = df[(df["phase"] == "autonomy") & (df["condition"] == "none")]
     assert {"social_return", "utility_return", "internal_return"} <= set(none["metric"])
     assert set(df[df["phase"] == "evaluation"]["metric"]) >= {"goals_per_episode", "caregiver_return"}
+    assert np.isfinite(df["value"]).all(), df[~np.isfinite(df["value"])]
+
+    # Training rows, one per (phase, condition, seed, rollout): 4 envs x 100 steps = 4 whole 100-step episodes.
+    train = df[df["phase"].isin(["socialization", "autonomy"])].pivot_table(
+        index=["phase", "condition", "seed", "step"], columns="metric", values="value")
+    assert len(train) == 3 * 2 * (4 + 2), train.index.tolist()
+    assert (train["episodes"] == 4).all(), train["episodes"]
+    # Helped-goal counts: a whole, non-negative number of the helped agent's successes in the rollout's episodes.
+    helped = train["goals_per_episode"] * train["episodes"]
+    assert (helped >= 0).all() and np.allclose(helped, helped.round(), atol=1e-4), helped
+    # R_s is 0.4 per success of the helped agent, and positive only then (logged even while the caregiver is away);
+    # R_e is -0.009 per forward, at most 100 per episode.
+    np.testing.assert_allclose(train["social_return"], 0.4 * train["goals_per_episode"], atol=1e-5)
+    assert ((train["social_return"] > 0) == (helped > 0.5)).all()
+    forwards = -train["extrinsic_return"] * train["episodes"] / 0.009
+    assert (forwards > -1e-3).all() and (forwards < 4 * 100 + 1e-3).all(), forwards
+    assert np.allclose(forwards, forwards.round(), atol=1e-3), forwards
+    # The utility each condition learned from: caregiver R_e + R_s, none R_e, isr R_e + R_i (additive); the
+    # caregiver is present (100 steps per episode) in socialization and in the caregiver condition only.
+    aut = train.loc["autonomy"]
+    np.testing.assert_allclose(aut.loc["caregiver", "utility_return"],
+                               aut.loc["caregiver", "extrinsic_return"] + aut.loc["caregiver", "social_return"],
+                               atol=1e-4)
+    np.testing.assert_allclose(aut.loc["none", "utility_return"], aut.loc["none", "extrinsic_return"], atol=1e-5)
+    np.testing.assert_allclose(aut.loc["isr", "utility_return"],
+                               aut.loc["isr", "extrinsic_return"] + aut.loc["isr", "internal_return"], atol=1e-4)
+    assert (aut.loc[["none", "caregiver"], "internal_return"] == 0).all(), "only the isr condition has R_i"
+    assert (train.loc["socialization", "presence_return"] == 100).all()
+    assert (aut.loc["caregiver", "presence_return"] == 100).all()
+    assert (aut.loc[["none", "isr"], "presence_return"] == 0).all()
+    # Socialization is one shared run per seed (paired design): every condition logs the same numbers.
+    soc_rows = train.loc["socialization"]
+    for c in ("none", "isr"):
+        pd.testing.assert_frame_equal(soc_rows.loc[c], soc_rows.loc["caregiver"])
+
+    # Evaluation: one row per (condition, seed) and metric, after both phases, over the 2 held-out episodes.
+    ev = df[df["phase"] == "evaluation"]
+    assert set(ev["step"]) == {1600 + 800} and set(ev["episode"]) == {2.0}, (set(ev["step"]), set(ev["episode"]))
+    table = ev.pivot_table(index=["condition", "seed"], columns="metric", values="value", aggfunc="count")
+    assert table.index.tolist() == [(c, s) for c in ("caregiver", "isr", "none") for s in (3, 4)], table.index
+    assert (table[["goals_per_episode", "caregiver_return", "social_return", "extrinsic_return"]] == 1).all().all()
+    ev = ev.pivot_table(index=["condition", "seed"], columns="metric", values="value")
+    helped = ev["goals_per_episode"] * 2
+    assert (helped >= 0).all() and np.allclose(helped, helped.round(), atol=1e-4), helped
+    np.testing.assert_allclose(ev["social_return"], 0.4 * ev["goals_per_episode"], atol=1e-5)
+    np.testing.assert_allclose(ev["caregiver_return"], ev["social_return"] + ev["extrinsic_return"], atol=1e-5)
+    assert ev["extrinsic_return"].between(-0.9 - 1e-6, 0).all(), ev["extrinsic_return"]
 
 
 def test_identical_socialization_and_isr_are_computed_once_and_reused(tmp_path):

@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from internalize.agents.scripted import shortest_path_action
 from internalize.worlds.gym import NavigationEnv
 from internalize.worlds.layouts import parse_map
+from internalize.worlds.render import BLACK, GREEN, GREY, RED, render_frame
 
 planner = jax.jit(shortest_path_action)
 
@@ -114,11 +115,39 @@ def test_registered_ids_and_kwargs():
     assert int(np.asarray(env.state.walls)[1:-1, 1:-1].sum()) == 3
 
 
+def _cell_centre(frame: np.ndarray, x: int, y: int, tile: int) -> tuple[int, ...]:
+    """The colour at the centre of grid cell (x, y) of a frame (row 0 of the image is grid row y = 0)."""
+    return tuple(int(v) for v in frame[y * tile + tile // 2, x * tile + tile // 2])
+
+
 def test_render_returns_a_frame():
-    env = NavigationEnv(render_mode="rgb_array", tile_size=16)
+    tile = 16
+    env = NavigationEnv(render_mode="rgb_array", tile_size=tile)
     env.reset(seed=0)
     frame = env.render()
-    assert frame.shape == (7 * 16, 7 * 16, 3) and frame.dtype == np.uint8
+    assert frame.shape == (7 * tile, 7 * tile, 3) and frame.dtype == np.uint8
+    # The frame shows the environment's current state: red agent, green goal, grey walls, black floor, each at
+    # its own cell (a blank or stale frame fails here).
+    walls = np.asarray(env.state.walls)
+    agent, goal = tuple(int(v) for v in env.state.agent_pos), tuple(int(v) for v in env.state.goal_pos)
+    assert _cell_centre(frame, *agent, tile) == RED, (agent, _cell_centre(frame, *agent, tile))
+    assert _cell_centre(frame, *goal, tile) == GREEN, (goal, _cell_centre(frame, *goal, tile))
+    for y in range(7):
+        for x in range(7):
+            if (x, y) in (agent, goal):
+                continue
+            want = GREY if walls[y, x] else BLACK
+            assert _cell_centre(frame, x, y, tile) == want, ((x, y), _cell_centre(frame, x, y, tile), want)
+    assert walls[0].all() and walls[-1].all() and walls[:, 0].all() and walls[:, -1].all(), "border walls"
+    assert int(walls[1:-1, 1:-1].sum()) == 3, "the default world has 3 random blocks"
+    np.testing.assert_array_equal(frame, render_frame(env.state, tile))
+    # A turn changes the picture only inside the agent's cell (the triangle turns); the rest is unchanged.
+    env.step(0)
+    turned = env.render()
+    changed = np.argwhere((turned != frame).any(axis=-1))
+    assert len(changed) > 0, "the frame after a turn equals the frame before"
+    cells = {(int(px) // tile, int(py) // tile) for py, px in changed}
+    assert cells == {agent}, cells
     assert NavigationEnv().render() is None
 
 
@@ -131,10 +160,30 @@ def test_invalid_action_is_a_clear_value_error(action):
 
 
 def test_numpy_integer_actions_are_accepted():
-    env = NavigationEnv()
-    env.reset(seed=0)
-    for action in (np.int64(2), np.int32(0), np.array(1), np.array([2])):
-        env.step(action)
+    # Each NumPy form of an action gives exactly the transition its Python int gives, from the same state.
+    numpy_env, int_env = NavigationEnv(), NavigationEnv()
+    numpy_env.reset(seed=0)
+    int_env.reset(seed=0)
+    forms = [np.int64(2), np.int32(0), np.array(1), np.array([2]), np.uint8(2), np.int16(1), np.array([[0]])]
+    for action in forms:
+        want = int(np.asarray(action).reshape(()))
+        before = (tuple(int(v) for v in int_env.state.agent_pos), int(int_env.state.agent_dir))
+        got = numpy_env.step(action)
+        expected = int_env.step(want)
+        np.testing.assert_array_equal(got[0], expected[0], err_msg=f"observation after {action!r} vs {want}")
+        assert got[1:] == expected[1:], (action, got[1:], expected[1:])
+        for field in ("agent_pos", "agent_dir", "goal_pos", "walls", "step_count"):
+            np.testing.assert_array_equal(getattr(numpy_env.state, field), getattr(int_env.state, field),
+                                          err_msg=f"state.{field} after {action!r}")
+        # The action did what its index means (not, say, always action 0): turns change the heading by one.
+        direction = int(int_env.state.agent_dir)
+        if want == 0:
+            assert direction == (before[1] - 1) % 4, (action, before, direction)
+        elif want == 1:
+            assert direction == (before[1] + 1) % 4, (action, before, direction)
+        else:
+            assert direction == before[1] and got[2:4] == (False, False)
+            assert got[1] == pytest.approx(-0.045) or got[4]["goal_reached"], got
 
 
 @pytest.mark.parametrize(

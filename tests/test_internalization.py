@@ -12,7 +12,7 @@ from internalize.agents.isr import IsrConfig, isr_reward
 from internalize.agents.rollout import Rollout
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, world
-from internalize.seeding import offset_seeds
+from internalize.seeding import offset_seeds, seed_offset
 from internalize.social.caregiver import Presence
 from internalize.social.internalization import social_reward, stored_buffer, with_run_flags
 from internalize.social.utility import UtilityConfig
@@ -94,6 +94,7 @@ def test_without_isr_the_learner_unlearns_with_isr_it_keeps(tmp_path):
     none, isr = tail("autonomy", "none"), tail("autonomy", "isr")
     corr = df[(df.metric == "isr_heldout_corr")].set_index("seed").value.reindex(exp.seeds).to_numpy()
     msg = f"end of socialization {taught.round(2)}, none {none.round(2)}, isr {isr.round(2)}, ISR corr {corr.round(2)}"
+    print(f"[offset {seed_offset()}] internalization: {msg}")  # the measured values, shown with pytest -rP
     assert (taught > 1.0).all(), "socialization must teach goal-reaching first: " + msg
     assert (corr >= 0.8).all(), "the ISR predicts the social reward on held-out data: " + msg
     assert (none < 0.5 * taught).all(), "without the caregiver and an ISR the learner unlearns: " + msg

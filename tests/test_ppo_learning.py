@@ -37,6 +37,7 @@ def test_caregiver_present_learning_beats_random_policy_on_every_seed():
     gpe = np.asarray(metrics["goals_per_episode"])
     start, final = gpe[:, :2].mean(axis=1), gpe[:, -5:].mean(axis=1)
     msg = f"random {random_gpe:.3f}; first rollouts {np.round(start, 2)}; last 5 rollouts {np.round(final, 2)}"
+    print(f"[offset {seed_offset()}] PPO learning: {msg}")  # the measured values, shown with pytest -rP
     assert (np.abs(start - random_gpe) < 0.25).all(), "an untrained policy is near-uniform: " + msg
     assert (final > random_gpe + 0.75).all() and (final > 4 * random_gpe).all(), msg
     assert int(np.asarray(states.steps)[0]) == 45 * 1024

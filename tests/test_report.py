@@ -1,4 +1,8 @@
-"""Claims on synthetic tables (each verdict flips with the data), figures, and the written report."""
+"""Claims on synthetic tables (each verdict flips with the data), figures, and the written report.
+
+The report's verdicts are read back cell by cell (the Markdown claims table and the HTML verdict cells), never by
+substring: "reproduced" is a substring of "not reproduced", so ``"reproduced" in page`` holds whatever the verdicts.
+"""
 
 from __future__ import annotations
 
@@ -133,7 +137,7 @@ def test_each_claim_flips_with_the_data(number, holds, fails):
 
 def test_fig4b_claims_on_the_paper_data_report_its_numbers():
     found = {c.number: c for c in claims({"fig4b": fig4b_table()})}
-    assert "t(18) = 2.377" in found[3].evidence and "p = 0.0287" in found[3].evidence
+    assert "t(18) = -2.377" in found[3].evidence and "p = 0.0287" in found[3].evidence
     assert "p = 0.32" in found[4].evidence and found[3].n == 20 and found[3].seeds == tuple(range(10))
     # On the paper's own data the Student t-test is not significant, yet equivalence is not shown either.
     assert found[4].verdict == NOT_REPRODUCED and "not equivalent" in found[4].evidence
@@ -173,7 +177,7 @@ def test_write_report_md_and_self_contained_html(tmp_path):
     c3 = next(c for c in res.claims if c.number == 3)
     assert c3.effect and c3.margin and c3.effect in md and c3.margin in md
     fig6 = md.split("Fig 6 — reward hacking")[1].split("\n## ")[0]
-    assert "not run" in fig6
+    assert "\nnot run\n" in fig6  # the section's whole text is the line "not run"
     assert "learner = ppo" in md and "budget = 120832+120832 steps" in md
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (tmp_path / "rep" / path).is_file()
@@ -183,7 +187,46 @@ def test_write_report_md_and_self_contained_html(tmp_path):
     assert "href=" not in page and "<link" not in page and ".png" not in page
     verdicts = {c.number: c.verdict for c in res.claims}
     assert verdicts[7] == NOT_RUN and verdicts[3] == REPRODUCED
-    assert "reproduced" in page and "-3.662" in page  # the paper's Fig 5 OLS beside ours
+    # The verdicts as written, cell by cell: the Markdown claims table and the HTML verdict cells (whose class
+    # colours them) both say exactly what claims() decided, claim 3 "reproduced" and claim 7 "not run".
+    md_rows = claims_table_rows(md)
+    assert [r["#"] for r in md_rows] == [str(c.number) for c in res.claims]
+    assert {int(r["#"]): r["verdict"] for r in md_rows} == verdicts
+    assert md_rows[2]["verdict"] == "reproduced" and md_rows[6]["verdict"] == "not run"
+    assert html_verdicts(page) == [(v.replace(" ", "-"), v) for v in verdicts.values()]
+    assert html_verdicts(page)[2] == ("reproduced", "reproduced")
+    assert "<td>t = -3.662, p = 0.0004</td>" in page  # the paper's Fig 5 OLS beside ours
+
+
+def test_report_verdict_cells_distinguish_reproduced_from_not_reproduced(tmp_path):
+    # Claim 3 fails on this table (isr 0.09 below the paper's mean); a substring check for "reproduced" would
+    # still pass, the cell-exact checks do not.
+    res = write_report(tmp_path / "rep", {"fig4b": fig4b_table(isr_shift=-0.09)}, {})
+    md, page = res.md.read_text(), res.html.read_text()
+    rows = {int(r["#"]): r["verdict"] for r in claims_table_rows(md)}
+    assert rows[3] == NOT_REPRODUCED and rows[1] == NOT_RUN, rows
+    assert REPRODUCED not in rows.values(), rows
+    assert html_verdicts(page)[2] == ("not-reproduced", "not reproduced")
+    assert ("reproduced", "reproduced") not in html_verdicts(page)
+
+
+def claims_table_rows(md: str) -> list[dict[str, str]]:
+    """The Markdown 'Paper claims vs this run' table as one dict per row (header -> cell text, unescaped)."""
+    lines = md.split("## Paper claims vs this run\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    header, body = _md_cells(lines[0]), lines[2:]
+    assert header[0] == "#" and "verdict" in header, header
+    return [dict(zip(header, _md_cells(line), strict=True)) for line in body]
+
+
+def _md_cells(line: str) -> list[str]:
+    # Cells are separated by unescaped "|"; the report escapes "|" inside a cell as "\|".
+    cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def html_verdicts(page: str) -> list[tuple[str, str]]:
+    """(class, text) of every verdict cell of the HTML page, in order."""
+    return re.findall(r'<td class="([a-z-]+)">([^<]*)</td>', page)
 
 
 def test_write_report_rejects_bad_tables(tmp_path):

@@ -155,9 +155,12 @@ def test_play_command_and_its_errors(tmp_path):
     result = runner.invoke(app, ["play", "navigation", "--out", str(gif), "--map", "plus", "--steps", "20"])
     assert result.exit_code == 0, result.output
     assert gif.exists() and iio.imread(gif, index=None).shape[1:] == (224, 224, 3)
-    assert runner.invoke(app, ["play", "prosocial", "--out", str(gif)]).exit_code != 0
+    # Usage errors exit with 2 (a crash would exit 1) and name what was wrong.
+    bad_world = runner.invoke(app, ["play", "prosocial", "--out", str(gif)])
+    assert bad_world.exit_code == 2 and "prosocial" in bad_world.output, bad_world.output
     bad_map = runner.invoke(app, ["play", "navigation", "--out", str(gif), "--map", "nowhere"])
-    assert bad_map.exit_code != 0 and "map" in bad_map.output
-    assert runner.invoke(app, ["play", "navigation", "--out", str(gif), "--agent", "oracle"]).exit_code != 0
+    assert bad_map.exit_code == 2 and "map" in bad_map.output and "Built-in maps" in bad_map.output, bad_map.output
+    bad_agent = runner.invoke(app, ["play", "navigation", "--out", str(gif), "--agent", "oracle"])
+    assert bad_agent.exit_code == 2 and "oracle" in bad_agent.output, bad_agent.output
     help_text = runner.invoke(app, ["--help"])
     assert help_text.exit_code == 0 and "demo" in help_text.output and "play" in help_text.output

@@ -195,7 +195,9 @@ def list_experiments(preset: Preset = "quick") -> None:
     from internalize.experiments.paper import ALIASES, EXPERIMENTS, paper_experiment
 
     table = Table("experiment", "title", "worlds", "conditions", "steps per phase", "seeds")
-    aliases = {v: k for k, v in ALIASES.items()}
+    aliases: dict[str, str] = {}
+    for alias, name in ALIASES.items():  # the first alias of a name is the one the docs use (fig4a: fig1)
+        aliases.setdefault(name, alias)
     for name in EXPERIMENTS:
         try:  # a bad $INTERNALIZE_SEED_OFFSET or preset: one line, exit 2
             e = paper_experiment(name, preset)

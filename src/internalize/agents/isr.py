@@ -6,8 +6,9 @@ the learner's utility (``internalize.social.utility``). PAPER-SPEC §3 describes
 
 Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) int action -> (..., 9, 9, 4 + k):
 
-* the observation part is scaled like the policy's input, by 1/255 (``obs_scale="policy"``), so the ISR and the
-  policy see the same numbers; ``obs_scale="raw"`` keeps the raw cell codes as the reference does;
+* the observation part is multiplied by ``obs_scale``: the runner sets it to the policy's own input scale (1/255
+  in navigation, as SB3 normalizes images; 1/10 in the peer world), so the ISR and the policy see the same
+  numbers; ``obs_scale=1.0`` keeps the raw cell codes as the reference does;
 * ``encoding="channel"`` (the reference, k = 1): one channel holding the action index (0, 1, 2, unscaled) at
   the learner's own cell (object code agent, colour red: the centre cell (4, 4) of an egocentric crop), zeros
   elsewhere. Action 0 (turn left) is therefore indistinguishable from "no action channel"; the network must
@@ -68,7 +69,6 @@ from internalize.worlds import grid
 
 NETWORKS = ("policy", "reference", "mlp")
 ENCODINGS = ("channel", "onehot")
-OBS_SCALES = ("policy", "raw")
 SPLITS = ("chronological", "random")
 
 
@@ -82,8 +82,10 @@ class IsrConfig:
 
     network: str = field(default="policy", metadata={"help": f"network kind, one of {', '.join(NETWORKS)}."})
     encoding: str = field(default="channel", metadata={"help": f"action encoding, one of {', '.join(ENCODINGS)}."})
-    obs_scale: str = field(
-        default="policy", metadata={"help": "'policy': observation / 255 like the policy; 'raw': the reference's."}
+    obs_scale: float = field(
+        default=1.0 / 255.0,
+        metadata={"help": "what the uint8 observation is multiplied by: the policy's scale (SB3: 1/255) so both see "
+                  "the same numbers; 1.0 = the reference's raw cell codes."},
     )
     num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding)."})
     learning_rate: float = field(
@@ -122,10 +124,12 @@ class IsrConfig:
     )
 
     def __post_init__(self) -> None:
-        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("obs_scale", OBS_SCALES),
-                              ("split", SPLITS)):
+        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
+        if isinstance(self.obs_scale, bool) or not isinstance(self.obs_scale, (int, float)) or not (
+                0 < self.obs_scale <= 1):
+            raise ValueError(f"obs_scale: must be a number in (0, 1], got {self.obs_scale!r}.")
         for name in ("num_actions", "batch_size", "log_every", "eval_size"):
             if not _positive_int(getattr(self, name)):
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}.")
@@ -166,9 +170,7 @@ def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array, mark:
 
     ``mark`` (..., H, W) bool: the cells the action is marked at; default :func:`learner_cell`.
     """
-    x = obs.astype(jnp.float32)
-    if config.obs_scale == "policy":
-        x = x / 255.0
+    x = obs.astype(jnp.float32) * jnp.float32(config.obs_scale)
     at_agent = (learner_cell(config, obs) if mark is None else jnp.asarray(mark, bool))[..., None]  # (..., H, W, 1)
     action = jnp.asarray(action, jnp.int32)[..., None, None, None]
     if config.encoding == "channel":

@@ -30,7 +30,7 @@ from .table import (
     isr_final_per_run, pick_condition, select,
 )
 
-__all__ = ["Claim", "claims", "REPRODUCED", "NOT_REPRODUCED", "NOT_RUN",
+__all__ = ["Claim", "claims", "isr_condition", "REPRODUCED", "NOT_REPRODUCED", "NOT_RUN",
            "UNLEARN_MAX_RATIO", "KEEP_MIN_RATIO", "END_FRACTION", "ALPHA", "EQUIV_FRACTION",
            "EFFECT_LEVEL", "N_BOOT", "BOOTSTRAP_SEED"]
 
@@ -240,15 +240,16 @@ def _claim_isr_vs_frozen(t: pd.DataFrame | None, base: dict, conds: list, frozen
     a, b = _ood_by_seed(t, "isr"), _ood_by_seed(t, frozen)
     if len(a) < 2 or len(b) < 2:
         return Claim(**base, verdict=NOT_RUN, evidence=f"fewer than 2 seeds (isr {len(a)}, {frozen} {len(b)})")
-    r = ttest(a, b, equal_var=True, seeds_a=a.index, seeds_b=b.index, label_a="isr", label_b=frozen)
+    # The t-test in the paper's orientation (frozen vs isr, as in the Fig 4b table), so one test prints one sign.
+    r = ttest(b, a, equal_var=True, seeds_a=b.index, seeds_b=a.index, label_a=frozen, label_b="isr")
     lo, hi = mean_diff_ci(a, b, equal_var=True, level=EFFECT_LEVEL)
-    ok = r.t > 0 and r.p < ALPHA
+    ok = r.t < 0 and r.p < ALPHA
     return Claim(**base, verdict=REPRODUCED if ok else NOT_REPRODUCED, n=r.n_a + r.n_b,
                  seeds=tuple(sorted(set(a.index) | set(b.index))),
-                 effect=f"isr {_MINUS} {frozen} = {_f(r.mean_a - r.mean_b)} {_ci(lo, hi)} "
+                 effect=f"isr {_MINUS} {frozen} = {_f(r.mean_b - r.mean_a)} {_ci(lo, hi)} "
                         f"(Student {_pct(EFFECT_LEVEL)} CI)",
-                 evidence=f"isr {r.mean_a:.3f} vs {frozen} {r.mean_b:.3f}: t({r.df:.0f}) = {r.t:.3f}, "
-                          f"p = {r.p:.3g}, n = {r.n_a}+{r.n_b}")
+                 evidence=f"{frozen} {r.mean_a:.3f} vs isr {r.mean_b:.3f}: Student t({r.df:.0f}) = "
+                          f"{r.t:.3f}, p = {r.p:.3g}, n = {r.n_a}+{r.n_b}")
 
 
 def _claim_isr_matches_oracle(t: pd.DataFrame | None, base: dict, conds: list, frozen: str | None,
@@ -307,7 +308,8 @@ def _claim_fig5(t: pd.DataFrame | None) -> Claim:
               f"isr {_MINUS} {oracle} = {_f(io.estimate)} {_ci(io.estimate - q * io.se, io.estimate + q * io.se)} "
               f"(mixed model, Wald z {_pct(EFFECT_LEVEL)} CIs)")
     beats = fi.estimate < 0 and fi.p < ALPHA
-    evidence = (f"mixed model: {frozen} - isr z = {fi.stat:.2f}, p = {fi.p:.3g}; isr - {oracle} z = {io.stat:.2f}, "
+    evidence = (f"mixed model: {frozen} {_MINUS} isr z = {fi.stat:.2f}, p = {fi.p:.3g}; isr {_MINUS} {oracle} "
+                f"z = {io.stat:.2f}, "
                 f"p = {io.p:.3g}; n = {fi.n} runs, {frame['world'].nunique()} maps")
     margin = f"isr {_MINUS} {frozen} > 0, p < {ALPHA}; "
     if of.estimate <= 0:
@@ -353,6 +355,12 @@ def _claim_fig3(t: pd.DataFrame | None) -> Claim:
                           f"{means.index[0]:.0f} -> {means.iloc[-1]:.3g} at {means.index[-1]:.0f}")
 
 
+def isr_condition(conditions) -> str | None:
+    """The ISR condition whose autonomy a Fig 6 trend reads: ``isr``, else the first ``isr*`` name, else None."""
+    conds = sorted(conditions)
+    return "isr" if "isr" in conds else next((c for c in conds if c.startswith("isr")), None)
+
+
 def _claim_fig6(t: pd.DataFrame | None) -> Claim:
     base = dict(number=7, figure="Fig 6",
                 statement="An undertrained ISR is hacked: internal return rises while goals fall",
@@ -361,8 +369,7 @@ def _claim_fig6(t: pd.DataFrame | None) -> Claim:
                 paper="internal return rises, goals reached falls (single run, seed 1235, map x)",
                 margin=f"internal rho > 0 and goals rho < 0, p < {ALPHA} each")
     rows = pd.DataFrame() if t is None else select(t, phase="autonomy")
-    conds = sorted(rows["condition"].unique()) if not rows.empty else []
-    cond = "isr" if "isr" in conds else next((c for c in conds if c.startswith("isr")), None)
+    cond = isr_condition(rows["condition"].unique() if not rows.empty else [])
     if cond is None:
         return Claim(**base, verdict=NOT_RUN, evidence="no autonomy rows of an ISR condition")
     rows = select(rows, condition=cond)

@@ -94,10 +94,11 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, l
     return both["value_a"].to_numpy(float), both["value_b"].to_numpy(float), both["seed"].astype(int).tolist()
 
 
-def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: list[int]) -> tuple:
+def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: list[int],
+             why: str = "index undefined for most seeds") -> tuple:
     if len(seeds) < 2:
         return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
-                "undetermined (index undefined for most seeds)")
+                f"undetermined ({why})")
     t = paired_ttest(a, b, seeds=seeds)
     diff = t.mean_a - t.mean_b
     verdict = "supported" if diff > 0 and t.p < ALPHA else (
@@ -133,7 +134,8 @@ def _predictions(d: pd.DataFrame, df: pd.DataFrame, width: float) -> list[tuple]
                                                                          & (ev["condition"] == "none")]
         if len(a) and len(b):
             rows.append(_verdict("4. without the caregiver, the ISR learner lets the peer reach more goals",
-                                 f"isr - none, peer goals/episode, {world}", *_paired(a, b)))
+                                 f"isr - none, peer goals/episode, {world}", *_paired(a, b),
+                                 why="fewer than 2 seeds with both conditions"))
     return rows
 
 

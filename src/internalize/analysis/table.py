@@ -13,8 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
+
 __all__ = [
     "COLUMNS",
+    "KEY_COLUMNS",
     "PHASES",
     "ORACLE_NAMES",
     "FROZEN_NAMES",
@@ -34,10 +37,9 @@ __all__ = [
     "group_tables",
 ]
 
-COLUMNS: tuple[str, ...] = (
-    "experiment", "condition", "world", "seed", "phase", "step", "episode", "metric", "value",
-)
-PHASES: tuple[str, ...] = ("socialization", "autonomy", "evaluation", "isr", "empathy")
+# The table's schema (COLUMNS, KEY_COLUMNS, PHASES) is defined once, in internalize.schema, shared with the
+# writer (internalize.experiments.results); imported above and re-exported here.
+
 # The paper's "Oracle" (caregiver stays) and "Frozen" under the names a results table may use;
 # the first name present wins ("frozen" is the paper's definition, "frozen-continued" the reference's).
 ORACLE_NAMES: tuple[str, ...] = ("caregiver", "oracle")

@@ -86,8 +86,8 @@ def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None =
     return IsrConfig(
         network=spec.network, encoding=spec.encoding, learning_rate=spec.learning_rate,
         num_actions=env.num_actions,
-        # The ISR sees the observation on the policy's scale: /255 in navigation, raw codes in the prosocial world.
-        obs_scale="policy" if env.obs_scale != 1.0 else "raw",
+        # The ISR sees the observation on exactly the policy's scale (the learner's own or the world's).
+        obs_scale=ppo_config(exp, 0).policy_obs_scale(env),
         batch_size=spec.batch_size, n_updates=n_updates, n_data=n_data, holdout_fraction=spec.holdout_fraction,
         log_every=max(1, (n_updates or curve_points) // curve_points), width=float(spec.width),
         # Where the world marks the learner's own cell (the peer world's peer may look exactly like it).

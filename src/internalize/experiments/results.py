@@ -27,10 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "episode", "metric", "value")
-KEY_COLUMNS = ("experiment", "condition", "world", "seed", "phase", "step", "metric")
+# The table's schema is defined once, in internalize.schema (shared with internalize.analysis.table);
+# re-exported here so that ``from internalize.experiments.results import COLUMNS`` keeps working.
+from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES  # noqa: F401
+
 CONDITIONS = ("caregiver", "none", "isr", "frozen", "frozen-continued")
-PHASES = ("socialization", "isr", "autonomy", "evaluation", "empathy")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

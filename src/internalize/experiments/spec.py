@@ -328,10 +328,12 @@ class Experiment:
                      f"at most socialization_steps = {self.socialization_steps}")
 
     def with_seeds(self, n: int) -> Experiment:
-        """The same experiment with the first ``n`` seeds of ``seeds`` (or more, continuing the sequence)."""
+        """The same experiment with the first ``n`` seeds of ``seeds``, or all of them followed by the next integers
+        after the largest (paper seeds 1234–1243 with n = 12: 1234–1245)."""
         _positive_int("seeds", n)
-        base = self.seeds[0]
-        seeds = self.seeds[:n] if n <= len(self.seeds) else tuple(range(base, base + n))
+        top = max(self.seeds)
+        seeds = self.seeds[:n] if n <= len(self.seeds) else (
+            *self.seeds, *range(top + 1, top + 1 + n - len(self.seeds)))
         return dataclasses.replace(self, seeds=seeds)
 
     def to_dict(self) -> dict[str, Any]:

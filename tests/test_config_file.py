@@ -1,0 +1,212 @@
+"""Experiment files (``internalize.experiments.config_file``): defaults, ``base``, seeds, and exact error messages.
+
+Nothing here runs an experiment; ``tests/test_cli.py`` runs a TOML file through ``internalize run`` and checks
+that its ``[learner]`` / ``[isr]`` values are the ones in the manifest and in the logged numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from internalize.experiments.config_file import ExperimentFileError, load_experiment
+from internalize.experiments.spec import ISRSpec, LearnerSpec, WorldSpec, world
+
+# The quick preset's learner and ISR, written out (a change to paper.py's quick preset must show up here).
+QUICK_LEARNER = LearnerSpec(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
+QUICK_ISR = ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
+
+MINIMAL = """
+[experiment]
+name = "mine"
+socialization_steps = 4096
+conditions = []
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _line_of(path: Path, marker: str) -> int:
+    """1-based line of the first line of ``path`` starting with ``marker``."""
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith(marker))
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ExperimentFileError) as err:
+        load_experiment(path)
+    return str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------ defaults
+def test_defaults_of_an_almost_empty_file(tmp_path):
+    exp = load_experiment(_write(tmp_path, MINIMAL))
+    assert (exp.name, exp.title) == ("mine", "mine")
+    assert exp.seeds == (0,)
+    assert exp.socialization_world == world("blocks-3") and exp.autonomy_worlds == ()
+    assert exp.conditions == () and exp.socialization_steps == 4096 and exp.autonomy_steps == 0
+    assert exp.evaluation_episodes == 100 and exp.chunk_rollouts == 10
+    assert exp.learner == QUICK_LEARNER, exp.learner
+    assert exp.isr == QUICK_ISR, exp.isr
+
+
+def test_default_conditions_are_caregiver_none_isr_and_need_an_autonomous_phase(tmp_path):
+    text = MINIMAL.replace("conditions = []\n", 'autonomy_worlds = ["plus"]\nautonomy_steps = 2048\n')
+    exp = load_experiment(_write(tmp_path, text))
+    assert exp.conditions == ("caregiver", "none", "isr")
+    assert exp.autonomy_worlds == (WorldSpec("plus", map="plus"),) and exp.autonomy_steps == 2048
+    # Without autonomy_steps the default conditions have no autonomous phase to run: a clear error at the
+    # [experiment] header (the key is absent from the file).
+    path = _write(tmp_path, MINIMAL.replace("conditions = []\n", ""), "no_autonomy.toml")
+    assert _error(path) == f"{path}, line 2: experiment: autonomy_steps: got 0; allowed: a positive integer."
+
+
+def test_base_paper_starts_from_the_papers_learner_and_isr(tmp_path):
+    text = MINIMAL.replace('name = "mine"', 'name = "mine"\nbase = "paper"')
+    exp = load_experiment(_write(tmp_path, text))
+    assert exp.learner == LearnerSpec(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
+                                      learning_rate=1e-4), exp.learner
+    assert exp.isr == ISRSpec(network="policy", encoding="channel", learning_rate=3e-4, batch_size=1), exp.isr
+    # base sets the learner and the ISR only: seeds, budgets and evaluation are the file's (or the defaults).
+    assert exp.seeds == (0,) and exp.socialization_steps == 4096 and exp.evaluation_episodes == 100
+    # A [learner] / [isr] key overrides that field of the base and nothing else.
+    text += "\n[learner]\nlearning_rate = 0.0005\n\n[isr]\nbatch_size = 8\n"
+    exp = load_experiment(_write(tmp_path, text, "override.toml"))
+    assert exp.learner == dataclasses.replace(LearnerSpec(), learning_rate=5e-4), exp.learner
+    assert exp.isr == dataclasses.replace(ISRSpec(), batch_size=8), exp.isr
+    quick = load_experiment(_write(tmp_path, MINIMAL + "\n[learner]\nn_envs = 4\n", "quick.toml"))
+    assert quick.learner == dataclasses.replace(QUICK_LEARNER, n_envs=4), quick.learner
+
+
+def test_every_learner_and_isr_key_reaches_the_experiment(tmp_path):
+    text = MINIMAL + """
+[learner]
+torso = "cnn"
+n_envs = 2
+n_steps = 48
+batch_size = 32
+n_epochs = 3
+learning_rate = 0.0025
+ent_coef = 0.01
+obs_scale = 0.5
+
+[isr]
+network = "mlp"
+encoding = "channel"
+learning_rate = 0.002
+batch_size = 24
+updates_fraction = 0.5
+holdout_fraction = 0.25
+data_sizes = [1024, 2048]
+data_size_updates = "full"
+utility = "threshold-replace"
+threshold = 0.3
+width = 2
+"""
+    exp = load_experiment(_write(tmp_path, text))
+    assert exp.learner == LearnerSpec(torso="cnn", n_envs=2, n_steps=48, batch_size=32, n_epochs=3,
+                                      learning_rate=0.0025, ent_coef=0.01, obs_scale=0.5), exp.learner
+    assert exp.isr == ISRSpec(network="mlp", encoding="channel", learning_rate=0.002, batch_size=24,
+                              updates_fraction=0.5, holdout_fraction=0.25, data_sizes=(1024, 2048),
+                              data_size_updates="full", utility="threshold-replace", threshold=0.3,
+                              width=2), exp.isr
+    assert exp.learner.rollout_steps == 96 and exp.learner.rollouts(4096) == 43
+    # The manifest records Experiment.to_dict() (as JSON): the file's values.
+    config = exp.to_dict()
+    assert config["learner"]["learning_rate"] == 0.0025 and config["isr"]["data_sizes"] == (1024, 2048)
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+@pytest.mark.parametrize(("line", "seeds"), [
+    ("n_seeds = 3", (0, 1, 2)),
+    ("n_seeds = 1", (0,)),
+    ("seeds = [5, 9, 2]", (5, 9, 2)),
+])
+def test_seeds_and_n_seeds(tmp_path, line, seeds):
+    exp = load_experiment(_write(tmp_path, MINIMAL.replace('name = "mine"', f'name = "mine"\n{line}')))
+    assert exp.seeds == seeds
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('seeds = [1]\nn_seeds = 2', "experiment.n_seeds: give either seeds or n_seeds, not both"),
+    ("n_seeds = 0", "experiment: seeds: got (); allowed: distinct non-negative integers."),
+    ("seeds = [1, 1]", "experiment.seeds: seeds: got (1, 1); allowed: distinct non-negative integers."),
+    ("seeds = [-1]", "experiment.seeds: seeds: got (-1,); allowed: distinct non-negative integers."),
+    ("n_seeds = 2.0", "experiment.n_seeds: must be of type int, got float 2.0"),
+])
+def test_bad_seeds_are_exact_errors(tmp_path, line, message):
+    path = _write(tmp_path, MINIMAL.replace('name = "mine"', f'name = "mine"\n{line}'))
+    key = message.split(":")[0]  # experiment.KEY: that key's line; experiment: the section header's
+    marker = key.split(".")[-1] + " =" if "." in key else "[experiment]"
+    where = f"{path}, line {_line_of(path, marker)}"
+    assert _error(path) == f"{where}: {message}"
+
+
+# ------------------------------------------------------------------------------------------------ unknown names
+EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, conditions, evaluation_episodes, "
+                   "n_seeds, name, seeds, socialization_steps, socialization_world, title")
+LEARNER_KEYS = "batch_size, ent_coef, learning_rate, n_envs, n_epochs, n_steps, obs_scale, torso"
+ISR_KEYS = ("batch_size, data_size_updates, data_sizes, encoding, holdout_fraction, learning_rate, network, "
+            "threshold, updates_fraction, utility, width")
+WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
+              "view")
+
+
+@pytest.mark.parametrize(("extra", "marker", "message"), [
+    ("[learnr]\nn_envs = 2\n", "[learnr]", "learnr: unknown section; allowed: experiment, learner, isr, worlds"),
+    ("[learner]\nn_envs = 2\nlr = 0.1\n", "lr =", f"learner.lr: unknown key; allowed: {LEARNER_KEYS}"),
+    ("[isr]\nepochs = 3\n", "epochs =", f"isr.epochs: unknown key; allowed: {ISR_KEYS}"),
+    ("[worlds.hall]\nmap = 'plus'\ncolour = 'red'\n", "colour =",
+     f"worlds.hall.colour: unknown key; allowed: {WORLD_KEYS}"),
+])
+def test_unknown_sections_and_keys_are_exact_errors(tmp_path, extra, marker, message):
+    path = _write(tmp_path, MINIMAL + "\n" + extra)
+    assert _error(path) == f"{path}, line {_line_of(path, marker)}: {message}"
+
+
+def test_unknown_experiment_key_is_an_exact_error(tmp_path):
+    path = _write(tmp_path, MINIMAL.replace("conditions = []", "conditions = []\nepisodes = 5"))
+    assert _error(path) == (f"{path}, line {_line_of(path, 'episodes =')}: experiment.episodes: unknown key; "
+                            f"allowed: {EXPERIMENT_KEYS}")
+
+
+# ------------------------------------------------------------------------------------------------ other errors
+@pytest.mark.parametrize(("old", "new", "marker", "message"), [
+    ('name = "mine"', 'name = "mine"\nbase = "slow"', "base =", "experiment.base: got 'slow'; allowed: quick | paper"),
+    ("socialization_steps = 4096", "socialization_steps = 4096.0", "socialization_steps =",
+     "experiment.socialization_steps: must be of type int, got float 4096.0"),
+    ("socialization_steps = 4096", "socialization_steps = true", "socialization_steps =",
+     "experiment.socialization_steps: must be of type int, got bool True"),
+    ("socialization_steps = 4096", "socialization_steps = 0", "socialization_steps =",
+     "experiment.socialization_steps: socialization_steps: got 0; allowed: a positive integer."),
+    ("conditions = []", "conditions = []\n\n[learner]\nlearning_rate = \"fast\"", "learning_rate =",
+     "learner.learning_rate: must be of type float, got str 'fast'"),
+    ("conditions = []", "conditions = []\n\n[learner]\nn_envs = 3\nbatch_size = 7", "batch_size =",
+     "learner.batch_size: learner.batch_size: got 7; allowed: a divisor of n_steps * n_envs = 384."),
+    ("conditions = []", "conditions = []\n\n[learner]\ntorso = \"rnn\"", "torso =",
+     "learner.torso: learner.torso: got 'rnn'; allowed: cnn | mlp."),
+    ("conditions = []", "conditions = []\n\n[isr]\nutility = \"multiplicative\"", "utility =",
+     "isr.utility: isr.utility: got 'multiplicative'; allowed: additive | additive-reference | "
+     "threshold-replace | replace."),
+])
+def test_bad_values_are_exact_errors(tmp_path, old, new, marker, message):
+    path = _write(tmp_path, MINIMAL.replace(old, new))
+    assert path.read_text() != textwrap.dedent(MINIMAL)
+    assert _error(path) == f"{path}, line {_line_of(path, marker)}: {message}"
+
+
+def test_missing_experiment_section_name_and_budget(tmp_path):
+    path = _write(tmp_path, "[learner]\nn_envs = 2\n")
+    assert _error(path) == f"{path}: missing the [experiment] section."
+    path = _write(tmp_path, "[experiment]\nsocialization_steps = 10\n", "noname.toml")
+    assert _error(path) == f"{path}, line 1: experiment: missing required key 'name'"
+    path = _write(tmp_path, '[experiment]\nname = "a"\n', "nosteps.toml")
+    assert _error(path) == f"{path}, line 1: experiment: missing required key 'socialization_steps'"
+    path = tmp_path / "absent.toml"
+    assert _error(path) == f"{path}: cannot read the experiment file (No such file or directory)."
