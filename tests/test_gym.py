@@ -204,3 +204,19 @@ def test_bad_constructor_arguments_name_the_field(kwargs, field):
 def test_step_before_reset_is_an_error():
     with pytest.raises(RuntimeError, match="reset"):
         NavigationEnv().step(0)
+
+
+def test_importing_the_package_registers_the_gymnasium_ids():
+    """``import internalize`` alone makes the ids available (as ``import minigrid`` does), in a fresh interpreter
+    that never imports ``internalize.worlds.gym`` itself."""
+    import subprocess
+    import sys
+
+    code = ("import gymnasium, internalize, sys\n"
+            "assert 'internalize.worlds.gym' not in sys.modules\n"
+            "env = gymnasium.make('internalize/Navigation-v0')\n"
+            "obs, _ = env.reset(seed=0)\n"
+            "print(obs.shape, type(env.unwrapped).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(9, 9, 4) NavigationEnv", out.stdout

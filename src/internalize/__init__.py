@@ -5,3 +5,7 @@ a learner that internalizes it with a learnt reward model (the ISR), and the pap
 """
 
 __version__ = "0.1.0"
+
+from internalize.worlds.gym_registry import register as _register_gym_ids
+
+_register_gym_ids()  # gymnasium.make("internalize/Navigation-v0") works after ``import internalize``

@@ -3,15 +3,15 @@
 Lets any Gymnasium-speaking library (Stable-Baselines3, CleanRL scripts, ...) drive the pure-JAX world::
 
     import gymnasium
-    import internalize.worlds.gym  # registers the ids below
+    import internalize  # registers the ids below (internalize.worlds.gym_registry)
 
     env = gymnasium.make("internalize/Navigation-v0", render_mode="rgb_array")
     obs, info = env.reset(seed=0)          # obs: (9, 9, 4) uint8
     obs, reward, terminated, truncated, info = env.step(2)
 
-Without that import, Gymnasium's module prefix imports (and so registers) on the fly::
+Without any import, Gymnasium's module prefix imports (and so registers) on the fly::
 
-    env = gymnasium.make("internalize.worlds.gym:internalize/Navigation-v0")
+    env = gymnasium.make("internalize:internalize/Navigation-v0")
 
 Registered ids
 --------------
@@ -54,6 +54,7 @@ import numpy as np
 from gymnasium import spaces
 
 from internalize.worlds import prosocial
+from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
 from internalize.worlds.render import render_frame, render_prosocial_frame
 
@@ -222,17 +223,6 @@ class ProsocialEnv(_GridEnv):
                 "lifted": bool(scalars[5])}
 
 
-def register() -> None:
-    """Register the navigation and prosocial ids with Gymnasium (idempotent; runs on import of this module)."""
-    ids = {
-        "internalize/Navigation-v0": {"n_blocks": 3},
-        "internalize/NavigationMap-v0": {"map": "T", "n_blocks": 0},
-    }
-    for env_id, kwargs in ids.items():
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=f"{__name__}:NavigationEnv", kwargs=kwargs)
-    if "internalize/Prosocial-v0" not in gymnasium.registry:
-        gymnasium.register(id="internalize/Prosocial-v0", entry_point=f"{__name__}:ProsocialEnv")
-
-
+# The ids are registered by ``import internalize`` (internalize.worlds.gym_registry); importing this module
+# directly registers them too, since it imports the package first.
 register()
