@@ -89,7 +89,7 @@ def mode_run(request: pytest.FixtureRequest, base: Run, tmp_path_factory: pytest
     exp = experiment(request.param, conditions=("caregiver", "none", "isr"), evaluation_episodes=0)
     out = tmp_path_factory.mktemp(request.param)
     for unit in ("socialization", "isr"):
-        for rel in (f"units/{unit}.parquet", f"checkpoints/{unit}/final.ckpt"):
+        for rel in (f"units/{unit}.parquet", f"units/{unit}.parquet.sha256", f"checkpoints/{unit}/final.ckpt"):
             (out / exp.name / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(base.dir / rel, out / exp.name / rel)
     table = run_experiment(exp, out, progress=False, log=lambda _: None)

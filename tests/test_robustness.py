@@ -16,6 +16,7 @@ from internalize.cli import app
 from internalize.experiments import reproduce as rep
 from internalize.experiments.empathy import empathy_study
 from internalize.experiments.paper import EXPERIMENTS, PAPER_SEEDS, paper_experiment
+from internalize.storage import write_parquet_verified
 
 ENV = seeding.SEED_OFFSET_ENV
 BAD = "allowed: an integer >= 0"
@@ -110,7 +111,7 @@ def _write_run(directory, name: str, df: pd.DataFrame, status: str = "complete")
     """A finished experiment as the runner leaves it: NAME/results.parquet + NAME/manifest.json."""
     d = directory / name
     d.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(d / "results.parquet")
+    write_parquet_verified(d / "results.parquet", df)
     config = {"seeds": sorted(int(s) for s in df["seed"].unique()), "isr": {"updates_fraction": 1.0}}
     (d / "manifest.json").write_text(json.dumps({"status": status, "config": config}))
 

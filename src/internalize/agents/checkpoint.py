@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize.storage import FILE_MODE
+
 MAGIC = b"INTERNALIZE-CHECKPOINT 1\n"
 
 
@@ -73,6 +75,7 @@ def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # readable like any file the user writes (mkstemp's default is 0600)
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + digest + b"\n" + body)
             f.flush()

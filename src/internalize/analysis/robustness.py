@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from internalize.storage import read_parquet_verified
+
 from .claims import NOT_RUN, claims
 from .sections import Block, Heading, Table, Text, seed_list
 
@@ -57,7 +59,7 @@ def complete_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
         except (OSError, ValueError):
             continue
         if manifest.get("status") == "complete":
-            tables[table.parent.name] = pd.read_parquet(table)
+            tables[table.parent.name] = read_parquet_verified(table)  # CorruptFile (a ValueError) names it
     return tables
 
 

@@ -215,7 +215,7 @@ def run_empathy(study: EmpathyStudy, out: str | Path = "runs", *, force: bool = 
     store.claim(study.to_dict(), force=force)
     if store.is_complete():
         log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
-        return pd.read_parquet(store.table_path)
+        return store.read_table()
     runs = store.dir / "runs"
     frames, probes = [], []
     for exp in study.experiments():

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from internalize.experiments.config_file import load_experiment
+from internalize.storage import read_parquet_verified
 from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
@@ -108,7 +109,7 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
         if manifest.get("status") != "complete":
             continue
         name = table.parent.name
-        tables[name] = pd.read_parquet(table)
+        tables[name] = read_parquet_verified(table)  # a table that fails: one-line error naming it
         config = manifest.get("config", {})
         experiments[name] = _describe(config, manifest)
     if not tables and not any(complete_tables(d) for d in seed_set_dirs(out).values()):

@@ -6,22 +6,23 @@ Layout of ``OUT/EXPERIMENT/``:
   metric). Written when the experiment completes.
 * ``manifest.json`` — the experiment's config, seeds, package versions, git commit, timings and status.
 * ``units/NAME.parquet`` — the rows of each finished unit of work (a phase of a group of seeds). A unit whose file
-  exists is complete and is never recomputed unless forced; the final table is their concatenation.
+  exists and passes its checksum is complete and is never recomputed unless forced; one that fails is deleted and
+  recomputed, with a one-line warning. The final table is their concatenation.
 * ``checkpoints/`` — training state between chunks, so an interrupted unit resumes where it stopped.
 
-Every file is written atomically: to a temporary file in the same directory, flushed and fsynced, then renamed
-over the target, so a reader (or a resumed run) sees either the old file or the new one, never half of one.
+Every file is written atomically (:mod:`internalize.storage`): to a temporary file in the same directory, flushed
+and fsynced, then renamed over the target, so a reader (or a resumed run) sees either the old file or the new one,
+never half of one. Tables carry a ``NAME.sha256`` beside them and are verified whenever they are read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +31,19 @@ import pandas as pd
 # The table's schema is defined once, in internalize.schema (shared with internalize.analysis.table);
 # re-exported here so that ``from internalize.experiments.results import COLUMNS`` keeps working.
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES  # noqa: F401
+from internalize.storage import (
+    CorruptFile,
+    atomic_write_bytes,
+    read_parquet_verified,
+    remove_verified,
+    write_parquet_verified,
+)
 
 CONDITIONS = ("caregiver", "none", "isr", "frozen", "frozen-continued")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
-
-
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    """Write a DataFrame as Parquet atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rows_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -115,12 +91,20 @@ def git_commit() -> str | None:
         return None
 
 
-class ResultsStore:
-    """Files of one experiment under ``root / name``; see the module docstring for the layout."""
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    def __init__(self, root: Path | str, name: str):
+
+class ResultsStore:
+    """Files of one experiment under ``root / name``; see the module docstring for the layout.
+
+    ``warn`` receives a one-line message whenever a stored file fails verification and is set aside.
+    """
+
+    def __init__(self, root: Path | str, name: str, warn: Callable[[str], None] = _stderr):
         self.dir = Path(root) / name
         self.name = name
+        self.warn = warn
 
     @property
     def table_path(self) -> Path:
@@ -165,7 +149,7 @@ class ResultsStore:
             for sub in ("units", "checkpoints"):
                 for p in sorted((self.dir / sub).rglob("*"), reverse=True):
                     p.unlink() if p.is_file() else p.rmdir()
-            self.table_path.unlink(missing_ok=True)
+            remove_verified(self.table_path)
         manifest = {
             "experiment": self.name,
             "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
@@ -178,24 +162,44 @@ class ResultsStore:
         atomic_write_json(self.manifest_path, manifest)
         return manifest
 
+    def discard(self, path: Path, err: CorruptFile, what: str) -> None:
+        """Set a file that failed verification aside (deleted with its checksum) and say so in one line."""
+        remove_verified(path)
+        self.warn(f"warning: {err}; {what}")
+
     def unit_done(self, unit: str) -> bool:
-        return self.unit_path(unit).exists()
+        """Whether ``unit``'s rows are stored and verify; a stored file that fails is deleted (recompute it)."""
+        path = self.unit_path(unit)
+        if not path.exists():
+            return False
+        try:
+            read_parquet_verified(path)
+        except CorruptFile as err:
+            self.discard(path, err, f"recomputing unit {unit}")
+            return False
+        return True
+
+    def read_unit(self, unit: str) -> pd.DataFrame:
+        return read_parquet_verified(self.unit_path(unit))
+
+    def read_table(self) -> pd.DataFrame:
+        return read_parquet_verified(self.table_path)
 
     def write_unit(self, unit: str, df: pd.DataFrame, seconds: float) -> None:
         """Store a finished unit's rows and record its wall time in the manifest."""
         check_table(df)
-        atomic_write_parquet(self.unit_path(unit), df)
+        write_parquet_verified(self.unit_path(unit), df)
         manifest = self.read_manifest() or {}
         manifest.setdefault("timings", {})[unit] = round(seconds, 3)
         atomic_write_json(self.manifest_path, manifest)
 
     def finish(self, units: list[str]) -> pd.DataFrame:
         """Concatenate the units' rows into ``results.parquet`` and mark the manifest complete."""
-        frames = [pd.read_parquet(self.unit_path(u)) for u in units]
+        frames = [self.read_unit(u) for u in units]
         df = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
         check_table(df)
         df = df.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
-        atomic_write_parquet(self.table_path, df)
+        write_parquet_verified(self.table_path, df)
         manifest = self.read_manifest() or {}
         manifest["status"] = "complete"
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -203,5 +207,14 @@ class ResultsStore:
         return df
 
     def is_complete(self) -> bool:
+        """Whether the experiment finished and its table verifies (a table that fails is deleted: it is rebuilt
+        from the verified units, recomputing any that fail too)."""
         m = self.read_manifest()
-        return bool(m and m.get("status") == "complete" and self.table_path.exists())
+        if not (m and m.get("status") == "complete" and self.table_path.exists()):
+            return False
+        try:
+            self.read_table()
+        except CorruptFile as err:
+            self.discard(self.table_path, err, "rebuilding it from the units")
+            return False
+        return True

@@ -29,11 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from internalize.agents.checkpoint import load_checkpoint, save_checkpoint
+from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.progress import Progress
-from internalize.experiments.results import ResultsStore, atomic_write_parquet
+from internalize.experiments.results import ResultsStore
+from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
@@ -51,7 +52,7 @@ class Runner:
     def __init__(self, exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
                  checkpoint_seconds: float = 30.0, log: Callable[[str], None] = print):
         self.exp = exp
-        self.store = ResultsStore(out, exp.name)
+        self.store = ResultsStore(out, exp.name, warn=log)
         self.force = force
         self.progress = Progress(enabled=progress)
         self.checkpoint_seconds = checkpoint_seconds
@@ -69,7 +70,7 @@ class Runner:
         self.store.claim(exp.to_dict(), force=self.force)  # raises before anything is written on a mismatch
         if self.store.is_complete():
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
-            return pd.read_parquet(self.store.table_path)
+            return self.store.read_table()
         soc = self.socialization()
         isr_params = self.isr(soc) if ("isr" in exp.conditions or exp.isr.data_sizes) else None
         finals: dict[tuple[str, str], Any] = {}
@@ -114,7 +115,7 @@ class Runner:
         final = self._train_unit(unit, seeds.run, states, n, rows, expand=expand)
         if fresh:
             # Published as computed: the rows of one condition, under the label socialization runs with.
-            df = pd.read_parquet(self.store.unit_path(unit))
+            df = self.store.read_unit(unit)
             first = (exp.conditions or ("caregiver",))[0]
             self.shared.publish(exp, unit, self.store, df[df["condition"] == first].assign(condition="caregiver"))
         return final
@@ -167,19 +168,31 @@ class Runner:
         final_path, partial_path = ckpt_dir / "final.ckpt", ckpt_dir / "partial.ckpt"
         batch = int(np.asarray(states.rollouts).size)
         if self.store.unit_done(unit) and final_path.exists():
-            final, meta = load_checkpoint(final_path, states)
-            if unit == "socialization":
-                self._episodes_after_socialization = np.asarray(meta["episodes"], np.float64)
-            self.units.append(unit)
-            self.log(f"{self.exp.name}/{unit}: done, loaded")
-            return final
+            try:
+                final, meta = load_checkpoint(final_path, states)
+            except CheckpointError as err:  # the rows verify but the state does not: recompute the unit
+                final_path.unlink()
+                self.store.discard(self.store.unit_path(unit), CorruptFile(str(err)), f"recomputing unit {unit}")
+            else:
+                if unit == "socialization":
+                    self._episodes_after_socialization = np.asarray(meta["episodes"], np.float64)
+                self.units.append(unit)
+                self.log(f"{self.exp.name}/{unit}: done, loaded")
+                return final
         done, frames = 0, []
         episodes = np.zeros(batch) if episodes0 is None else np.asarray(episodes0, np.float64)
         if partial_path.exists():
-            states, meta = load_checkpoint(partial_path, states)
-            done, episodes = int(meta["done"]), np.asarray(meta["episodes"], np.float64)
-            frames.append(pd.read_parquet(ckpt_dir / meta["rows"]))
-            self.log(f"{self.exp.name}/{unit}: resuming after rollout {done}/{n_rollouts}")
+            try:
+                resumed, meta = load_checkpoint(partial_path, states)
+                partial_rows = read_parquet_verified(ckpt_dir / meta["rows"])
+            except (CheckpointError, CorruptFile, KeyError, TypeError) as err:
+                # A damaged checkpoint is never resumed from: the unit starts again (same numbers on CPU).
+                partial_path.unlink()
+                self.log(f"warning: {self.exp.name}/{unit}: checkpoint not usable ({err}); starting the unit again")
+            else:
+                states, frames = resumed, [partial_rows]
+                done, episodes = int(meta["done"]), np.asarray(meta["episodes"], np.float64)
+                self.log(f"{self.exp.name}/{unit}: resuming after rollout {done}/{n_rollouts}")
         chunk = _chunk(n_rollouts, self.exp.chunk_rollouts)
         steps_per_rollout = self.exp.learner.rollout_steps * batch
         started, last_save = time.perf_counter(), time.perf_counter()
@@ -208,8 +221,9 @@ class Runner:
         meta = {"done": done, "episodes": episodes.tolist()}
         save_checkpoint(final_path, states, meta)
         self.store.write_unit(unit, df, time.perf_counter() - started)
-        for stale in [partial_path, *ckpt_dir.glob("rows-*.parquet")]:
-            stale.unlink(missing_ok=True)
+        partial_path.unlink(missing_ok=True)
+        for stale in ckpt_dir.glob("rows-*.parquet"):
+            remove_verified(stale)
         if unit == "socialization":
             self._episodes_after_socialization = episodes
         self.units.append(unit)
@@ -223,11 +237,11 @@ class Runner:
         disk pairs a state with exactly the rows logged up to it.
         """
         rows_name = f"rows-{done:06d}.parquet"
-        atomic_write_parquet(path.parent / rows_name, pd.concat(frames, ignore_index=True))
+        write_parquet_verified(path.parent / rows_name, pd.concat(frames, ignore_index=True))
         save_checkpoint(path, states, {"done": done, "episodes": episodes.tolist(), "rows": rows_name})
         for old in path.parent.glob("rows-*.parquet"):
             if old.name != rows_name:
-                old.unlink(missing_ok=True)
+                remove_verified(old)
 
 
 def _chunk(n: int, preferred: int) -> int:

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from internalize.experiments.results import ResultsStore, atomic_write_parquet
+from internalize.agents.checkpoint import CheckpointError, read_checkpoint
+from internalize.experiments.results import ResultsStore
+from internalize.storage import CorruptFile, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
 
 SHARED_DIR = ".shared"
@@ -66,9 +68,16 @@ class SharedUnits:
         ckpt, rows = entry / "final.ckpt", entry / "rows.parquet"
         if not (self.enabled and ckpt.exists() and rows.exists()) or store.unit_done(unit):
             return False
+        try:  # nothing corrupt is copied out of the shared folder: a damaged entry is deleted and recomputed
+            read_checkpoint(ckpt)
+            df = read_parquet_verified(rows)
+        except (CheckpointError, CorruptFile) as err:
+            shutil.rmtree(entry, ignore_errors=True)
+            store.warn(f"warning: shared {unit} {entry}: {err}; deleted, computing the unit instead")
+            return False
         # The checkpoint first: a unit counts as done only once its rows are written, which comes last.
         _atomic_copy(ckpt, store.checkpoint_dir(unit) / "final.ckpt")
-        store.write_unit(unit, relabel(pd.read_parquet(rows)), 0.0)
+        store.write_unit(unit, relabel(df), 0.0)
         return True
 
     def publish(self, exp: Experiment, unit: str, store: ResultsStore, rows: pd.DataFrame) -> None:
@@ -76,9 +85,11 @@ class SharedUnits:
         if not self.enabled:
             return
         entry = self._entry(exp, unit)
+        source = store.checkpoint_dir(unit) / "final.ckpt"
+        read_checkpoint(source)  # nothing corrupt is copied into the shared folder (raises CheckpointError)
         entry.mkdir(parents=True, exist_ok=True)
-        _atomic_copy(store.checkpoint_dir(unit) / "final.ckpt", entry / "final.ckpt")
-        atomic_write_parquet(entry / "rows.parquet", rows)
+        _atomic_copy(source, entry / "final.ckpt")
+        write_parquet_verified(entry / "rows.parquet", rows)
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:

@@ -11,13 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from internalize.agents.checkpoint import load_checkpoint, save_checkpoint
+from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.agents.networks import ActorCritic
 from internalize.experiments import phases
 from internalize.experiments.results import COLUMNS, rows_frame
+from internalize.storage import CorruptFile
 from internalize.experiments.spec import Experiment
 
 if TYPE_CHECKING:
@@ -97,8 +98,14 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     if runner.reuse_shared and runner.shared.fetch(exp, unit, store, lambda df: df.assign(experiment=exp.name)):
         runner.log(f"{exp.name}/{unit}: identical to a finished one in {runner.shared.root}, reused")
     if store.unit_done(unit) and path.exists():
-        runner.units.append(unit)
-        return load_checkpoint(path, template)[0]
+        try:
+            params = load_checkpoint(path, template)[0]
+        except CheckpointError as err:  # the rows verify but the parameters do not: train the ISRs again
+            path.unlink()
+            store.discard(store.unit_path(unit), CorruptFile(str(err)), f"recomputing unit {unit}")
+        else:
+            runner.units.append(unit)
+            return params
     started = time.perf_counter()
     # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
     n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
