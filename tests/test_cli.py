@@ -399,3 +399,25 @@ def test_more_seeds_than_a_file_lists_keep_the_listed_ones(tmp_path, no_compute)
     assert result.exit_code == 0, result.output
     seeds = no_compute.runs[0].experiments[0].seeds
     assert seeds == (5, 9, 2, 10), seeds  # the listed seeds, then the next after the largest
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_bad_input_that_used_to_crash_is_one_line_exit_2(tmp_path):
+    # A file saved in another encoding: the file and the line of the first bad byte.
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(TINY_FILE.replace('title = "Socialization and ISR only"', 'title = "caf\xe9"')
+                      .encode("latin-1"))
+    assert_one_line_error(invoke(["run", latin, "--out", tmp_path / "o", "--no-report"]),
+                          f"{latin}, line 3: not UTF-8 text (byte 0xe9); TOML files must be saved as UTF-8.")
+    # A seed JAX cannot take (keys are 32-bit): refused, not cut to its low bits.
+    big = tmp_path / "big.toml"
+    big.write_text(TINY_FILE.replace("seeds = [5, 6]", "seeds = [5, 4294967296]"))
+    result = invoke(["run", big, "--out", tmp_path / "o", "--no-report"])
+    assert result.exit_code == 2 and "seeds" in result.stderr and "[0, 2**32 - 1]" in result.stderr, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+    # An --out that is a file.
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for command in (["run", "fig4a"], ["reproduce"]):
+        assert_one_line_error(invoke([*command, "--out", afile]),
+                              f"--out: {afile} is a file; allowed: a directory (created if missing).")

@@ -135,9 +135,9 @@ def test_seeds_and_n_seeds(tmp_path, line, seeds):
 
 @pytest.mark.parametrize(("line", "message"), [
     ('seeds = [1]\nn_seeds = 2', "experiment.n_seeds: give either seeds or n_seeds, not both"),
-    ("n_seeds = 0", "experiment: seeds: got (); allowed: distinct non-negative integers."),
-    ("seeds = [1, 1]", "experiment.seeds: seeds: got (1, 1); allowed: distinct non-negative integers."),
-    ("seeds = [-1]", "experiment.seeds: seeds: got (-1,); allowed: distinct non-negative integers."),
+    ("n_seeds = 0", "experiment: seeds: got (); allowed: distinct integers in [0, 2**32 - 1]."),
+    ("seeds = [1, 1]", "experiment.seeds: seeds: got (1, 1); allowed: distinct integers in [0, 2**32 - 1]."),
+    ("seeds = [-1]", "experiment.seeds: seeds: got (-1,); allowed: distinct integers in [0, 2**32 - 1]."),
     ("n_seeds = 2.0", "experiment.n_seeds: must be of type int, got float 2.0"),
 ])
 def test_bad_seeds_are_exact_errors(tmp_path, line, message):

@@ -186,6 +186,16 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot hold results (a file, or a folder we may not write) before any compute."""
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if out.exists() and not out.is_dir():
+        _fail(ValueError(f"--out: {out} is a file; allowed: a directory (created if missing)."))
+    if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        _fail(ValueError(f"--out: cannot create or write {out} ({existing} is not a writable directory); "
+                         "allowed: a directory you can write."))
+
+
 @app.command("list")
 def list_experiments(preset: Preset = "quick") -> None:
     """List the paper's experiments with their budgets."""
@@ -223,6 +233,7 @@ def run(
 ) -> None:
     """Run one experiment (resuming it if it was interrupted), then the report."""
     k = _seed_offset(seed_offset)
+    _check_out(out)
     from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
 
     try:
@@ -241,6 +252,7 @@ def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("ru
               seed_offset: SeedOffset = None) -> None:
     """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
     k = _seed_offset(seed_offset)
+    _check_out(out)
     from internalize.experiments.reproduce import reproduce as run_all
 
     try:

@@ -94,9 +94,15 @@ def load_experiment(path: str | Path) -> Experiment:
     """Parse and validate an experiment file (nothing runs)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as e:
         raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).") from None
+    try:
+        text = raw.decode("utf-8")  # TOML files are UTF-8 (TOML 1.0)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); TOML files "
+                                  "must be saved as UTF-8.") from None
 
     def fail(section: str | None, key: str | None, message: str) -> ExperimentFileError:
         line = _line(text, section, key)

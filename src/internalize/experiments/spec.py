@@ -310,8 +310,11 @@ class Experiment:
         _positive_int("socialization_steps", self.socialization_steps)
         if any(c != "frozen" for c in self.conditions):
             _positive_int("autonomy_steps", self.autonomy_steps)
-        _require(len(self.seeds) > 0 and all(isinstance(s, int) and s >= 0 for s in self.seeds)
-                 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct non-negative integers")
+        # JAX's keys take 32-bit seeds: a larger one would be cut to its low bits and collide with another.
+        _require(len(self.seeds) > 0 and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
+                                             for s in self.seeds)
+                 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds,
+                 "distinct integers in [0, 2**32 - 1]")
         _require(isinstance(self.evaluation_episodes, int) and self.evaluation_episodes >= 0,
                  "evaluation_episodes", self.evaluation_episodes, "a non-negative integer")
         _positive_int("chunk_rollouts", self.chunk_rollouts)
