@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
-from .sections import Block, Image, Table, Text, fmt, seed_list
+from .blocks import Block, Image, Table, Text, fmt, seed_list
 from .stats import bootstrap_ci, paired_ttest
 
 SIMILARITY_ORDER = ("identical", "colour", "kind")

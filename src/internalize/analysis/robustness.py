@@ -19,7 +19,7 @@ import pandas as pd
 from internalize.storage import read_parquet_verified
 
 from .claims import NOT_RUN, claims
-from .sections import Block, Heading, Table, Text, seed_list
+from .blocks import Block, Heading, Table, Text, seed_list
 
 __all__ = ["SEED_SET_DIR", "seed_set_dir", "seed_set_dirs", "complete_tables", "robustness_table",
            "robustness_section", "DEPENDS"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import paper, plots
+from .blocks import Block, Heading, Image, Table, Text, fmt, seed_list
 from .claims import isr_condition
+from .empathy_section import empathy_section
 from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, spearman, ttest
 from .table import (
     FROZEN_NAMES, ORACLE_NAMES, across_seeds, condition_order, end_of_phase, final_per_seed,
@@ -26,48 +27,7 @@ from .table import (
 __all__ = ["Heading", "Text", "Table", "Image", "Block", "SECTIONS", "GENERIC", "seed_list", "fmt"]
 
 
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 3
-
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    caption: str
-    path: Path
-
-
-Block = Heading | Text | Table | Image
 _OOD, _GOALS = "caregiver_return", "goals_per_episode"
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits ('–' for None/NaN)."""
-    if x is None or not np.isfinite(x):
-        return "–"
-    return f"{x:.{digits}g}"
-
-
-def seed_list(seeds: Sequence[int]) -> str:
-    """Compact seed list: '0–9' for a contiguous range, else the values (first 12)."""
-    s = sorted(int(x) for x in seeds)
-    if not s:
-        return "–"
-    if len(s) > 2 and s == list(range(s[0], s[-1] + 1)):
-        return f"{s[0]}–{s[-1]}"
-    return ", ".join(map(str, s[:12])) + (" …" if len(s) > 12 else "")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
@@ -249,11 +209,6 @@ def _fig7(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     return _fig1(df, fig_dir, stem="fig7", what="Helped agent's goals per episode")
 
 
-def _empathy(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
-    from .empathy_section import empathy_section  # imports this module's blocks
-
-    return empathy_section(df, fig_dir)
-
 
 def _generic(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     # The file name comes from the table's own experiment label, kept to safe characters.
@@ -277,6 +232,6 @@ SECTIONS: dict[str, tuple[str, Builder]] = {
     "fig6": ("Fig 6 — reward hacking by an undertrained ISR", _fig6),
     "fig7": ("Fig 7 — internalizing a value about another agent (prosocial world)", _fig7),
     "empathy": ("Beyond the paper — empathy probe: does the ISR reward another agent's goal reaching?",
-                _empathy),
+                empathy_section),
 }
 GENERIC: Builder = _generic
