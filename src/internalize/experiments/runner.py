@@ -34,12 +34,12 @@ from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore
-from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
     evaluation_unit, isr_unit, metrics_rows, socialization_rows,
 )
+from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
 
 #: Per-rollout learner metrics written to the results table.
 LOGGED = ("goals_per_episode", "social_return", "extrinsic_return", "utility_return", "internal_return",
