@@ -1,4 +1,5 @@
-"""The caregiver (social/caregiver.py): the goal caregiver's R_s, presence schedules, per-episode draws, bad input."""
+"""The caregiver (social/caregiver.py, social/presence.py): what it pays, presence schedules, per-episode draws,
+bad input."""
 
 from __future__ import annotations
 
@@ -9,13 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.social.caregiver import (
-    GoalCaregiver,
-    Presence,
-    draw_presence,
-    presence_probability,
-    update_presence,
-)
+from internalize.social.caregiver import Caregiver, paid_reward
+from internalize.social.presence import Presence, draw_presence, presence_probability, update_presence
 from internalize.worlds.base import Channels
 
 
@@ -23,12 +19,34 @@ def _p(schedule: Presence, steps) -> np.ndarray:
     return np.asarray(jax.jit(presence_probability, static_argnums=0)(schedule, jnp.asarray(steps)))
 
 
-def test_goal_caregiver_pays_on_the_event_only():
+def test_exact_caregiver_pays_the_worlds_reward_and_sets_its_size():
     ch = Channels(jnp.array([-0.045, 0.0, 0.0]), jnp.array([0.0, 0.4, 0.0]), jnp.array([False, True, False]))
-    np.testing.assert_allclose(GoalCaregiver().social_reward(ch), [0.0, 0.4, 0.0])
-    np.testing.assert_allclose(GoalCaregiver(reward=1.5).social_reward(ch), [0.0, 1.5, 0.0])
-    with pytest.raises(ValueError, match="reward: must be a finite number"):
-        GoalCaregiver(reward=float("inf"))
+    paid = paid_reward(Caregiver(), ch, jax.random.key(0))
+    np.testing.assert_array_equal(paid, np.float32([0.0, 0.4, 0.0]))
+    from internalize.worlds.navigation import make_params
+
+    assert float(Caregiver(reward=1.5).world_params(make_params(1)).goal_reward) == 1.5
+    with pytest.raises(ValueError, match="caregiver.reward: got inf"):
+        Caregiver(reward=float("inf"))
+    for bad in ({"miss": 1.5}, {"false_reward": -0.1}, {"noise": -1.0}, {"presence": "always"}):
+        with pytest.raises(ValueError, match=f"caregiver.{next(iter(bad))}"):
+            Caregiver(**bad)
+
+
+def test_inconsistent_caregiver_misses_pays_falsely_and_adds_noise_at_the_configured_rates():
+    n = 200_000
+    event = jnp.arange(n) % 2 == 0  # half the steps deserve a reward
+    ch = Channels(jnp.zeros(n), jnp.where(event, 0.4, 0.0), event)
+    caregiver = Caregiver(reward=0.4, noise=0.1, miss=0.25, false_reward=0.05)
+    paid = np.asarray(jax.jit(paid_reward, static_argnums=0)(caregiver, ch, jax.random.key(3)))
+    ev = np.asarray(event)
+    paid_on_event, paid_off_event = paid[ev] != 0, paid[~ev] != 0
+    se = lambda p: 4 * math.sqrt(p * (1 - p) / (n // 2))  # noqa: E731 - four binomial standard errors
+    assert abs(paid_on_event.mean() - 0.75) < se(0.75), "a quarter of the deserved rewards are missed"
+    assert abs(paid_off_event.mean() - 0.05) < se(0.05), "5% of the other steps are paid"
+    amounts = np.concatenate([paid[ev][paid_on_event], paid[~ev][paid_off_event]])
+    assert abs(amounts.mean() - 0.4) < 4 * 0.1 / math.sqrt(amounts.size)
+    assert abs(amounts.std() - 0.1) < 0.005, "Gaussian noise of standard deviation 0.1 on every payment"
 
 
 def test_always_never_and_until_switch_at_the_right_step():

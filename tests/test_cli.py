@@ -120,7 +120,7 @@ def no_compute(monkeypatch):
 def test_toml_learner_and_isr_are_recorded_in_the_manifest_and_used_by_the_run(tiny_run):
     result, store = tiny_run.result, tiny_run.out / "cli-tiny"
     assert result.exit_code == 0, result.output
-    assert "cli-tiny: 252 rows -> " in result.output, result.output
+    assert "cli-tiny: 276 rows -> " in result.output, result.output  # paid_return, presence_rate included
     manifest = json.loads((store / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["experiment"] == "cli-tiny"
     config = manifest["config"]

@@ -159,7 +159,7 @@ WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer
 
 
 @pytest.mark.parametrize(("extra", "marker", "message"), [
-    ("[learnr]\nn_envs = 2\n", "[learnr]", "learnr: unknown section; allowed: experiment, learner, isr, worlds"),
+    ("[learnr]\nn_envs = 2\n", "[learnr]", "learnr: unknown section; allowed: experiment, learner, isr, worlds, caregiver, conditions"),
     ("[learner]\nn_envs = 2\nlr = 0.1\n", "lr =", f"learner.lr: unknown key; allowed: {LEARNER_KEYS}"),
     ("[isr]\nepochs = 3\n", "epochs =", f"isr.epochs: unknown key; allowed: {ISR_KEYS}"),
     ("[worlds.hall]\nmap = 'plus'\ncolour = 'red'\n", "colour =",
@@ -210,3 +210,14 @@ def test_missing_experiment_section_name_and_budget(tmp_path):
     assert _error(path) == f"{path}, line 1: experiment: missing required key 'socialization_steps'"
     path = tmp_path / "absent.toml"
     assert _error(path) == f"{path}: cannot read the experiment file (No such file or directory)."
+
+
+def test_the_readme_example_is_a_valid_experiment(tmp_path):
+    """The README's TOML example (caregiver, a condition of its own, a world of its own) loads as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    exp = load_experiment(_write(tmp_path, block))
+    assert exp.conditions[-1] == "fading" and exp.condition("fading").isr
+    assert exp.condition("fading").presence.kind == "exponential"
+    assert (exp.caregiver.noise, exp.caregiver.miss, exp.caregiver.presence.kind) == (0.1, 0.25, "linear")
+    assert [w.name for w in exp.autonomy_worlds] == ["corridor", "T"]

@@ -13,7 +13,7 @@ from internalize.agents.rollout import Rollout
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, world
 from internalize.seeding import offset_seeds, seed_offset
-from internalize.social.caregiver import Presence
+from internalize.social.presence import Presence
 from internalize.social.internalization import social_reward, stored_buffer, with_run_flags
 from internalize.social.utility import UtilityConfig
 from internalize.worlds.base import Channels
@@ -55,11 +55,13 @@ def test_only_transitions_with_the_caregiver_present_are_stored():
     zeros = jnp.zeros((T, E))
     rollout = Rollout(obs=obs, action=jnp.ones((T, E), jnp.int32), log_prob=zeros, value=zeros, utility=zeros,
                       reward=zeros, channels=Channels(zeros, social, social > 0), episode_start=zeros > 0,
-                      truncated=zeros > 0, next_obs=obs, info={"presence": presence, "internal": zeros})
+                      truncated=zeros > 0, next_obs=obs, info={"presence": presence, "internal": zeros,
+                                                                "paid": presence * social})
     state, metrics = module.update_fn(state, rollout, jax.random.key(3))
     buffer = stored_buffer(state)
     kept = np.flatnonzero(np.asarray(presence).reshape(-1) > 0)
     assert int(buffer.count) == len(kept) == int(metrics["stored"])
+    assert float(metrics["presence_rate"]) == pytest.approx(float(presence.mean()))
     # Stored in time-major order: the observation's fill value is the transition's index.
     np.testing.assert_array_equal(np.asarray(buffer.obs[: len(kept), 0, 0, 0]), kept)
     np.testing.assert_allclose(np.asarray(buffer.social[: len(kept)]), np.asarray(social).reshape(-1)[kept])

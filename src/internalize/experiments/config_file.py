@@ -22,6 +22,15 @@ Format (every key optional unless marked; unknown keys are errors)::
     [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
     utility = "threshold-replace"   # holdout_fraction, data_sizes, data_size_updates, utility, threshold, width
 
+    [caregiver]      # who pays R_s in socialization (social.caregiver): reward, noise, miss, false_reward
+    reward = 0.4
+    miss = 0.25                      # a quarter of the deserved rewards are not paid
+    presence = { kind = "linear", p0 = 1.0, p1 = 0.2, end = 100_000 }   # or a [caregiver.presence] table
+
+    [conditions.fading]              # your own conditions (social.conditions): presence, isr, learns, world;
+    presence = { kind = "exponential", half_life = 20_000 }   # list them in [experiment] conditions
+    isr = true
+
     [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
                         # (kind = "prosocial": map = a layout of '# . B H G L', n_walls, drop, helper,
                         # rewarded_event; kind = "peer": n_blocks, similarity, view, peer_noise)
@@ -48,6 +57,9 @@ from typing import Any
 
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, WorldSpec, world
+from internalize.social.caregiver import Caregiver
+from internalize.social.conditions import NAMED, Condition
+from internalize.social.presence import KINDS, Presence
 
 _EXPERIMENT_KEYS = {
     "name": str, "title": str, "base": str, "seeds": list, "n_seeds": int, "socialization_world": str,
@@ -56,7 +68,11 @@ _EXPERIMENT_KEYS = {
 }
 _WORLD_KEYS = {"kind": str, "map": str, "n_blocks": int, "check_reachable": bool, "n_walls": int, "drop": str,
                "helper": str, "rewarded_event": str, "similarity": str, "view": str, "peer_noise": float}
-_SECTIONS = ("experiment", "learner", "isr", "worlds")
+_SECTIONS = ("experiment", "learner", "isr", "worlds", "caregiver", "conditions")
+_CAREGIVER_KEYS = {"reward": float, "noise": float, "miss": float, "false_reward": float, "presence": dict}
+_CONDITION_KEYS = {"presence": dict, "isr": bool, "learns": bool, "world": str}
+_PRESENCE_KEYS = {"kind": str, "switch_step": int, "p0": float, "p1": float, "start": int, "end": int,
+                  "half_life": float, "rate": float}
 
 
 class ExperimentFileError(ValueError):
@@ -77,7 +93,9 @@ def _line(text: str, section: str | None, key: str | None) -> int | None:
         header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
         found = [i for i, ln in enumerate(lines) if header.match(ln)]
         if not found:
-            return None
+            # An inline sub-table (``presence = { ... }``) has no header: point at its key in the parent.
+            parent, _, last = section.rpartition(".")
+            return _line(text, parent, last) if parent else None
         start = found[0]
         if key is None:
             return start + 1
@@ -153,6 +171,8 @@ def load_experiment(path: str | Path) -> Experiment:
             raise fail("experiment", key, f"unknown world {label!r}; allowed: blocks-N, plus, x, U, T, "
                        f"four_rooms, prosocial, prosocial-instrumental, or a [worlds.NAME] table ({', '.join(worlds) or 'none defined'})") from None
 
+    caregiver = _caregiver(data.get("caregiver", {}), fail)
+    defined = _conditions(data.get("conditions", {}), fail)
     learner = _sub(data.get("learner", {}), LearnerSpec, learner_base, "learner", fail)
     isr = _sub(data.get("isr", {}), ISRSpec, isr_base, "isr", fail)
     if "seeds" in exp and "n_seeds" in exp:
@@ -162,15 +182,18 @@ def load_experiment(path: str | Path) -> Experiment:
         name=exp["name"], title=exp.get("title", exp["name"]),
         socialization_world=resolve("socialization_world", exp.get("socialization_world", "blocks-3")),
         autonomy_worlds=tuple(resolve("autonomy_worlds", w) for w in exp.get("autonomy_worlds", [])),
-        conditions=tuple(exp.get("conditions", ("caregiver", "none", "isr"))),
+        conditions=tuple(exp.get("conditions", ("caregiver", "none", "isr", *[c.name for c in defined]))),
         socialization_steps=exp["socialization_steps"], autonomy_steps=exp.get("autonomy_steps", 0),
         seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr,
-        chunk_rollouts=exp.get("chunk_rollouts", 10),
+        chunk_rollouts=exp.get("chunk_rollouts", 10), caregiver=caregiver, defined_conditions=defined,
     )
     try:
         return Experiment(**kwargs)
     except ValueError as e:
-        key = str(e).split(":")[0].split("[")[0].split(".")[-1]
+        head, _, rest = str(e).partition(": ")
+        if head.startswith(("conditions.", "caregiver.")):  # a table of its own, e.g. a schedule too long
+            raise fail(head, None, rest) from None
+        key = head.split("[")[0].split(".")[-1]
         raise fail("experiment", key if key in exp else None, str(e)) from None
 
 
@@ -203,3 +226,54 @@ def _sub(table: Any, cls: type, base: Any, section: str, fail) -> Any:
     except ValueError as e:
         key = str(e).split(":")[0].split(".")[-1].split("[")[0]
         raise fail(section, key if key in table else None, str(e)) from None
+
+
+def _presence(table: Any, where: str, fail) -> Presence:
+    """A presence schedule from an inline table or a ``[WHERE.presence]`` table."""
+    section, key = where.rsplit(".", 1)
+    if not isinstance(table, dict):
+        raise fail(section, key, f"must be a table with kind = {' | '.join(KINDS)}")
+    _check_keys(table, _PRESENCE_KEYS, where, fail)
+    try:
+        return Presence(**table)
+    except ValueError as e:
+        key, _, rest = str(e).partition(": ")
+        if key in table:
+            raise fail(where, key, rest) from None
+        raise fail(where, None, str(e)) from None
+
+
+def _caregiver(table: Any, fail) -> Caregiver:
+    if not isinstance(table, dict):
+        raise fail("caregiver", None, "must be a table")
+    _check_keys(table, _CAREGIVER_KEYS, "caregiver", fail)
+    values = dict(table)
+    if "presence" in values:
+        values["presence"] = _presence(values["presence"], "caregiver.presence", fail)
+    try:
+        return Caregiver(**values)
+    except ValueError as e:
+        key = str(e).split(":")[0].split(".")[-1]
+        raise fail("caregiver", key if key in table else None, str(e).split(": ", 1)[-1]) from None
+
+
+def _conditions(tables: Any, fail) -> tuple[Condition, ...]:
+    if not isinstance(tables, dict):
+        raise fail("conditions", None, "must be tables [conditions.NAME]")
+    out = []
+    for name, table in tables.items():
+        if name in NAMED:
+            raise fail(f"conditions.{name}", None, f"{name!r} is a named condition already; choose another name "
+                       f"(named: {', '.join(NAMED)})")
+        if not isinstance(table, dict):
+            raise fail("conditions", name, "must be a table ([conditions.NAME])")
+        _check_keys(table, _CONDITION_KEYS, f"conditions.{name}", fail)
+        values = dict(table)
+        if "presence" in values:
+            values["presence"] = _presence(values["presence"], f"conditions.{name}.presence", fail)
+        try:
+            out.append(Condition(name, **values))
+        except ValueError as e:
+            key = str(e).split(":")[0].split(".")[-1]
+            raise fail(f"conditions.{name}", key if key in table else None, str(e).split(": ", 1)[-1]) from None
+    return tuple(out)

@@ -20,14 +20,11 @@ import numpy as np
 from internalize.agents.isr import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
 from internalize.agents.reward import Reward
-from internalize.experiments.results import CONDITIONS
-from internalize.experiments.spec import Experiment
-from internalize.social.caregiver import Presence
+from internalize.experiments.spec import Experiment, WorldSpec
+from internalize.social.conditions import Condition
 from internalize.social.internalization import social_reward
+from internalize.social.presence import Presence
 from internalize.social.utility import UtilityConfig
-
-#: Conditions that train in the autonomous phase, and each one's (caregiver present, ISR weight).
-TRAINED = {"caregiver": (True, 0.0), "none": (False, 0.0), "isr": (False, 1.0), "frozen-continued": (True, 0.0)}
 
 
 class SeedKeys(NamedTuple):
@@ -45,9 +42,9 @@ def seed_keys(seeds: tuple[int, ...]) -> SeedKeys:
     return SeedKeys(*(split[:, i] for i in range(4)))
 
 
-def autonomy_keys(keys: SeedKeys, condition: str, world_index: int) -> jax.Array:
+def autonomy_keys(keys: SeedKeys, condition: Condition, world_index: int) -> jax.Array:
     """(S,) keys of one condition's autonomy runs on one world."""
-    tag = CONDITIONS.index(condition) * 1000 + world_index
+    tag = condition.tag * 1000 + world_index
     return jax.vmap(lambda k: jax.random.fold_in(k, tag))(keys.autonomy)
 
 
@@ -116,24 +113,65 @@ def isr_size_config(exp: Experiment, n_data: int, n_train: int, n_train_full: in
     return isr_config(exp, n_data, basis, curve_points=curve_points)
 
 
+def world_params(exp: Experiment, world: WorldSpec) -> object:
+    """The parameters of ``world`` with the experiment's caregiver's reward as its R_s."""
+    return exp.caregiver.world_params(world.params())
+
+
 def utility_config(exp: Experiment) -> UtilityConfig:
     return UtilityConfig(mode=exp.isr.utility, threshold=exp.isr.threshold,
                          step_cost=float(exp.socialization_world.params().step_cost))
 
 
 def socialization_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
-    """Caregiver always present; every transition stored for the ISR."""
-    return social_reward(Presence("always"), utility_config(exp), None, store=socialization_capacity(exp),
-                         obs_shape=obs_shape)
+    """The caregiver's own schedule (paper: always present); every transition it was present for is stored."""
+    return social_reward(exp.caregiver.presence, utility_config(exp), None, store=socialization_capacity(exp),
+                         obs_shape=obs_shape, caregiver=exp.caregiver)
 
 
-def autonomy_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
-    """One module for every trained condition: presence and ISR weight are per-run data (``TRAINED``)."""
-    return social_reward(Presence("always"), utility_config(exp), isr_config(exp), obs_shape=obs_shape)
+def autonomy_schedule(conditions: list[Condition]) -> Presence:
+    """The one presence schedule a group of conditions runs with: ``always`` for all-or-nothing conditions
+    (absence is then the per-run flag of :func:`run_flags`), else the single condition's own schedule."""
+    if all(c.simple_presence for c in conditions):
+        return Presence("always")
+    if len(conditions) != 1:
+        raise ValueError(f"conditions: {[c.name for c in conditions]} cannot share one program: a schedule "
+                         "other than always/never runs alone.")
+    return conditions[0].presence
 
 
-def run_flags(conditions: list[str], n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """(caregiver, isr_weight) arrays of shape (C * S,), condition-major, for the trained conditions."""
-    caregiver = np.repeat([TRAINED[c][0] for c in conditions], n_seeds)
-    weight = np.repeat(np.asarray([TRAINED[c][1] for c in conditions], np.float32), n_seeds)
+def autonomy_reward(exp: Experiment, obs_shape: tuple[int, ...], conditions: list[Condition],
+                    phase_start: int) -> Reward:
+    """One module for a group of conditions: presence flag and ISR weight are per-run data (:func:`run_flags`).
+    ``phase_start``: the global step at which the autonomous phase begins (schedules count from it)."""
+    return social_reward(autonomy_schedule(conditions), utility_config(exp), isr_config(exp), obs_shape=obs_shape,
+                         caregiver=exp.caregiver, phase_start=phase_start)
+
+
+def run_flags(conditions: list[Condition], n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(caregiver, isr_weight) arrays of shape (C * S,), condition-major: the caregiver flag is False only for
+    a condition whose schedule is ``never``; the ISR weight is 1 for the conditions that use R_i."""
+    caregiver = np.repeat([c.presence.kind != "never" for c in conditions], n_seeds)
+    weight = np.repeat(np.asarray([1.0 if c.isr else 0.0 for c in conditions], np.float32), n_seeds)
     return caregiver, weight
+
+
+def autonomy_groups(exp: Experiment) -> list[tuple[str, WorldSpec, int, list[Condition]]]:
+    """The autonomy units of ``exp``: (unit name, world, world index, conditions), in run order.
+
+    All-or-nothing conditions on an autonomy world share one program, ``autonomy-<world>``; a condition with
+    another schedule runs alone in ``autonomy-<world>-<condition>``; conditions that continue on the
+    socialization world run in ``autonomy-<condition>`` (the reference's ``autonomy-frozen-continued``).
+    """
+    trained = [exp.condition(c) for c in exp.conditions if exp.condition(c).learns]
+    groups = []
+    for w_index, world in enumerate(exp.autonomy_worlds):
+        here = [c for c in trained if c.world == "autonomy"]
+        shared = [c for c in here if c.simple_presence]
+        if shared:
+            groups.append((f"autonomy-{world.name}", world, w_index, shared))
+        groups += [(f"autonomy-{world.name}-{c.name}", world, w_index, [c]) for c in here if not c.simple_presence]
+    for c in trained:
+        if c.world == "socialization":
+            groups.append((f"autonomy-{c.name}", exp.socialization_world, len(exp.autonomy_worlds), [c]))
+    return groups

@@ -39,9 +39,6 @@ from internalize.storage import (
     write_parquet_verified,
 )
 
-CONDITIONS = ("caregiver", "none", "isr", "frozen", "frozen-continued")
-
-
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 

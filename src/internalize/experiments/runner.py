@@ -2,12 +2,14 @@
 
 An experiment is a sequence of *units*, each a phase of all its seeds (and conditions) in one compiled program:
 
-1. ``socialization`` — all seeds with the caregiver present; every transition stored for the ISR;
+1. ``socialization`` — all seeds with the experiment's caregiver (present on its schedule; the paper: always);
+   every transition it was present for is stored for the ISR;
 2. ``isr`` — each seed's ISR trained on its data (and, for Figure 3b, on the first N transitions for each N below
    the whole socialization, all scored on the full-data ISR's held-out transitions; see ``units.isr_unit``);
-3. ``autonomy-<world>`` — every trained condition x seed continuing its socialization model on that world, vmapped
-   together (the conditions differ only in data: caregiver flag and ISR weight); ``autonomy-frozen-continued``
-   trains on the socialization world;
+3. ``autonomy-<world>`` — every learning condition x seed continuing its socialization model on that world,
+   vmapped together (the conditions differ only in data: caregiver flag and ISR weight); a condition with a
+   gradual schedule runs alone (``autonomy-<world>-<condition>``) and one that continues on the socialization
+   world in ``autonomy-<condition>`` (``autonomy-frozen-continued``); see ``phases.autonomy_groups``;
 4. ``evaluation`` — held-out deterministic episodes for every (condition, world, seed).
 
 A finished unit leaves its rows in ``units/<unit>.parquet`` and its product (final states) in
@@ -36,14 +38,15 @@ from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
+from internalize.social.conditions import Condition
 from internalize.experiments.units import (
     evaluation_unit, isr_unit, metrics_rows, socialization_rows,
 )
 from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
 
 #: Per-rollout learner metrics written to the results table.
-LOGGED = ("goals_per_episode", "social_return", "extrinsic_return", "utility_return", "internal_return",
-          "presence_return", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return", "utility_return",
+          "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
 class Runner:
@@ -72,21 +75,19 @@ class Runner:
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
             return self.store.read_table()
         soc = self.socialization()
-        isr_params = self.isr(soc) if ("isr" in exp.conditions or exp.isr.data_sizes) else None
+        uses_isr = any(exp.condition(c).isr for c in exp.conditions)
+        isr_params = self.isr(soc) if (uses_isr or exp.isr.data_sizes) else None
         finals: dict[tuple[str, str], Any] = {}
-        trained = [c for c in exp.conditions if c in ("caregiver", "none", "isr")]
-        for w_index, world in enumerate(exp.autonomy_worlds):
-            if trained:
-                finals.update(self.autonomy(f"autonomy-{world.name}", world, w_index, trained, soc, isr_params))
-        if "frozen-continued" in exp.conditions:
-            unit = "autonomy-frozen-continued"
-            continued = self.autonomy(unit, exp.socialization_world, len(exp.autonomy_worlds), ["frozen-continued"],
-                                      soc, isr_params)
-            for world in exp.autonomy_worlds:
-                finals[("frozen-continued", world.name)] = continued[("frozen-continued", exp.socialization_world.name)]
-        if "frozen" in exp.conditions:
-            for world in exp.autonomy_worlds:
-                finals[("frozen", world.name)] = soc.params
+        for unit, world, w_index, conditions in phases.autonomy_groups(exp):
+            trained = self.autonomy(unit, world, w_index, conditions, soc, isr_params)
+            for c in conditions:  # a condition that continued on the socialization world is scored on every world
+                places = [world] if c.world == "autonomy" else exp.autonomy_worlds
+                for place in places:
+                    finals[(c.name, place.name)] = trained[(c.name, world.name)]
+        for c in exp.conditions:
+            if not exp.condition(c).learns:
+                for world in exp.autonomy_worlds:
+                    finals[(c, world.name)] = soc.params
         if exp.evaluation_episodes and finals:
             self.evaluation(finals)
         df = self.store.finish(self.units)
@@ -96,9 +97,10 @@ class Runner:
     # ------------------------------------------------------------------------------------------------ units
     def socialization(self) -> Any:
         exp, unit = self.exp, "socialization"
-        obs_shape = self.world.observation_shape(exp.socialization_world.params())
-        learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world,
-                             exp.socialization_world.params(), phases.socialization_reward(exp, obs_shape))
+        params = phases.world_params(exp, exp.socialization_world)
+        obs_shape = self.world.observation_shape(params)
+        learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world, params,
+                             phases.socialization_reward(exp, obs_shape))
         seeds = make_seeds_runner(learner)
         states = seeds.init(self.keys.socialization)
         n = exp.learner.rollouts(exp.socialization_steps)
@@ -123,13 +125,14 @@ class Runner:
     def isr(self, soc: Any) -> Any:
         return isr_unit(self, soc)
 
-    def autonomy(self, unit: str, world: WorldSpec, w_index: int, conditions: list[str], soc: Any,
+    def autonomy(self, unit: str, world: WorldSpec, w_index: int, conditions: list[Condition], soc: Any,
                  isr_params: Any) -> dict[tuple[str, str], Any]:
         exp = self.exp
         S = len(exp.seeds)
-        params = world.params()
+        params = phases.world_params(exp, world)
         obs_shape = self.world.observation_shape(params)
-        reward = phases.autonomy_reward(exp, obs_shape)
+        start = int(np.asarray(soc.actors.steps).reshape(-1)[0])
+        reward = phases.autonomy_reward(exp, obs_shape, conditions, start)
         learner = make_train(phases.ppo_config(exp, exp.autonomy_steps), self.world, params, reward)
         seeds = make_seeds_runner(learner)
         keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
@@ -141,9 +144,8 @@ class Runner:
         rstate = with_run_flags(rstate, caregiver, weight)
         if isr_params is not None:
             rstate = with_isr(rstate, tile(isr_params))
-        start = int(np.asarray(soc.actors.steps).reshape(-1)[0])
         states = seeds.init(keys, tile(soc.params), tile(soc.opt_state), rstate, start)
-        labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
+        labels = [{"condition": c.name, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
         n = exp.learner.rollouts(exp.autonomy_steps)
         episodes0 = np.concatenate([self._episodes_after_socialization] * len(conditions))
 
@@ -153,7 +155,7 @@ class Runner:
         final = self._train_unit(unit, seeds.run, states, n, rows, episodes0=episodes0)
         out = {}
         for i, c in enumerate(conditions):
-            out[(c, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
+            out[(c.name, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
         return out
 
     def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:

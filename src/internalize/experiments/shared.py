@@ -42,6 +42,7 @@ def unit_key(exp: Experiment, unit: str) -> str:
         "seeds": list(exp.seeds),
         "chunk_rollouts": exp.chunk_rollouts,
         "utility": [exp.isr.utility, exp.isr.threshold],
+        "caregiver": dataclasses.asdict(exp.caregiver),
     }
     if unit == "isr":
         inputs["isr"] = dataclasses.asdict(exp.isr)

@@ -28,7 +28,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from internalize.experiments.results import CONDITIONS
+from internalize.social.caregiver import Caregiver
+from internalize.social.conditions import NAMED, Condition
 from internalize.worlds.layouts import PAPER_MAPS
 from internalize.worlds.navigation import Navigation, make_params
 
@@ -278,11 +279,15 @@ class Experiment:
       title: one line for the report.
       socialization_world: where the caregiver teaches.
       autonomy_worlds: where each condition continues after socialization (one branch per world).
-      conditions: subset of caregiver | none | isr | frozen | frozen-continued.
+      conditions: names of the conditions to run: caregiver | none | isr | frozen | frozen-continued
+        (``social.conditions``) or one of ``defined_conditions``.
       socialization_steps / autonomy_steps: environment steps per seed (rounded up to whole rollouts).
       evaluation_episodes: held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation.
       seeds: root seeds; everything random in a run derives from its seed.
       learner / isr: the PPO learner and the ISR.
+      caregiver: who pays R_s during socialization, how much, how reliably and when (``social.caregiver``).
+      defined_conditions: the experiment's own conditions (``social.conditions.Condition``), each listed by name
+        in ``conditions``.
       chunk_rollouts: rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks.
       figures: which report sections use this experiment (``fig1``, ``fig4a``, ``fig3``, ...).
     """
@@ -300,16 +305,35 @@ class Experiment:
     isr: ISRSpec = field(default_factory=ISRSpec)
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ()
+    caregiver: Caregiver = field(default_factory=Caregiver)
+    defined_conditions: tuple[Condition, ...] = ()
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
                  "name", self.name, "letters, digits, '-' and '_'")
+        defined = [c.name for c in self.defined_conditions]
+        for name in defined:
+            _require(name not in NAMED, "conditions", name, "a name other than the named conditions "
+                     f"({' | '.join(NAMED)}), which are defined already")
+            _require(name in self.conditions, f"conditions.{name}", name,
+                     "a condition listed in the experiment's conditions (defined but not run)")
+        _require(len(set(defined)) == len(defined), "conditions", defined, "no condition defined twice")
         for c in self.conditions:
-            _require(c in CONDITIONS, "conditions[]", c, " | ".join(CONDITIONS))
+            _require(c in NAMED or c in defined, "conditions[]", c, " | ".join([*NAMED, *defined]))
         _require(len(set(self.conditions)) == len(self.conditions), "conditions", self.conditions, "no repeats")
         _positive_int("socialization_steps", self.socialization_steps)
-        if any(c != "frozen" for c in self.conditions):
+        if any(self.condition(c).learns for c in self.conditions):
             _positive_int("autonomy_steps", self.autonomy_steps)
+        try:
+            self.caregiver.presence.validate_for_budget(self.socialization_steps)
+        except ValueError as e:
+            raise ValueError(f"caregiver.presence: {e}") from None
+        for c in self.defined_conditions:
+            try:
+                if c.learns:
+                    c.presence.validate_for_budget(self.autonomy_steps)
+            except ValueError as e:
+                raise ValueError(f"conditions.{c.name}.presence: {e}") from None
         # JAX's keys take 32-bit seeds: a larger one would be cut to its low bits and collide with another.
         _require(len(self.seeds) > 0 and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
                                              for s in self.seeds)
@@ -324,11 +348,18 @@ class Experiment:
         _require(len(kinds) == 1, "autonomy_worlds", names,
                  f"worlds of the socialization world's kind ({self.socialization_world.kind!r})")
         _require(len(set(names)) == len(names), "autonomy_worlds", names, "distinct world names")
-        if self.conditions and any(c != "frozen" for c in self.conditions):
+        if any(self.condition(c).learns for c in self.conditions):
             _require(len(self.autonomy_worlds) > 0, "autonomy_worlds", names, "at least one world")
         for n in self.isr.data_sizes:
             _require(n <= self.socialization_steps, "isr.data_sizes[]", n,
                      f"at most socialization_steps = {self.socialization_steps}")
+
+    def condition(self, name: str) -> Condition:
+        """The record of a condition of this experiment (its own definition, or a named one)."""
+        for c in self.defined_conditions:
+            if c.name == name:
+                return c
+        return NAMED[name]
 
     def with_seeds(self, n: int) -> Experiment:
         """The same experiment with the first ``n`` seeds of ``seeds``, or all of them followed by the next integers

@@ -64,7 +64,8 @@ def metrics_rows(experiment: str, phase: str, labels: Sequence[dict], metrics: d
     """Rows of PPO per-rollout metrics (each (B, T)); ``episode`` = cumulative episodes of each run."""
     steps = np.asarray(metrics["steps"], np.int64)
     cum = np.asarray(episodes0, np.float64)[:, None] + np.cumsum(np.asarray(metrics["episodes"], np.float64), axis=1)
-    values = {m: metrics[m] for m in names if m in metrics}
+    # The reward module's per-rollout metrics arrive as reward_<name> and are stored as <name>.
+    values = {m.removeprefix("reward_"): metrics[m] for m in names if m in metrics}
     return _frame(experiment, phase, labels, steps, cum, values)
 
 
@@ -180,11 +181,12 @@ def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
         conditions = [c for c in exp.conditions if (c, world.name) in finals]
         params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
         keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
-        wp = world.params()
+        wp = phases.world_params(exp, world)
         fn = jax.jit(jax.vmap(lambda p, k: evaluate(network.apply, p, runner.world, wp, k, exp.evaluation_episodes)))
         out = jax.device_get(fn(params, keys))
         labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
-        steps = np.asarray([soc_steps + (0 if c == "frozen" else aut_steps) for c in conditions for _ in range(S)],
+        steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
+                            for _ in range(S)],
                            np.int64)[:, None]
         episodes = np.full(steps.shape, float(exp.evaluation_episodes))
         frames.append(_frame(exp.name, "evaluation", labels, steps, episodes,

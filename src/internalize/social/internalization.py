@@ -3,12 +3,18 @@
 The learner maximises U = R_e + P * R_s + (1 - P) * R_i (``social.utility`` for the reference's variants).
 :func:`social_reward` builds the :class:`~internalize.agents.reward.Reward` that does this inside the rollout:
 
-* **presence** P comes from a caregiver schedule (``social.caregiver.Presence``), drawn per episode for the
-  stochastic kinds, and is switched off altogether for a run whose ``caregiver`` flag is False;
+* **presence** P comes from a caregiver schedule (``social.presence.Presence``, counted from the phase's first
+  step), drawn per episode for the stochastic kinds, and is switched off altogether for a run whose
+  ``caregiver`` flag is False;
+* **paid R_s**: what the caregiver actually pays while present (``social.caregiver.paid_reward``: the world's
+  R_s, or a noisy, inconsistent version of it), logged as ``paid`` (per episode ``paid_return``; the world's
+  noise-free R_s stays ``social_return``) and stored for the ISR — the learner only knows what it was paid;
+  the fraction of steps with the caregiver present is reported per rollout (``presence_rate``);
 * **R_i** is the ISR's prediction for the step's (pre-action observation, action), scaled by the run's
   ``isr_weight`` (0 = a learner without an ISR), and logged as the ``internal`` reward whatever P is;
 * **socialization data**: with ``store > 0`` every transition on which the caregiver was present is appended
-  to an on-device :class:`~internalize.agents.isr_data.IsrBuffer` (observation, action, R_s) after each rollout;
+  to an on-device :class:`~internalize.agents.isr_data.IsrBuffer` (observation, action, paid R_s) after each
+  rollout;
 * **continual internalization**: with ``isr_updates_per_rollout > 0`` the ISR also trains on that buffer after
   every rollout — how a learner keeps internalizing under a stochastic schedule.
 
@@ -37,7 +43,8 @@ from flax import struct
 from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_reward, isr_update
 from internalize.agents.isr_data import IsrBuffer, isr_buffer_add, isr_buffer_init
 from internalize.agents.reward import Reward
-from internalize.social.caregiver import Presence, update_presence
+from internalize.social.caregiver import Caregiver, paid_reward
+from internalize.social.presence import Presence, update_presence
 from internalize.social.utility import UtilityConfig, utility
 
 
@@ -68,6 +75,8 @@ def social_reward(
     store: int = 0,
     isr_updates_per_rollout: int = 0,
     obs_shape: Sequence[int] = (9, 9, 4),
+    caregiver: Caregiver | None = None,
+    phase_start: int = 0,
 ) -> Reward:
     """A PPO reward module for an MDP with social rewards (see the module docstring).
 
@@ -78,6 +87,9 @@ def social_reward(
       store: capacity of the socialization buffer in transitions (0 = store nothing).
       isr_updates_per_rollout: ISR updates on the buffer after each rollout (needs ``store`` and an ISR).
       obs_shape: the world's observation shape.
+      caregiver: what the caregiver pays while present (default: exactly the world's R_s).
+      phase_start: the global env step at which this phase began; ``presence`` is evaluated at
+        ``step - phase_start`` (an autonomous phase continues the socialization's step count).
 
     The initial state has ``caregiver=True``, ``isr_weight=1`` (0 without an ISR), a fresh ISR and an empty
     buffer; :func:`with_run_flags` and :func:`with_isr` set them per run.
@@ -88,6 +100,7 @@ def social_reward(
             f"(isr_config and store > 0)."
         )
     obs_shape = tuple(obs_shape)
+    caregiver = Caregiver() if caregiver is None else caregiver
 
     def init_state(key: jax.Array, n_envs: int) -> SocialState:
         return SocialState(
@@ -100,21 +113,25 @@ def social_reward(
 
     def reward_fn(rstate: SocialState, obs, action, channels, next_obs, new_episode, step, key):
         del next_obs
-        drawn = update_presence(presence, key, step, new_episode, rstate.presence)
+        # An exact caregiver draws nothing: the presence draws keep the key they always had.
+        k_presence, k_paid = (key, key) if caregiver.exact else jax.random.split(key)
+        drawn = update_presence(presence, k_presence, step - phase_start, new_episode, rstate.presence)
         present = drawn & rstate.caregiver
+        paid = paid_reward(caregiver, channels, k_paid)
         if isr_config is None:
             internal = jnp.zeros(action.shape, jnp.float32)
         else:
             internal = rstate.isr_weight * isr_reward(isr_config, rstate.isr.params, obs, action)
-        u = utility(utility_config, channels, present, internal)
-        info = {"internal": internal, "presence": present.astype(jnp.float32)}
+        u = utility(utility_config, channels._replace(social=paid), present, internal)
+        info = {"internal": internal, "presence": present.astype(jnp.float32),
+                "paid": jnp.where(present, paid, 0.0)}
         return u, rstate.replace(presence=drawn), info
 
     def update_fn(rstate: SocialState, rollout, key):
-        metrics: dict[str, jax.Array] = {}
+        metrics: dict[str, jax.Array] = {"presence_rate": jnp.mean(rollout.info["presence"])}
         if rstate.buffer is not None:
             present = rollout.info["presence"] > 0.5
-            buffer = isr_buffer_add(rstate.buffer, rollout.obs, rollout.action, rollout.channels.social, present)
+            buffer = isr_buffer_add(rstate.buffer, rollout.obs, rollout.action, rollout.info["paid"], present)
             rstate = rstate.replace(buffer=buffer)
             metrics["stored"] = buffer.count.astype(jnp.float32)
         if isr_updates_per_rollout:
@@ -123,8 +140,7 @@ def social_reward(
             metrics["isr_loss"] = loss
         return rstate, metrics
 
-    needs_update = bool(store) or bool(isr_updates_per_rollout)
-    return Reward(init_state, reward_fn, update_fn if needs_update else None)
+    return Reward(init_state, reward_fn, update_fn)
 
 
 def with_run_flags(state: SocialState, caregiver: Any, isr_weight: Any) -> SocialState:

@@ -1,0 +1,79 @@
+"""Conditions of the autonomous phase as records: what happens after socialization, defined once.
+
+Every condition continues a seed's socialized learner (parameters and optimizer state) and says:
+
+* ``presence``: the caregiver's schedule during the autonomous phase (``social.presence``), counted in steps
+  from the phase's start: ``always`` keeps it, ``never`` removes it, ``linear`` lets it fade, ...;
+* ``isr``: whether the ISR's R_i enters the utility while the caregiver is absent (how: the experiment's
+  ``isr.utility``);
+* ``learns``: whether the learner keeps learning (False = the paper's frozen baseline, evaluated as it was at
+  the end of socialization);
+* ``world``: where it continues: ``autonomy`` (each of the experiment's autonomy worlds) or ``socialization``
+  (the socialization world, and it is then scored on every autonomy world: the reference's "frozen").
+
+The five named conditions of the paper are instances (:data:`NAMED`); an experiment (or a TOML file's
+``[conditions.NAME]``) may define its own.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from internalize.social.presence import Presence
+
+PLACES = ("autonomy", "socialization")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of the autonomous phase; see the module docstring."""
+
+    name: str = field(metadata={"help": "label in the results table (letters, digits, '-' and '_')."})
+    presence: Presence = field(
+        default_factory=lambda: Presence("never"),
+        metadata={"help": "caregiver presence schedule during the autonomous phase (a [conditions.NAME.presence] "
+                          "table; default never)."},
+    )
+    isr: bool = field(default=False, metadata={"help": "R_i from the ISR enters the utility while the caregiver "
+                                                        "is absent."})
+    learns: bool = field(default=True, metadata={"help": "the learner keeps learning (false = frozen)."})
+    world: str = field(default="autonomy", metadata={"help": f"where it continues: {' | '.join(PLACES)}."})
+
+    def __post_init__(self) -> None:
+        label = f"conditions.{self.name}"
+        if not (isinstance(self.name, str) and self.name and self.name.replace("-", "").replace("_", "").isalnum()):
+            raise ValueError(f"conditions: name {self.name!r}; allowed: letters, digits, '-' and '_'.")
+        if not isinstance(self.presence, Presence):
+            raise ValueError(f"{label}.presence: got {self.presence!r}; allowed: a Presence schedule.")
+        for name in ("isr", "learns"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{label}.{name}: got {getattr(self, name)!r}; allowed: true | false.")
+        if self.world not in PLACES:
+            raise ValueError(f"{label}.world: got {self.world!r}; allowed: {' | '.join(PLACES)}.")
+        if not self.learns and (self.world != "autonomy" or self.isr or self.presence.kind != "never"):
+            raise ValueError(f"{label}.learns: false (frozen) takes no presence, isr or world; leave them unset.")
+
+    @property
+    def simple_presence(self) -> bool:
+        """Presence is all-or-nothing (``always`` / ``never``): such conditions share one compiled program,
+        the presence being a per-run flag."""
+        return self.presence.kind in ("always", "never")
+
+    @property
+    def tag(self) -> int:
+        """A stable integer identifying this condition in its autonomy keys (the named ones keep their index)."""
+        if self.name in NAMED_ORDER:
+            return NAMED_ORDER.index(self.name)
+        return len(NAMED_ORDER) + zlib.crc32(self.name.encode()) % 1_000_000
+
+
+CAREGIVER = Condition("caregiver", Presence("always"))  # the paper's "oracle": the caregiver stays
+NONE = Condition("none")  # the caregiver leaves and nothing replaces it
+ISR = Condition("isr", isr=True)  # the caregiver leaves; the ISR supplies R_i
+FROZEN = Condition("frozen", learns=False)  # no further learning (the paper's frozen baseline)
+# The reference code's "frozen" (PAPER-SPEC §9.5): keeps training with the caregiver on the socialization world.
+FROZEN_CONTINUED = Condition("frozen-continued", Presence("always"), world="socialization")
+
+NAMED: dict[str, Condition] = {c.name: c for c in (CAREGIVER, NONE, ISR, FROZEN, FROZEN_CONTINUED)}
+NAMED_ORDER: tuple[str, ...] = tuple(NAMED)

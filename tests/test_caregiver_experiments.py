@@ -1,0 +1,170 @@
+"""Caregivers and conditions as data, end to end: TOML experiments whose caregiver fades or pays unreliably, and a
+condition of the file's own, run through the runner; the table's presence and paid-reward metrics must match
+the configured schedule and rates within sampling error.
+
+Budgets are tiny (16 envs x 64 steps per rollout, 20-step episodes: about 50 presence draws per rollout), so
+every check compares with the *configured* value and a tolerance of four standard errors of what was sampled.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from internalize.experiments.config_file import load_experiment
+from internalize.experiments.runner import run_experiment
+
+ROLLOUT = 16 * 64  # env steps per rollout (n_envs x n_steps)
+EPISODE = 20  # navigation's episode length: presence is drawn once per episode
+
+
+def _toml(tmp_path: Path, name: str, caregiver: str, extra: str = "", conditions: str = '["caregiver", "none"]',
+          socialization_rollouts: int = 24, autonomy_rollouts: int = 8, world: str = "blocks-1",
+          learning_rate: float = 1e-3) -> Path:
+    text = textwrap.dedent(f"""
+        [experiment]
+        name = "{name}"
+        seeds = [3]
+        socialization_world = "{world}"
+        autonomy_worlds = ["{world}"]
+        conditions = {conditions}
+        socialization_steps = {socialization_rollouts * ROLLOUT}
+        autonomy_steps = {autonomy_rollouts * ROLLOUT}
+        evaluation_episodes = 4
+        chunk_rollouts = 8
+
+        [learner]
+        n_envs = 16
+        n_steps = 64
+        batch_size = 256
+        n_epochs = 2
+        learning_rate = {learning_rate}
+    """) + textwrap.dedent(caregiver) + textwrap.dedent(extra)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _run(path: Path, out: Path) -> pd.DataFrame:
+    return run_experiment(load_experiment(path), out, progress=False, log=lambda _: None)
+
+
+def _series(df: pd.DataFrame, phase: str, metric: str, condition: str) -> pd.DataFrame:
+    rows = df[(df.phase == phase) & (df.metric == metric) & (df.condition == condition)]
+    return rows.sort_values("step")[["step", "value"]].reset_index(drop=True)
+
+
+def _check_rates(observed: np.ndarray, expected: np.ndarray) -> None:
+    """Per-rollout presence rates against the schedule: overall within 4 standard errors of the episode draws,
+    and the first and last quarters of the phase each within 4 of theirs."""
+    draws_per_rollout = ROLLOUT / EPISODE
+    q = len(observed) // 4
+    for part in (slice(None), slice(0, q), slice(-q, None)):
+        o, e = observed[part], expected[part]
+        se = math.sqrt(max(np.mean(e * (1 - e)), 0.02) / (draws_per_rollout * len(e)))
+        assert abs(o.mean() - e.mean()) < 4 * se + 0.02, (part, o.mean(), e.mean(), se)
+
+
+def test_linearly_fading_caregiver_and_a_fading_condition_of_the_files_own(tmp_path):
+    path = _toml(tmp_path, "fading", """
+        [caregiver.presence]
+        kind = "linear"
+        p0 = 1.0
+        p1 = 0.0
+        end = 24576
+    """, extra="""
+        [conditions.leaving]
+        presence = { kind = "linear", p0 = 1.0, p1 = 0.0, end = 8192 }
+        isr = true
+    """, conditions='["caregiver", "none", "leaving"]')
+    df = _run(path, tmp_path / "out")
+
+    soc = _series(df, "socialization", "presence_rate", "caregiver")
+    # Rollout r covers steps [r * ROLLOUT, (r + 1) * ROLLOUT); an episode's draw uses its first step.
+    mid = soc.step.to_numpy() - ROLLOUT / 2
+    _check_rates(soc.value.to_numpy(), np.clip(1 - mid / 24576, 0, 1))
+
+    # The condition's own schedule counts from the start of the autonomous phase (not from step 0).
+    aut = _series(df, "autonomy", "presence_rate", "leaving")
+    start = 24 * ROLLOUT
+    mid = aut.step.to_numpy() - start - ROLLOUT / 2
+    _check_rates(aut.value.to_numpy(), np.clip(1 - mid / 8192, 0, 1))
+    assert (_series(df, "autonomy", "presence_rate", "caregiver").value == 1).all()
+    assert (_series(df, "autonomy", "presence_rate", "none").value == 0).all()
+    # The named conditions ran together in one unit; the fading one alone, in a unit of its own.
+    assert set(df[df.phase == "autonomy"].condition) == {"caregiver", "none", "leaving"}
+    units = {p.stem for p in (tmp_path / "out" / "fading" / "units").glob("*.parquet")}
+    assert {"autonomy-blocks-1", "autonomy-blocks-1-leaving"} <= units, units
+    # Nothing is paid while the caregiver is away, and the ISR's R_i reaches the learner.
+    assert (_series(df, "autonomy", "paid_return", "none").value == 0).all()
+    assert _series(df, "autonomy", "internal_return", "leaving").value.abs().sum() > 0
+
+
+def test_noisy_inconsistent_caregiver_pays_three_quarters_of_the_deserved_rewards(tmp_path):
+    # A small room, where an untrained learner finds the goal in about a third of its episodes, and a learning
+    # rate too small to change that (a learner would soon stop walking, at 0.045 per step): many events.
+    path = _toml(tmp_path, "unreliable", """
+        [caregiver]
+        noise = 0.1
+        miss = 0.25
+    """, extra="""
+        [worlds.room]
+        map = '''
+        #######
+        #.....#
+        #.....#
+        #######
+        #######
+        #######
+        #######
+        '''
+    """, conditions='["none"]', autonomy_rollouts=1, world="room", learning_rate=1e-7)
+    df = _run(path, tmp_path / "out")
+
+    soc = df[(df.phase == "socialization") & (df.condition == "none")]
+    wide = soc.pivot_table(index="step", columns="metric", values="value")
+    # Per-episode means x episodes = the rollout's sums; social_return is the noise-free 0.4 per deserved event.
+    deserved = float((wide["social_return"] * wide["episodes"]).sum()) / 0.4
+    paid = float((wide["paid_return"] * wide["episodes"]).sum())
+    assert deserved > 300, f"too few goals to measure a rate ({deserved:.0f})"
+    ratio = paid / (0.4 * deserved)
+    # Binomial spread of the misses plus the payments' noise (0.1 / 0.4 per payment).
+    se = math.sqrt(0.75 * 0.25 / deserved + (0.1 / 0.4) ** 2 * 0.75 / deserved)
+    assert abs(ratio - 0.75) < 4 * se, (ratio, se, deserved)
+    # The hidden true reward is untouched: social_return is a whole number of 0.4 rewards per episode.
+    assert np.allclose(wide["social_return"] / 0.4 * wide["episodes"],
+                       np.round(wide["social_return"] / 0.4 * wide["episodes"]), atol=1e-3)
+
+
+def test_paper_caregiver_pays_exactly_the_worlds_reward(tmp_path):
+    path = _toml(tmp_path, "exact", "", conditions='["none"]', socialization_rollouts=8, autonomy_rollouts=1)
+    df = _run(path, tmp_path / "out")
+    soc = df[(df.phase == "socialization") & (df.condition == "none")]
+    wide = soc.pivot_table(index="step", columns="metric", values="value")
+    np.testing.assert_array_equal(wide["paid_return"], wide["social_return"])
+    assert (wide["presence_rate"] == 1).all()
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[caregiver]\nmiss = 1.5\n', "line 20: caregiver.miss: got 1.5; allowed: a probability in [0, 1]."),
+    ('[caregiver]\npresence = { kind = "sometimes" }\n',
+     "line 20: caregiver.presence.kind: must be one of always, never, until, linear, exponential, random, got "
+     "'sometimes'."),
+    ('[conditions.odd]\nworld = "moon"\n', "line 20: conditions.odd.world: got 'moon'; allowed: autonomy | socialization."),
+    ('[conditions.odd]\npresence = { kind = "until", switch_step = 99999 }\n',
+     "line 20: conditions.odd.presence: switch_step: 99999 is beyond the phase budget of 8192 steps; the caregiver "
+     "would never leave. Use a switch_step in 0..8192 (or kind='always')."),
+])
+def test_malformed_caregiver_or_condition_is_refused_before_compute(tmp_path, table, message):
+    from internalize.experiments.config_file import ExperimentFileError
+
+    conditions = '["none", "odd"]' if "conditions." in table else '["none"]'
+    path = _toml(tmp_path, "bad", "", extra=table, conditions=conditions)
+    with pytest.raises(ExperimentFileError) as err:
+        load_experiment(path)
+    assert str(err.value) == f"{path}, {message}"
