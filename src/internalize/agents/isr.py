@@ -44,10 +44,7 @@ Held-out transitions are only ever evaluated, never stepped on.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -56,6 +53,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from internalize.agents.isr_config import ENCODINGS, NETWORKS, SPLITS, IsrConfig  # noqa: F401 - re-exported
 from internalize.agents.isr_data import (
     IsrBuffer,
     balanced_sampler,
@@ -66,96 +64,6 @@ from internalize.agents.isr_data import (
 )
 from internalize.agents.networks import SQRT2, CnnTorso, Conv2x2, MlpHead, dense
 from internalize.worlds import grid
-
-NETWORKS = ("policy", "reference", "mlp")
-ENCODINGS = ("channel", "onehot")
-SPLITS = ("chronological", "random")
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
-
-@dataclass(frozen=True)
-class IsrConfig:
-    """Everything that defines an ISR and its training; frozen, hashable (a static jit argument), validated."""
-
-    network: str = field(default="policy", metadata={"help": f"network kind, one of {', '.join(NETWORKS)}."})
-    encoding: str = field(default="channel", metadata={"help": f"action encoding, one of {', '.join(ENCODINGS)}."})
-    obs_scale: float = field(
-        default=1.0 / 255.0,
-        metadata={"help": "what the uint8 observation is multiplied by: the policy's scale (SB3: 1/255) so both see "
-                  "the same numbers; 1.0 = the reference's raw cell codes."},
-    )
-    num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding)."})
-    learning_rate: float = field(
-        default=3e-4, metadata={"help": "Adam learning rate (reference: 3e-4; 3e-5 for Figs 3a/3b)."}
-    )
-    adam_eps: float = field(default=1e-5, metadata={"help": "Adam epsilon (reference: 1e-5)."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "global gradient-norm clip (reference: 1.0)."})
-    batch_size: int = field(default=1, metadata={"help": "transitions per update (reference: 1; Fig 3a: 10)."})
-    n_updates: int | None = field(
-        default=None,
-        metadata={"help": "updates to run; None = one epoch, ceil(n_train / batch_size), as the reference. "
-                  "Fewer updates give an undertrained ISR (Fig 6)."},
-    )
-    n_data: int | None = field(
-        default=None, metadata={"help": "use only the first n_data stored transitions (Fig 3b); None = all."}
-    )
-    holdout_fraction: float = field(
-        default=0.1, metadata={"help": "fraction of the used transitions held out, never trained on; in (0, 1)."}
-    )
-    split: str = field(
-        default="chronological",
-        metadata={"help": "'chronological': the last holdout_fraction is held out (reference); 'random': by key."},
-    )
-    split_seed: int = field(default=0, metadata={"help": "random split: seed of the per-transition key."})
-    log_every: int = field(default=1000, metadata={"help": "updates between two points of the training curve."})
-    eval_size: int = field(
-        default=256, metadata={"help": "held-out transitions evaluated at each point of the training curve."}
-    )
-    width: float = field(
-        default=1.0, metadata={"help": "multiplier of every hidden width of the reference and mlp networks."}
-    )
-    self_channel: int | None = field(
-        default=None,
-        metadata={"help": "observation channel that is 1 on the learner's own cell (where the action is marked); "
-                  "None = the red agent's cell."},
-    )
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
-        if isinstance(self.obs_scale, bool) or not isinstance(self.obs_scale, (int, float)) or not (
-                0 < self.obs_scale <= 1):
-            raise ValueError(f"obs_scale: must be a number in (0, 1], got {self.obs_scale!r}.")
-        for name in ("num_actions", "batch_size", "log_every", "eval_size"):
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}.")
-        for name in ("n_updates", "n_data"):
-            value = getattr(self, name)
-            if value is not None and not _positive_int(value):
-                raise ValueError(f"{name}: must be a positive integer or None, got {value!r}.")
-        for name in ("learning_rate", "adam_eps", "max_grad_norm"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}: must be a positive finite number, got {value!r}.")
-        w = self.width
-        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or not 0 < w <= 64:
-            raise ValueError(f"width: must be a number in (0, 64], got {w!r}.")
-        if w != 1.0 and self.network == "policy":
-            raise ValueError(f"width: the policy network keeps the policy's size; got width={w!r} with "
-                             "network='policy' (use network 'reference' or 'mlp').")
-        sc = self.self_channel
-        if sc is not None and (not isinstance(sc, numbers.Integral) or isinstance(sc, bool) or sc < 0):
-            raise ValueError(f"self_channel: must be a non-negative integer or None, got {sc!r}.")
-        f = self.holdout_fraction
-        if not isinstance(f, numbers.Real) or isinstance(f, bool) or not 0.0 < f < 1.0:
-            raise ValueError(f"holdout_fraction: must be a number in the open interval (0, 1), got {f!r}.")
-        if not isinstance(self.split_seed, numbers.Integral) or isinstance(self.split_seed, bool):
-            raise ValueError(f"split_seed: must be an integer, got {self.split_seed!r}.")
-
 
 def learner_cell(config: IsrConfig, obs: jax.Array) -> jax.Array:
     """(..., H, W) bool: the learner's own cell(s), where the action is marked."""

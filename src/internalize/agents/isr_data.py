@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 if TYPE_CHECKING:  # only for annotations: isr.py imports this module
-    from internalize.agents.isr import IsrConfig
+    from internalize.agents.isr_config import IsrConfig
 
 
 @struct.dataclass

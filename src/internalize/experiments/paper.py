@@ -99,40 +99,33 @@ def _fig3(preset: str) -> Experiment:
     return base
 
 
-def _fig4b(preset: str) -> Experiment:
+def _generalization(preset: str, name: str, title: str, maps: tuple[str, ...], autonomy_steps: int) -> Experiment:
+    """Figures 4b and 5: socialized on 1 random block, then frozen, ISR and oracle learners on other worlds."""
     base = Experiment(
-        name="fig4b",
-        title="Generalization: socialized on 1 block, autonomous on 5 random blocks (Figure 4b)",
+        name=name,
+        title=title,
         socialization_world=world("blocks-1"),
-        autonomy_worlds=(world("blocks-5"),),
+        autonomy_worlds=tuple(world(m) for m in maps),
         conditions=("frozen", "isr", "caregiver"),
         socialization_steps=PAPER_PHASE,
-        autonomy_steps=PAPER_PHASE,
+        autonomy_steps=autonomy_steps,
         seeds=PAPER_SEEDS,
-        figures=("fig4b",),
+        figures=(name,),
     )
     if preset == "quick":
         base = dataclasses.replace(base, learner=QUICK_LEARNER, isr=QUICK_ISR,
                                    socialization_steps=QUICK_PHASE, autonomy_steps=QUICK_PHASE)
     return base
+
+
+def _fig4b(preset: str) -> Experiment:
+    return _generalization(preset, "fig4b", "Generalization: socialized on 1 block, autonomous on 5 random blocks "
+                           "(Figure 4b)", ("blocks-5",), PAPER_PHASE)
 
 
 def _fig5(preset: str) -> Experiment:
-    base = Experiment(
-        name="fig5",
-        title="Generalization to five hand-picked maps (Figure 5)",
-        socialization_world=world("blocks-1"),
-        autonomy_worlds=tuple(world(m) for m in ("plus", "x", "U", "T", "four_rooms")),
-        conditions=("frozen", "isr", "caregiver"),
-        socialization_steps=PAPER_PHASE,
-        autonomy_steps=PAPER_LONG_PHASE,
-        seeds=PAPER_SEEDS,
-        figures=("fig5",),
-    )
-    if preset == "quick":
-        base = dataclasses.replace(base, learner=QUICK_LEARNER, isr=QUICK_ISR,
-                                   socialization_steps=QUICK_PHASE, autonomy_steps=QUICK_PHASE)
-    return base
+    return _generalization(preset, "fig5", "Generalization to five hand-picked maps (Figure 5)",
+                           ("plus", "x", "U", "T", "four_rooms"), PAPER_LONG_PHASE)
 
 
 def _fig6(preset: str) -> Experiment:

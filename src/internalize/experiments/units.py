@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -17,12 +17,25 @@ from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.agents.networks import ActorCritic
 from internalize.experiments import phases
-from internalize.experiments.results import COLUMNS, rows_frame
-from internalize.storage import CorruptFile
+from internalize.experiments.progress import Progress
+from internalize.experiments.results import COLUMNS, ResultsStore, rows_frame
+from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment
+from internalize.storage import CorruptFile
 
-if TYPE_CHECKING:
-    from internalize.experiments.runner import Runner
+
+class Runner(Protocol):
+    """What a unit needs of the run it belongs to (``experiments.runner.Runner`` provides it)."""
+
+    exp: Experiment
+    store: ResultsStore
+    shared: SharedUnits
+    reuse_shared: bool
+    progress: Progress
+    keys: phases.SeedKeys
+    world: Any  # the experiment's world object (every world of an experiment is of one kind)
+    units: list[str]  # finished units, in order; a unit appends its name when done
+    log: Callable[[str], None]
 
 #: ISR metrics written once per ISR, at its last update: table name -> isr_metrics key.
 ISR_FINAL = {
