@@ -30,6 +30,7 @@ from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.spec import ISRSpec, LearnerSpec
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV
+from internalize.storage import write_json_verified
 
 WIDE = {"COLUMNS": "240"}  # rich tables and Typer's error boxes are not wrapped
 
@@ -209,11 +210,11 @@ def test_the_runner_refuses_a_changed_configuration_or_another_experiments_direc
     # A directory holding another experiment's results.
     other = tmp_path / "other"
     (other / "cli-tiny").mkdir(parents=True)
-    (other / "cli-tiny" / "manifest.json").write_text(json.dumps({"experiment": "fig4b", "config": {}}))
+    write_json_verified(other / "cli-tiny" / "manifest.json", {"experiment": "fig4b", "config": {}})
     result = invoke(["run", tiny_run.path, "--out", other])
     assert_one_line_error(result, f"output directory {other / 'cli-tiny'} holds results of experiment 'fig4b', not "
                                   "'cli-tiny'; choose another --out or pass --force to overwrite.")
-    assert [p.name for p in (other / "cli-tiny").iterdir()] == ["manifest.json"]
+    assert sorted(p.name for p in (other / "cli-tiny").iterdir()) == ["manifest.json", "manifest.json.sha256"]
 
 
 # ------------------------------------------------------------------------------------------------ list
@@ -303,7 +304,7 @@ def test_report_of_a_directory_without_finished_runs_is_a_one_line_error(tmp_pat
     # A run that has not finished (manifest status "running") is not reported either.
     running = _copy(tiny_run, tmp_path / "running")
     manifest = json.loads((running / "cli-tiny" / "manifest.json").read_text())
-    (running / "cli-tiny" / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    write_json_verified(running / "cli-tiny" / "manifest.json", {**manifest, "status": "running"})
     assert_one_line_error(invoke(["report", running]), f"report: no complete experiment under {running} (expected "
                                                        f"{running}/NAME/results.parquet).")
 

@@ -30,7 +30,9 @@ import pytest
 from internalize.agents.checkpoint import read_checkpoint
 from internalize.experiments import runner as runner_module
 from internalize.experiments.paper import paper_experiment
+from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import run_experiment
+from internalize.storage import read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec
 
 LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
@@ -88,10 +90,15 @@ def mode_run(request: pytest.FixtureRequest, base: Run, tmp_path_factory: pytest
         return base
     exp = experiment(request.param, conditions=("caregiver", "none", "isr"), evaluation_episodes=0)
     out = tmp_path_factory.mktemp(request.param)
+    # Adopted as this configuration's own: its manifest first, then the units recorded with its identity (a unit
+    # of another configuration is otherwise recomputed, never used).
+    store = ResultsStore(out, exp.name)
+    store.claim(exp.to_dict())
     for unit in ("socialization", "isr"):
-        for rel in (f"units/{unit}.parquet", f"units/{unit}.parquet.sha256", f"checkpoints/{unit}/final.ckpt"):
-            (out / exp.name / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(base.dir / rel, out / exp.name / rel)
+        write_parquet_verified(store.unit_path(unit), read_parquet_verified(base.dir / f"units/{unit}.parquet"),
+                               store.identity)
+        store.checkpoint_dir(unit).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base.dir / f"checkpoints/{unit}/final.ckpt", store.checkpoint_dir(unit) / "final.ckpt")
     table = run_experiment(exp, out, progress=False, log=lambda _: None)
     return Run(exp, out / exp.name, table, {})
 

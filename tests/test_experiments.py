@@ -22,6 +22,7 @@ from internalize.experiments.config_file import ExperimentFileError, load_experi
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.results import KEY_COLUMNS
 from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, WorldSpec, world
+from internalize.storage import write_json_verified
 
 TINY_LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
@@ -142,7 +143,7 @@ def test_output_directory_of_another_experiment_is_refused_and_untouched(tmp_pat
 
     (tmp_path / "fig4a").mkdir()
     manifest = {"experiment": "fig4b", "config": {}, "status": "complete"}
-    (tmp_path / "fig4a" / "manifest.json").write_text(json.dumps(manifest))
+    write_json_verified(tmp_path / "fig4a" / "manifest.json", manifest)
     before = sorted(p.name for p in (tmp_path / "fig4a").iterdir())
     with pytest.raises(ValueError, match="holds results of experiment 'fig4b'"):
         run_experiment(tiny(), tmp_path, progress=False)

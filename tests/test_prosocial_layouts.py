@@ -102,17 +102,23 @@ def test_bank_does_not_depend_on_the_hash_seed():
     assert digests == {hashlib.sha256(pl.generate_bank(seed=5, attempts=300).tobytes()).hexdigest()}
 
 
-def test_cache_is_written_atomically_reused_and_regenerated_when_corrupt(tmp_path, monkeypatch):
+def test_cache_is_written_atomically_verified_and_regenerated_when_corrupt(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INTERNALIZE_CACHE_DIR", str(tmp_path))
     bank = pl.layout_bank(seed=9, attempts=200)
-    files = list((tmp_path / "prosocial").iterdir())
-    assert len(files) == 1 and files[0].suffix == ".npy" and "w7" in files[0].name and "v1" in files[0].name
-    assert np.array_equal(np.load(files[0]), bank)
-    files[0].write_bytes(b"not a numpy file")
+    files = sorted((tmp_path / "prosocial").iterdir())
+    assert [f.suffix for f in files] == [".npy", ".sha256"], files
+    path = files[0]
+    assert "w7" in path.name and "v1" in path.name and np.array_equal(np.load(path), bank)
+    # A flipped byte (still a loadable .npy: a layout's cell) is caught by the checksum, not used.
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    assert not np.array_equal(np.load(path), bank)
     pl._bank_cached.cache_clear()
     assert np.array_equal(pl.layout_bank(seed=9, attempts=200), bank)
-    assert [f.name for f in (tmp_path / "prosocial").iterdir()] == [files[0].name], "no temp files left"
-    assert np.array_equal(np.load(files[0]), bank)
+    assert f"warning: {path}: sha256" in capsys.readouterr().err
+    assert sorted(f.name for f in (tmp_path / "prosocial").iterdir()) == [f.name for f in files], "no temp files"
+    assert np.array_equal(np.load(path), bank)
 
 
 def test_placements_follow_the_rules_over_thousands_of_draws(bank):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
@@ -16,7 +15,7 @@ from internalize.cli import app
 from internalize.experiments import reproduce as rep
 from internalize.experiments.empathy import empathy_study
 from internalize.experiments.paper import EXPERIMENTS, PAPER_SEEDS, paper_experiment
-from internalize.storage import write_parquet_verified
+from internalize.storage import write_json_verified, write_parquet_verified
 
 ENV = seeding.SEED_OFFSET_ENV
 BAD = "allowed: an integer >= 0"
@@ -113,7 +112,7 @@ def _write_run(directory, name: str, df: pd.DataFrame, status: str = "complete")
     d.mkdir(parents=True, exist_ok=True)
     write_parquet_verified(d / "results.parquet", df)
     config = {"seeds": sorted(int(s) for s in df["seed"].unique()), "isr": {"updates_fraction": 1.0}}
-    (d / "manifest.json").write_text(json.dumps({"status": status, "config": config}))
+    write_json_verified(d / "manifest.json", {"status": status, "config": config})
 
 
 def test_report_has_a_robustness_section_when_seed_sets_ran(tmp_path):

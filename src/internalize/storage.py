@@ -10,6 +10,9 @@
   used. The data is written before its checksum, so a crash in between leaves a pair that fails verification
   (recomputed), never one that passes with the wrong contents.
 * :func:`read_parquet_verified` / :func:`write_parquet_verified` do the same for DataFrames.
+* An *identity* (e.g. the hash of the configuration a result was computed for) may be recorded beside the
+  checksum; a read that asks for another identity raises :class:`StaleFile`: the file is intact but belongs to
+  other work, and is never reused for this one.
 
 This module imports nothing from the rest of the package: the runner, the checkpoints and the analysis layer all
 read and write through it.
@@ -19,14 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["CorruptFile", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path", "atomic_write_bytes", "write_verified",
-           "read_verified", "remove_verified", "write_parquet_verified", "read_parquet_verified"]
+__all__ = ["CorruptFile", "StaleFile", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path", "atomic_write_bytes", "write_verified",
+           "read_verified", "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
+           "remove_stray_temporaries"]
 
 CHECKSUM_SUFFIX = ".sha256"
 
@@ -43,6 +49,10 @@ FILE_MODE: int = _file_mode()
 
 class CorruptFile(ValueError):
     """A stored file that fails verification: missing checksum, checksum or size mismatch, or unreadable."""
+
+
+class StaleFile(CorruptFile):
+    """An intact stored file recorded for another identity (another configuration): never reused."""
 
 
 def checksum_path(path: str | os.PathLike) -> Path:
@@ -69,22 +79,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_verified(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` atomically, then its checksum file (sha256 and size)."""
+def write_verified(path: str | os.PathLike, data: bytes, identity: str | None = None) -> None:
+    """Write ``data`` atomically, then its checksum file (sha256, size and the optional ``identity``, a token
+    without spaces)."""
+    if identity is not None and (not identity or any(c.isspace() for c in identity)):
+        raise ValueError(f"identity: got {identity!r}; allowed: a non-empty token without spaces.")
     atomic_write_bytes(path, data)
-    atomic_write_bytes(checksum_path(path), f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode())
+    record = f"{hashlib.sha256(data).hexdigest()} {len(data)}" + (f" {identity}" if identity else "")
+    atomic_write_bytes(checksum_path(path), (record + "\n").encode())
 
 
-def read_verified(path: str | os.PathLike) -> bytes:
-    """The bytes of ``path`` if they match its checksum file; :class:`CorruptFile` otherwise."""
+def read_verified(path: str | os.PathLike, identity: str | None = None) -> bytes:
+    """The bytes of ``path`` if they match its checksum file; :class:`CorruptFile` otherwise, and
+    :class:`StaleFile` if ``identity`` is given and the file was written with another (or none)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise CorruptFile(f"{path}: cannot be read ({err.strerror or err})") from None
     try:
-        digest, size = checksum_path(path).read_text(encoding="ascii").split()
-        size_ok = int(size) == len(data)
+        digest, size, *recorded = checksum_path(path).read_text(encoding="ascii").split()
+        size_ok = int(size) == len(data) and len(recorded) <= 1
     except FileNotFoundError:
         raise CorruptFile(f"{path}: no checksum file {checksum_path(path).name}, so it cannot be verified") from None
     except (OSError, ValueError, UnicodeDecodeError):
@@ -95,7 +110,19 @@ def read_verified(path: str | os.PathLike) -> bytes:
     if actual != digest:
         raise CorruptFile(f"{path}: sha256 {actual[:12]}… does not match the {digest[:12]}… it was written with "
                           "(the file changed on disk)")
+    if identity is not None and recorded != [identity]:
+        was = recorded[0] if recorded else "none recorded"
+        raise StaleFile(f"{path}: written for another configuration ({was}; this run's is {identity})")
     return data
+
+
+def remove_stray_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files an interrupted atomic write left under ``folder`` (``.NAME.*.tmp``); returns
+    them. Call it only while no other process writes there (the output directory's lock is held)."""
+    stray = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for p in stray:
+        p.unlink(missing_ok=True)
+    return stray
 
 
 def remove_verified(path: str | os.PathLike) -> None:
@@ -104,17 +131,32 @@ def remove_verified(path: str | os.PathLike) -> None:
     checksum_path(path).unlink(missing_ok=True)
 
 
-def write_parquet_verified(path: str | os.PathLike, df: pd.DataFrame) -> None:
-    """Write ``df`` as Parquet, atomically and with its checksum file."""
+def write_parquet_verified(path: str | os.PathLike, df: pd.DataFrame, identity: str | None = None) -> None:
+    """Write ``df`` as Parquet, atomically and with its checksum file (and ``identity``)."""
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
-    write_verified(path, buf.getvalue())
+    write_verified(path, buf.getvalue(), identity)
 
 
-def read_parquet_verified(path: str | os.PathLike) -> pd.DataFrame:
-    """A Parquet file written by :func:`write_parquet_verified`, verified first; :class:`CorruptFile` if it fails."""
-    data = read_verified(path)
+def read_parquet_verified(path: str | os.PathLike, identity: str | None = None) -> pd.DataFrame:
+    """A Parquet file written by :func:`write_parquet_verified`, verified first; :class:`CorruptFile` if it fails
+    (:class:`StaleFile` if it was written for another ``identity``)."""
+    data = read_verified(path, identity)
     try:
         return pd.read_parquet(io.BytesIO(data))
     except Exception as err:  # noqa: BLE001 — any decoding failure of verified bytes is a corrupt file too
         raise CorruptFile(f"{path}: not a readable Parquet table ({type(err).__name__})") from None
+
+
+def write_json_verified(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys sorted), atomically and with its checksum file."""
+    write_verified(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json_verified(path: str | os.PathLike) -> Any:
+    """A JSON file written by :func:`write_json_verified`, verified first; :class:`CorruptFile` if it fails."""
+    data = read_verified(path)
+    try:
+        return json.loads(data)
+    except ValueError as err:
+        raise CorruptFile(f"{path}: not readable JSON ({err})") from None

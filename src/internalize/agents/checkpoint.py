@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from internalize.storage import FILE_MODE
+from internalize.storage import atomic_write_bytes
 
 MAGIC = b"INTERNALIZE-CHECKPOINT 1\n"
 
@@ -72,19 +71,7 @@ def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None
     body = len(header).to_bytes(8, "little") + header + payload.getvalue()
     digest = hashlib.sha256(body).hexdigest().encode()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)  # readable like any file the user writes (mkstemp's default is 0600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + digest + b"\n" + body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
     _fsync_dir(path.parent)
     return path
 

@@ -14,12 +14,13 @@ import base64
 import html
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from internalize.storage import atomic_write_bytes
 
 from .claims import Claim, claims
 from .robustness import robustness_section
@@ -132,16 +133,8 @@ def _to_html(blocks: list[Block], title: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` atomically, readable as the umask allows (``storage.atomic_write_bytes``)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFrame],

@@ -9,14 +9,13 @@ the seed-set directories under an output directory.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from internalize.storage import read_parquet_verified
+from internalize.storage import CorruptFile, read_json_verified, read_parquet_verified
 
 from .claims import NOT_RUN, claims
 from .blocks import Block, Heading, Table, Text, seed_list
@@ -55,8 +54,8 @@ def complete_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
     for table in sorted(Path(directory).glob("*/results.parquet")):
         manifest_path = table.parent / "manifest.json"
         try:
-            manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        except (OSError, ValueError):
+            manifest = read_json_verified(manifest_path) if manifest_path.exists() else {}
+        except CorruptFile:
             continue
         if manifest.get("status") == "complete":
             tables[table.parent.name] = read_parquet_verified(table)  # CorruptFile (a ValueError) names it

@@ -212,6 +212,12 @@ def run_empathy(study: EmpathyStudy, out: str | Path = "runs", *, force: bool = 
     Finished sub-experiments and a finished study are loaded, not recomputed (``force`` recomputes all).
     """
     store = ResultsStore(out, study.name)
+    with store.lock():
+        return _run_empathy(study, store, force=force, progress=progress, log=log)
+
+
+def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progress: bool,
+                 log: Callable[[str], None]) -> pd.DataFrame:
     store.claim(study.to_dict(), force=force)
     if store.is_complete():
         log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")

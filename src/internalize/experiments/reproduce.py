@@ -7,7 +7,6 @@ seed by K and writes its experiments into ``OUT/seed-offset-K/`` beside the offs
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from internalize.experiments.config_file import load_experiment
-from internalize.storage import read_parquet_verified
+from internalize.storage import read_json_verified, read_parquet_verified
 from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
@@ -105,7 +104,7 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
     tables, experiments = {}, {}
     for table in sorted(out.glob("*/results.parquet")):
         manifest_path = table.parent / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        manifest = read_json_verified(manifest_path) if manifest_path.exists() else {}  # one line if damaged
         if manifest.get("status") != "complete":
             continue
         name = table.parent.name

@@ -4,11 +4,18 @@ Layout of ``OUT/EXPERIMENT/``:
 
 * ``results.parquet`` — one long table, columns :data:`COLUMNS`; one row per (condition, world, seed, phase, step,
   metric). Written when the experiment completes.
-* ``manifest.json`` — the experiment's config, seeds, package versions, git commit, timings and status.
-* ``units/NAME.parquet`` — the rows of each finished unit of work (a phase of a group of seeds). A unit whose file
-  exists and passes its checksum is complete and is never recomputed unless forced; one that fails is deleted and
-  recomputed, with a one-line warning. The final table is their concatenation.
+* ``manifest.json`` — the experiment's config, its identity (a hash of the config), seeds, package versions, git
+  commit, timings and status. A directory whose manifest is missing or unreadable while units are present is
+  refused: nothing says which configuration those units belong to.
+* ``units/NAME.parquet`` — the rows of each finished unit of work (a phase of a group of seeds), recorded with the
+  configuration's identity. A unit whose file passes its checksum *and* carries this configuration's identity is
+  complete and is never recomputed unless forced; one that fails either is deleted and recomputed, with a
+  one-line warning. The final table is their concatenation.
 * ``checkpoints/`` — training state between chunks, so an interrupted unit resumes where it stopped.
+
+Beside the directory, ``OUT/.EXPERIMENT.lock`` is held (``flock``) by the run writing it, with its PID and host: a
+second run is refused at once, before touching the directory; the kernel releases the lock of a run that dies,
+even by SIGKILL, and the next run takes it over.
 
 Every file is written atomically (:mod:`internalize.storage`): to a temporary file in the same directory, flushed
 and fsynced, then renamed over the target, so a reader (or a resumed run) sees either the old file or the new one,
@@ -17,12 +24,18 @@ never half of one. Tables carry a ``NAME.sha256`` beside them and are verified w
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
 import json
+import os
 import platform
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +45,25 @@ import pandas as pd
 # re-exported here so that ``from internalize.experiments.results import COLUMNS`` keeps working.
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES  # noqa: F401
 from internalize.storage import (
+    FILE_MODE,
     CorruptFile,
-    atomic_write_bytes,
+    read_json_verified,
     read_parquet_verified,
+    remove_stray_temporaries,
     remove_verified,
+    write_json_verified,
     write_parquet_verified,
 )
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+class RunLocked(ValueError):
+    """Another live run holds the output directory's lock."""
+
+
+def config_identity(config: dict[str, Any]) -> str:
+    """A short token naming a configuration: ``config-`` and 16 hex digits of the sha256 of its canonical JSON."""
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return "config-" + hashlib.sha256(blob).hexdigest()[:16]
 
 
 def rows_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -102,6 +125,7 @@ class ResultsStore:
         self.dir = Path(root) / name
         self.name = name
         self.warn = warn
+        self.identity: str | None = None  # set by claim(): the configuration every stored unit must carry
 
     @property
     def table_path(self) -> Path:
@@ -118,18 +142,71 @@ class ResultsStore:
         return self.dir / "checkpoints" / unit
 
     def read_manifest(self) -> dict[str, Any] | None:
+        """The verified manifest, None if there is none; :class:`CorruptFile` (naming it) if it fails."""
         if not self.manifest_path.exists():
             return None
-        return json.loads(self.manifest_path.read_text())
+        return read_json_verified(self.manifest_path)
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_verified(self.manifest_path, manifest)
+
+    def _has_work(self) -> bool:
+        return any(p.is_file() for sub in ("units", "checkpoints") for p in (self.dir / sub).rglob("*"))
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory's lock for the ``with`` block; :class:`RunLocked` at once if a live run holds it.
+
+        ``flock`` on ``OUT/.NAME.lock``: the kernel releases it when its holder exits or is killed, so a lock left by a
+        dead run is taken over (and said so); the file keeps the holder's PID and host for the message.
+        """
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        path = self.dir.parent / f".{self.name}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+                raise RunLocked(f"output directory {self.dir} is being written by another run ({holder}); wait "
+                                "for it to finish, or choose another --out.") from None
+            left = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            if left:
+                self.warn(f"{self.name}: taking over the lock of a run that stopped without releasing it ({left})")
+            me = f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, me.encode(), 0)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # released cleanly: nothing to take over
+            os.close(fd)  # closing the descriptor releases the flock
 
     def claim(self, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
         """Make sure this directory belongs to ``config``'s experiment; start or continue its manifest.
 
+        Call it holding :meth:`lock`. Sets :attr:`identity`; removes temporary files an interrupted run left.
+
         Raises:
-          ValueError: the directory holds results of a different experiment or of a different configuration
-            (nothing is written); pass ``force=True`` to start the experiment afresh there.
+          ValueError: the directory holds results of a different experiment or of a different configuration, or
+            units without a readable manifest (nothing is written); pass ``force=True`` to start afresh there.
         """
-        old = self.read_manifest()
+        self.identity = config_identity(config)
+        stray = remove_stray_temporaries(self.dir) if self.dir.exists() else []
+        if stray:
+            self.warn(f"{self.name}: removed {len(stray)} temporary file(s) left by an interrupted run")
+        try:
+            old = self.read_manifest()
+        except CorruptFile as err:
+            if not force:
+                raise ValueError(f"{err}; without it the units in {self.dir} cannot be matched to a configuration: "
+                                 "pass --force to recompute them, or choose another --out.") from None
+            old = None
+        if old is None and not force and self._has_work():
+            raise ValueError(f"output directory {self.dir} holds units but no manifest.json, so nothing says which "
+                             "configuration they belong to; pass --force to recompute them, or choose another --out.")
         if old is not None and not force:
             if old.get("experiment") != self.name:
                 raise ValueError(
@@ -150,13 +227,14 @@ class ResultsStore:
         manifest = {
             "experiment": self.name,
             "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
+            "identity": self.identity,
             "versions": versions(),
             "git_commit": git_commit(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "status": "running",
             "timings": {},
         }
-        atomic_write_json(self.manifest_path, manifest)
+        self._write_manifest(manifest)
         return manifest
 
     def discard(self, path: Path, err: CorruptFile, what: str) -> None:
@@ -170,25 +248,25 @@ class ResultsStore:
         if not path.exists():
             return False
         try:
-            read_parquet_verified(path)
-        except CorruptFile as err:
+            read_parquet_verified(path, self.identity)
+        except CorruptFile as err:  # damaged, or stale: computed for another configuration
             self.discard(path, err, f"recomputing unit {unit}")
             return False
         return True
 
     def read_unit(self, unit: str) -> pd.DataFrame:
-        return read_parquet_verified(self.unit_path(unit))
+        return read_parquet_verified(self.unit_path(unit), self.identity)
 
     def read_table(self) -> pd.DataFrame:
-        return read_parquet_verified(self.table_path)
+        return read_parquet_verified(self.table_path, self.identity)
 
     def write_unit(self, unit: str, df: pd.DataFrame, seconds: float) -> None:
         """Store a finished unit's rows and record its wall time in the manifest."""
         check_table(df)
-        write_parquet_verified(self.unit_path(unit), df)
+        write_parquet_verified(self.unit_path(unit), df, self.identity)
         manifest = self.read_manifest() or {}
         manifest.setdefault("timings", {})[unit] = round(seconds, 3)
-        atomic_write_json(self.manifest_path, manifest)
+        self._write_manifest(manifest)
 
     def finish(self, units: list[str]) -> pd.DataFrame:
         """Concatenate the units' rows into ``results.parquet`` and mark the manifest complete."""
@@ -196,11 +274,11 @@ class ResultsStore:
         df = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
         check_table(df)
         df = df.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
-        write_parquet_verified(self.table_path, df)
+        write_parquet_verified(self.table_path, df, self.identity)
         manifest = self.read_manifest() or {}
         manifest["status"] = "complete"
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        atomic_write_json(self.manifest_path, manifest)
+        self._write_manifest(manifest)
         return df
 
     def is_complete(self) -> bool:

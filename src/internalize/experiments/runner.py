@@ -69,6 +69,11 @@ class Runner:
 
     # ----------------------------------------------------------------------------------------------- driver
     def run(self) -> pd.DataFrame:
+        """Run every unit not yet done, holding the output directory's lock (a second run is refused)."""
+        with self.store.lock():
+            return self._run()
+
+    def _run(self) -> pd.DataFrame:
         exp = self.exp
         self.store.claim(exp.to_dict(), force=self.force)  # raises before anything is written on a mismatch
         if self.store.is_complete():
@@ -186,7 +191,9 @@ class Runner:
         if partial_path.exists():
             try:
                 resumed, meta = load_checkpoint(partial_path, states)
-                partial_rows = read_parquet_verified(ckpt_dir / meta["rows"])
+                if meta.get("identity") != self.store.identity:
+                    raise CheckpointError(f"{partial_path}: written for another configuration")
+                partial_rows = read_parquet_verified(ckpt_dir / meta["rows"], self.store.identity)
             except (CheckpointError, CorruptFile, KeyError, TypeError) as err:
                 # A damaged checkpoint is never resumed from: the unit starts again (same numbers on CPU).
                 partial_path.unlink()
@@ -239,8 +246,9 @@ class Runner:
         disk pairs a state with exactly the rows logged up to it.
         """
         rows_name = f"rows-{done:06d}.parquet"
-        write_parquet_verified(path.parent / rows_name, pd.concat(frames, ignore_index=True))
-        save_checkpoint(path, states, {"done": done, "episodes": episodes.tolist(), "rows": rows_name})
+        write_parquet_verified(path.parent / rows_name, pd.concat(frames, ignore_index=True), self.store.identity)
+        save_checkpoint(path, states, {"done": done, "episodes": episodes.tolist(), "rows": rows_name,
+                                       "identity": self.store.identity})
         for old in path.parent.glob("rows-*.parquet"):
             if old.name != rows_name:
                 remove_verified(old)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, read_checkpoint
 from internalize.experiments.results import ResultsStore
-from internalize.storage import CorruptFile, read_parquet_verified, write_parquet_verified
+from internalize.storage import CorruptFile, atomic_write_bytes, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
 
 SHARED_DIR = ".shared"
@@ -94,14 +93,5 @@ class SharedUnits:
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file in ``dst``'s directory, fsynced, then renamed."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.name}.copy.tmp"
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Copy ``src`` to ``dst`` atomically (``storage.atomic_write_bytes``)."""
+    atomic_write_bytes(dst, src.read_bytes())

@@ -39,14 +39,16 @@ layouts for which every one of these choices is possible, so :func:`sample_place
 
 Reproducibility: generation uses ``np.random.default_rng(seed)`` only; layouts are deduplicated and sorted by
 their bytes, so a bank depends on its arguments only (not on PYTHONHASHSEED). Banks are cached as ``.npy``
-under ``$INTERNALIZE_CACHE_DIR/prosocial`` (default ``~/.cache/internalize/prosocial``), written atomically.
+under ``$INTERNALIZE_CACHE_DIR/prosocial`` (default ``~/.cache/internalize/prosocial``), written atomically with a
+checksum and verified when read (a damaged bank is regenerated, with a warning naming it).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
-import tempfile
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -54,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize.storage import CorruptFile, read_verified, write_verified
 from internalize.worlds import grid
 
 SIZE = 7
@@ -209,19 +212,19 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=16)
 def _bank_cached(n_walls: int, rule: str, seed: int, attempts: int, dihedral: bool, folder: str) -> np.ndarray:
     path = Path(folder) / f"bank-v{VERSION}-{rule}-w{n_walls}-s{seed}-a{attempts}-d{int(dihedral)}.npy"
-    try:
-        bank = np.load(path, allow_pickle=False)
-        if bank.dtype == bool and bank.ndim == 3 and bank.shape[1:] == (SIZE, SIZE) and len(bank):
-            return bank
-    except (OSError, ValueError):
-        pass  # missing or unreadable: regenerate
+    if path.exists():
+        try:  # verified like every stored file: a damaged bank is regenerated, never used
+            bank = np.load(io.BytesIO(read_verified(path)), allow_pickle=False)
+            if bank.dtype == bool and bank.ndim == 3 and bank.shape[1:] == (SIZE, SIZE) and len(bank):
+                return bank
+            raise CorruptFile(f"{path}: not a layout bank (dtype {bank.dtype}, shape {bank.shape})")
+        except (CorruptFile, ValueError, OSError) as err:
+            print(f"warning: {err}; regenerating the layout bank", file=sys.stderr, flush=True)
     bank = generate_bank(n_walls, rule=rule, seed=seed, attempts=attempts, dihedral=dihedral)
+    buf = io.BytesIO()
+    np.save(buf, bank)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, bank)
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+        write_verified(path, buf.getvalue())
     except OSError:
         pass  # a read-only cache only costs regeneration next time
     return bank
