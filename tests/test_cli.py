@@ -408,8 +408,10 @@ def test_bad_input_that_used_to_crash_is_one_line_exit_2(tmp_path):
     latin = tmp_path / "latin.toml"
     latin.write_bytes(TINY_FILE.replace('title = "Socialization and ISR only"', 'title = "caf\xe9"')
                       .encode("latin-1"))
+    offset = latin.read_bytes().index(b"\xe9")
     assert_one_line_error(invoke(["run", latin, "--out", tmp_path / "o", "--no-report"]),
-                          f"{latin}, line 3: not UTF-8 text (byte 0xe9); TOML files must be saved as UTF-8.")
+                          f"{latin}, line 3: not UTF-8 text (byte 0xe9 at offset {offset}); TOML files must be saved "
+                          "as UTF-8.")
     # A seed JAX cannot take (keys are 32-bit): refused, not cut to its low bits.
     big = tmp_path / "big.toml"
     big.write_text(TINY_FILE.replace("seeds = [5, 6]", "seeds = [5, 4294967296]"))

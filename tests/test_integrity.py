@@ -161,3 +161,46 @@ def test_a_damaged_shared_unit_is_deleted_not_copied(finished):
     assert any("fig4a-third/socialization: identical to a finished one" in m for m in logs), logs
     assert not warnings_of(logs), logs
     pd.testing.assert_frame_equal(third.drop(columns="experiment"), df.drop(columns="experiment"))
+
+
+# ------------------------------------------------------------------------------------------------ a full disk
+def _disk_full(monkeypatch) -> None:
+    import errno
+
+    import internalize.storage as storage
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", fsync)
+
+
+def test_a_full_disk_keeps_the_previous_good_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from internalize.storage import WriteFailed, read_verified, write_verified
+
+    path = tmp_path / "t.bin"
+    write_verified(path, b"the good version")
+    _disk_full(monkeypatch)
+    with pytest.raises(WriteFailed) as err:
+        write_verified(path, b"a new version that does not fit")
+    assert str(err.value) == f"{path}: cannot be written (No space left on device); the previous version is kept"
+    assert isinstance(err.value, ValueError) and isinstance(err.value, OSError)
+    monkeypatch.undo()
+    assert read_verified(path) == b"the good version"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.bin", "t.bin.sha256"], "no temporary file left"
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from internalize.cli import app
+
+    path = tmp_path / "tiny.toml"
+    path.write_text('[experiment]\nname = "full"\nsocialization_steps = 256\nconditions = []\n'
+                    'evaluation_episodes = 0\n[learner]\nn_envs = 2\nn_steps = 64\n')
+    _disk_full(monkeypatch)
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "--no-report"])
+    assert result.exit_code == 2, result.output
+    manifest = tmp_path / "out" / "full" / "manifest.json"
+    assert result.stderr == f"error: {manifest}: cannot be written (No space left on device); nothing was written\n"
+    assert "Traceback" not in result.output

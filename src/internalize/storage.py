@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["CorruptFile", "StaleFile", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path", "atomic_write_bytes", "write_verified",
+__all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path", "atomic_write_bytes", "write_verified",
            "read_verified", "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
            "remove_stray_temporaries"]
 
@@ -51,6 +51,15 @@ class CorruptFile(ValueError):
     """A stored file that fails verification: missing checksum, checksum or size mismatch, or unreadable."""
 
 
+class WriteFailed(OSError, ValueError):
+    """A file could not be written (a full disk, a read-only folder); the previous version, if any, is intact.
+
+    An OSError, and a ValueError so that the command line reports it as one line (exit 2), like bad input."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class StaleFile(CorruptFile):
     """An intact stored file recorded for another identity (another configuration): never reused."""
 
@@ -65,17 +74,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same directory + fsync + rename), mode
     :data:`FILE_MODE`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, WriteFailed):
+            kept = "the previous version is kept" if path.exists() else "nothing was written"
+            raise WriteFailed(err.errno, f"{path}: cannot be written ({err.strerror or err}); {kept}") from None
         raise
 
 
