@@ -33,9 +33,9 @@ from internalize.experiments.paper import paper_experiment
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import run_experiment
 from internalize.storage import read_parquet_verified, write_parquet_verified
-from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec
+from internalize.experiments.spec import Experiment, ISRSpec, learner_config
 
-LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
+LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
 STEPS = 2 * 4 * 32  # two rollouts per phase: every rollout of 32 steps ends at least one 20-step episode per env
 MODES = ("additive", "additive-reference", "threshold-replace", "replace")

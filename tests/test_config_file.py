@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
-from internalize.experiments.spec import ISRSpec, LearnerSpec, WorldSpec, world
+from internalize.experiments.spec import ISRSpec, WorldSpec, learner_config, world
 
 # The quick preset's learner and ISR, written out (a change to paper.py's quick preset must show up here).
-QUICK_LEARNER = LearnerSpec(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
+QUICK_LEARNER = learner_config(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
 QUICK_ISR = ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
 
 MINIMAL = """
@@ -70,7 +70,7 @@ def test_default_conditions_are_caregiver_none_isr_and_need_an_autonomous_phase(
 def test_base_paper_starts_from_the_papers_learner_and_isr(tmp_path):
     text = MINIMAL.replace('name = "mine"', 'name = "mine"\nbase = "paper"')
     exp = load_experiment(_write(tmp_path, text))
-    assert exp.learner == LearnerSpec(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
+    assert exp.learner == learner_config(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
                                       learning_rate=1e-4), exp.learner
     assert exp.isr == ISRSpec(network="policy", encoding="channel", learning_rate=3e-4, batch_size=1), exp.isr
     # base sets the learner and the ISR only: seeds, budgets and evaluation are the file's (or the defaults).
@@ -78,7 +78,7 @@ def test_base_paper_starts_from_the_papers_learner_and_isr(tmp_path):
     # A [learner] / [isr] key overrides that field of the base and nothing else.
     text += "\n[learner]\nlearning_rate = 0.0005\n\n[isr]\nbatch_size = 8\n"
     exp = load_experiment(_write(tmp_path, text, "override.toml"))
-    assert exp.learner == dataclasses.replace(LearnerSpec(), learning_rate=5e-4), exp.learner
+    assert exp.learner == dataclasses.replace(learner_config(), learning_rate=5e-4), exp.learner
     assert exp.isr == dataclasses.replace(ISRSpec(), batch_size=8), exp.isr
     quick = load_experiment(_write(tmp_path, MINIMAL + "\n[learner]\nn_envs = 4\n", "quick.toml"))
     assert quick.learner == dataclasses.replace(QUICK_LEARNER, n_envs=4), quick.learner
@@ -110,7 +110,7 @@ threshold = 0.3
 width = 2
 """
     exp = load_experiment(_write(tmp_path, text))
-    assert exp.learner == LearnerSpec(torso="cnn", n_envs=2, n_steps=48, batch_size=32, n_epochs=3,
+    assert exp.learner == learner_config(torso="cnn", n_envs=2, n_steps=48, batch_size=32, n_epochs=3,
                                       learning_rate=0.0025, ent_coef=0.01, obs_scale=0.5), exp.learner
     assert exp.isr == ISRSpec(network="mlp", encoding="channel", learning_rate=0.002, batch_size=24,
                               updates_fraction=0.5, holdout_fraction=0.25, data_sizes=(1024, 2048),
@@ -151,7 +151,8 @@ def test_bad_seeds_are_exact_errors(tmp_path, line, message):
 # ------------------------------------------------------------------------------------------------ unknown names
 EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, conditions, evaluation_episodes, "
                    "n_seeds, name, seeds, socialization_steps, socialization_world, title")
-LEARNER_KEYS = "batch_size, ent_coef, learning_rate, n_envs, n_epochs, n_steps, obs_scale, torso"
+LEARNER_KEYS = ("adam_eps, batch_size, clip_range, ent_coef, gae_lambda, gamma, learning_rate, max_grad_norm, n_envs, "
+                "n_epochs, n_steps, normalize_advantage, obs_scale, torso, vf_coef")
 ISR_KEYS = ("batch_size, data_size_updates, data_sizes, encoding, holdout_fraction, learning_rate, network, "
             "threshold, updates_fraction, utility, width")
 WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
@@ -188,11 +189,12 @@ def test_unknown_experiment_key_is_an_exact_error(tmp_path):
     ("conditions = []", "conditions = []\n\n[learner]\nlearning_rate = \"fast\"", "learning_rate =",
      "learner.learning_rate: must be of type float, got str 'fast'"),
     ("conditions = []", "conditions = []\n\n[learner]\nn_envs = 3\nbatch_size = 7", "batch_size =",
-     "learner.batch_size: learner.batch_size: got 7; allowed: a divisor of n_steps * n_envs = 384."),
+     "learner.batch_size: must divide n_steps * n_envs = 384 (minibatches have a static shape; SB3 would use a "
+     "smaller last batch), got 7."),
     ("conditions = []", "conditions = []\n\n[learner]\ntorso = \"rnn\"", "torso =",
-     "learner.torso: learner.torso: got 'rnn'; allowed: cnn | mlp."),
+     "learner.torso: must be one of cnn | mlp, got 'rnn'."),
     ("conditions = []", "conditions = []\n\n[isr]\nutility = \"multiplicative\"", "utility =",
-     "isr.utility: isr.utility: got 'multiplicative'; allowed: additive | additive-reference | "
+     "isr.utility: got 'multiplicative'; allowed: additive | additive-reference | "
      "threshold-replace | replace."),
 ])
 def test_bad_values_are_exact_errors(tmp_path, old, new, marker, message):
@@ -221,3 +223,22 @@ def test_the_readme_example_is_a_valid_experiment(tmp_path):
     assert exp.condition("fading").presence.kind == "exponential"
     assert (exp.caregiver.noise, exp.caregiver.miss, exp.caregiver.presence.kind) == (0.1, 0.25, "linear")
     assert [w.name for w in exp.autonomy_worlds] == ["corridor", "T"]
+
+
+def test_every_ppo_setting_is_reachable_from_the_file(tmp_path):
+    """The [learner] table is the learner's PPOConfig itself: each setting lands in every phase's config."""
+    import dataclasses as dc
+
+    from internalize.agents.ppo_config import PPOConfig
+    from internalize.experiments.phases import ppo_config
+
+    values = {"learning_rate": 2e-4, "n_steps": 64, "n_envs": 2, "batch_size": 32, "n_epochs": 3, "gamma": 0.9,
+              "gae_lambda": 0.8, "clip_range": 0.1, "normalize_advantage": False, "ent_coef": 0.02, "vf_coef": 0.7,
+              "max_grad_norm": 0.3, "adam_eps": 1e-6, "torso": "cnn", "obs_scale": 0.5}
+    assert set(values) == {f.name for f in dc.fields(PPOConfig)} - {"total_timesteps"}, "a setting is missing here"
+    toml = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in values.items())
+    exp = load_experiment(_write(tmp_path, MINIMAL + "\n[learner]\n" + toml.replace("'", '"') + "\n"))
+    assert ppo_config(exp, 4096) == PPOConfig(total_timesteps=4096, **values)
+    assert exp.learner.total_timesteps == 0, "the budget is the phase's, not the learner's"
+    path = _write(tmp_path, MINIMAL + "\n[learner]\ntotal_timesteps = 10\n")
+    assert "learner.total_timesteps: unknown key" in _error(path)

@@ -21,10 +21,10 @@ from internalize.cli import app
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.results import KEY_COLUMNS
-from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, WorldSpec, world
+from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec, learner_config, world
 from internalize.storage import write_json_verified
 
-TINY_LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
+TINY_LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
 TINY_STEPS = 4 * 32 * 6  # 6 rollouts
 
@@ -71,7 +71,7 @@ def test_paper_presets_validate(name):
                seeds=paper.seeds)
     assert got == {k: facts[k] for k in got}, (name, got)
     # The paper's learner: SB3's PPO defaults with the minigrid CNN, lr 1e-4, one env (PAPER-SPEC §2.3).
-    assert paper.learner == LearnerSpec(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
+    assert paper.learner == learner_config(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
                                         learning_rate=1e-4, ent_coef=0.0), paper.learner
     for phase_steps in paper.socialization_steps, paper.autonomy_steps:
         assert phase_steps % 2048 == 0, f"{name}: {phase_steps} is not whole 2048-step rollouts"

@@ -20,9 +20,9 @@ from internalize.analysis.table import isr_final_per_run, isr_heldout_shared
 from internalize.experiments import phases
 from internalize.experiments.paper import FIG3_SIZES, PAPER_PHASE, paper_experiment
 from internalize.experiments.runner import Runner
-from internalize.experiments.spec import ISRSpec, LearnerSpec
+from internalize.experiments.spec import ISRSpec, learner_config
 
-TINY_LEARNER = LearnerSpec(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
+TINY_LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 TINY_STEPS = 4 * 32 * 6  # 6 rollouts = 768 stored transitions per seed
 # The last size is the whole socialization. Fixed seeds (3, 4), as the suite's tiny() runs: the tests are about
 # bookkeeping, and a tiny socialization's first few hundred transitions may hold no goal for some other seeds.

@@ -49,7 +49,7 @@ def test_num_rollouts_rounds_up_like_sb3_learn():
         ("vf_coef", "0.5", "finite number"),
         ("max_grad_norm", 0.0, "> 0"),
         ("adam_eps", -1e-8, "> 0"),
-        ("torso", "resnet", "'cnn', 'mlp'"),
+        ("torso", "resnet", "cnn | mlp"),
         ("normalize_advantage", 1, "True or False"),
         ("total_timesteps", -5, ">= 0"),
         ("total_timesteps", 1.5, "integer"),

@@ -75,7 +75,7 @@ class PPOConfig:
         if self.obs_scale is not None:
             _check_real("obs_scale", self.obs_scale, low=0.0, low_open=True)
         if self.torso not in TORSOS:
-            raise ValueError(f"torso: must be one of {TORSOS}, got {self.torso!r}.")
+            raise ValueError(f"torso: must be one of {' | '.join(TORSOS)}, got {self.torso!r}.")
 
     @property
     def rollout_steps(self) -> int:
@@ -86,6 +86,14 @@ class PPOConfig:
     def num_rollouts(self) -> int:
         """Rollouts in ``total_timesteps``, rounded up like SB3's ``learn``."""
         return num_rollouts(self.total_timesteps, self.n_steps, self.n_envs)
+
+    def rollouts(self, steps: int) -> int:
+        """Whole rollouts a phase of ``steps`` env steps takes (SB3 rounds up: 12e4 -> 59 rollouts of 2048)."""
+        return num_rollouts(steps, self.n_steps, self.n_envs)
+
+    def phase_steps(self, steps: int) -> int:
+        """Env steps a phase of ``steps`` actually runs: whole rollouts (12e4 -> 120,832)."""
+        return self.rollouts(steps) * self.rollout_steps
 
     def policy_obs_scale(self, world: Any) -> float:
         """The factor the policy applies to ``world``'s uint8 observations."""

@@ -15,9 +15,9 @@ Format (every key optional unless marked; unknown keys are errors)::
     evaluation_episodes = 100
     chunk_rollouts = 10
 
-    [learner]        # fields of LearnerSpec: torso, n_envs, n_steps, batch_size, n_epochs, learning_rate,
-                     # ent_coef, obs_scale
-    torso = "mlp"
+    [learner]        # every PPOConfig setting (agents.ppo_config): torso, n_envs, n_steps, batch_size, n_epochs,
+    torso = "mlp"    # learning_rate, gamma, gae_lambda, clip_range, normalize_advantage, ent_coef, vf_coef,
+                     # max_grad_norm, adam_eps, obs_scale (the budget comes from the phases' steps)
 
     [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
     utility = "threshold-replace"   # holdout_fraction, data_sizes, data_size_updates, utility, threshold, width
@@ -56,7 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
-from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, WorldSpec, world
+from internalize.agents.ppo_config import PPOConfig
+from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec, learner_config, world
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.presence import KINDS, Presence
@@ -79,10 +80,10 @@ class ExperimentFileError(ValueError):
     """A malformed experiment file; the message names the file, the key and the line."""
 
 
-def _types(cls: type) -> dict[str, type]:
-    hints = {"int": int, "float": float, "str": str, "bool": bool, "tuple[int, ...]": list,
-             "Literal['cnn', 'mlp']": str, "float | None": float}
-    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls)}
+def _types(cls: type, exclude: tuple[str, ...] = ()) -> dict[str, type]:
+    """The TOML type of each field of ``cls`` (from its annotation), but those in ``exclude``."""
+    hints = {"int": int, "float": float, "str": str, "bool": bool, "tuple[int, ...]": list, "float | None": float}
+    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls) if f.name not in exclude}
 
 
 def _line(text: str, section: str | None, key: str | None) -> int | None:
@@ -147,7 +148,7 @@ def load_experiment(path: str | Path) -> Experiment:
     base = exp.get("base", "quick")
     if base not in PRESETS:
         raise fail("experiment", "base", f"got {base!r}; allowed: {' | '.join(PRESETS)}")
-    learner_base = QUICK_LEARNER if base == "quick" else LearnerSpec()
+    learner_base = QUICK_LEARNER if base == "quick" else learner_config()
     isr_base = QUICK_ISR if base == "quick" else ISRSpec()
 
     worlds: dict[str, WorldSpec] = {}
@@ -173,7 +174,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
     caregiver = _caregiver(data.get("caregiver", {}), fail)
     defined = _conditions(data.get("conditions", {}), fail)
-    learner = _sub(data.get("learner", {}), LearnerSpec, learner_base, "learner", fail)
+    learner = _sub(data.get("learner", {}), PPOConfig, learner_base, "learner", fail, exclude=("total_timesteps",))
     isr = _sub(data.get("isr", {}), ISRSpec, isr_base, "isr", fail)
     if "seeds" in exp and "n_seeds" in exp:
         raise fail("experiment", "n_seeds", "give either seeds or n_seeds, not both")
@@ -216,16 +217,18 @@ def _check_keys(table: dict, allowed: dict[str, type], section: str, fail) -> No
             raise fail(section, key, f"must be of type {expected.__name__}, got {type(value).__name__} {value!r}")
 
 
-def _sub(table: Any, cls: type, base: Any, section: str, fail) -> Any:
+def _sub(table: Any, cls: type, base: Any, section: str, fail, exclude: tuple[str, ...] = ()) -> Any:
     if not isinstance(table, dict):
         raise fail(section, None, "must be a table")
-    _check_keys(table, _types(cls), section, fail)
+    _check_keys(table, _types(cls, exclude), section, fail)
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return dataclasses.replace(base, **values)
     except ValueError as e:
-        key = str(e).split(":")[0].split(".")[-1].split("[")[0]
-        raise fail(section, key if key in table else None, str(e)) from None
+        head, _, rest = str(e).partition(": ")
+        key = head.split(".")[-1].split("[")[0]
+        # The message names the field itself ("torso: ..."); fail() puts "section.key" in front once.
+        raise fail(section, key if key in table else None, rest if key in table else str(e)) from None
 
 
 def _presence(table: Any, where: str, fail) -> Presence:

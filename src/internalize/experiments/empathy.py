@@ -33,7 +33,8 @@ from internalize.experiments import phases
 from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
 from internalize.experiments.results import ResultsStore, rows_frame
 from internalize.experiments.runner import Runner
-from internalize.experiments.spec import PEER_BLOCKS, Experiment, ISRSpec, LearnerSpec, WorldSpec
+from internalize.agents.ppo_config import PPOConfig
+from internalize.experiments.spec import PEER_BLOCKS, Experiment, ISRSpec, WorldSpec, learner_config
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 from internalize.worlds.peer import SIMILARITIES, VIEWS
@@ -78,7 +79,7 @@ class EmpathyStudy:
     seeds: tuple[int, ...] = PAPER_SEEDS
     evaluation_episodes: int = 100
     n_stimuli: int = 256
-    learner: LearnerSpec = field(default_factory=LearnerSpec)
+    learner: PPOConfig = field(default_factory=learner_config)
     isr: ISRSpec = field(default_factory=lambda: ISRSpec(network="reference", encoding="onehot"))
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ("empathy",)

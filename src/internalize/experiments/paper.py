@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from internalize.experiments.spec import Experiment, ISRSpec, LearnerSpec, world
+from internalize.experiments.spec import Experiment, ISRSpec, learner_config, world
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 
@@ -32,7 +32,7 @@ FIG3_SIZES = (10_240, 20_480, 30_720, 40_960, 81_920, 120_832)  # PPO steps befo
 
 # SB3's PPO defaults but for the MLP torso, 8 envs x 128 steps per rollout and lr 1e-3: with fewer updates per
 # sample (or lr <= 3e-4) a short run first learns to stand still, since every forward costs.
-QUICK_LEARNER = LearnerSpec(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
+QUICK_LEARNER = learner_config(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
 # The reference's small conv ISR: the MLP ISR predicts held-out data well but is easily hacked off-distribution.
 QUICK_ISR = ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
 QUICK_PHASE = 48 * 8 * 128  # 49,152 steps: 48 rollouts of 8 envs x 128 steps (~2,500 episodes)

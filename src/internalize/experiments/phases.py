@@ -10,6 +10,7 @@ the same held-out layouts (paired comparisons).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -55,17 +56,12 @@ def evaluation_keys(keys: SeedKeys, world_index: int) -> jax.Array:
 
 def ppo_config(exp: Experiment, steps: int) -> PPOConfig:
     """The learner's PPO config for a phase of ``steps`` env steps."""
-    spec = exp.learner
-    return PPOConfig(
-        total_timesteps=steps, learning_rate=spec.learning_rate, n_steps=spec.n_steps, n_envs=spec.n_envs,
-        batch_size=spec.batch_size, n_epochs=spec.n_epochs, torso=spec.torso, ent_coef=spec.ent_coef,
-        obs_scale=spec.obs_scale,
-    )
+    return dataclasses.replace(exp.learner, total_timesteps=steps)
 
 
 def socialization_capacity(exp: Experiment) -> int:
     """Transitions a seed stores during socialization: the whole phase, rounded up to whole rollouts."""
-    return exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
+    return exp.learner.phase_steps(exp.socialization_steps)
 
 
 def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None = None,

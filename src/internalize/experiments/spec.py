@@ -28,12 +28,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from internalize.agents.ppo_config import PPOConfig
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
 from internalize.worlds.layouts import PAPER_MAPS
 from internalize.worlds.navigation import Navigation, make_params
 
-TORSOS = ("cnn", "mlp")
 UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
 ISR_NETWORKS = ("policy", "reference", "mlp")
 ISR_ENCODINGS = ("channel", "onehot")
@@ -167,52 +167,11 @@ def world(name: str) -> WorldSpec:
 PEER_BLOCKS = 2
 
 
-@dataclass(frozen=True)
-class LearnerSpec:
-    """The PPO learner. Defaults are the paper's: SB3 PPO, CnnPolicy, lr 1e-4, one env, n_steps 2048.
-
-    Attributes:
-      torso: ``cnn`` (the paper's minigrid CNN) or ``mlp`` (SB3's MlpPolicy on the same crop; far cheaper on CPU).
-      n_envs: environments per seed (the paper: 1). A rollout is n_steps * n_envs transitions.
-      n_steps: steps per environment per rollout (SB3: 2048).
-      batch_size: minibatch size (SB3: 64).
-      n_epochs: passes over each rollout (SB3: 10).
-      learning_rate: Adam step size, constant (the paper: 1e-4).
-      ent_coef: entropy bonus coefficient (SB3 and the paper: 0).
-      obs_scale: what the policy multiplies the uint8 observation by; None = the world's own (SB3's) scale:
-        1/255 for navigation's image Box, raw codes (1) in the prosocial world.
-    """
-
-    torso: Literal["cnn", "mlp"] = "cnn"
-    n_envs: int = 1
-    n_steps: int = 2048
-    batch_size: int = 64
-    n_epochs: int = 10
-    learning_rate: float = 1e-4
-    ent_coef: float = 0.0
-    obs_scale: float | None = None
-
-    def __post_init__(self) -> None:
-        _require(self.torso in TORSOS, "learner.torso", self.torso, " | ".join(TORSOS))
-        _require(isinstance(self.ent_coef, (int, float)) and not isinstance(self.ent_coef, bool)
-                 and 0 <= self.ent_coef < 1, "learner.ent_coef", self.ent_coef, "a number in [0, 1)")
-        _require(self.obs_scale is None or (isinstance(self.obs_scale, (int, float))
-                 and not isinstance(self.obs_scale, bool) and 0 < self.obs_scale <= 1),
-                 "learner.obs_scale", self.obs_scale, "a number in (0, 1], or unset for the world's own scale")
-        for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
-            _positive_int(f"learner.{name}", getattr(self, name))
-        _require((self.n_steps * self.n_envs) % self.batch_size == 0, "learner.batch_size", self.batch_size,
-                 f"a divisor of n_steps * n_envs = {self.n_steps * self.n_envs}")
-        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1,
-                 "learner.learning_rate", self.learning_rate, "a number in (0, 1)")
-
-    @property
-    def rollout_steps(self) -> int:
-        return self.n_steps * self.n_envs
-
-    def rollouts(self, steps: int) -> int:
-        """Whole rollouts needed for ``steps`` environment steps (SB3 rounds a phase up: 12e4 -> 59 rollouts)."""
-        return -(-steps // self.rollout_steps)
+def learner_config(**fields: Any) -> PPOConfig:
+    """The learner of an experiment: a :class:`~internalize.agents.ppo_config.PPOConfig` (defaults: SB3's PPO with
+    the paper's CnnPolicy, lr 1e-4, one env, n_steps 2048) whose ``total_timesteps`` is left at 0, since each
+    phase sets its own (``socialization_steps``, ``autonomy_steps``)."""
+    return PPOConfig(**{"total_timesteps": 0, **fields})
 
 
 @dataclass(frozen=True)
@@ -284,7 +243,9 @@ class Experiment:
       socialization_steps / autonomy_steps: environment steps per seed (rounded up to whole rollouts).
       evaluation_episodes: held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation.
       seeds: root seeds; everything random in a run derives from its seed.
-      learner / isr: the PPO learner and the ISR.
+      learner: the PPO learner's config (every PPOConfig setting; its ``total_timesteps`` is set per phase, so it
+        is stored as 0: see :func:`learner_config`).
+      isr: the ISR.
       caregiver: who pays R_s during socialization, how much, how reliably and when (``social.caregiver``).
       defined_conditions: the experiment's own conditions (``social.conditions.Condition``), each listed by name
         in ``conditions``.
@@ -301,7 +262,7 @@ class Experiment:
     autonomy_steps: int
     seeds: tuple[int, ...]
     evaluation_episodes: int = 100
-    learner: LearnerSpec = field(default_factory=LearnerSpec)
+    learner: PPOConfig = field(default_factory=learner_config)
     isr: ISRSpec = field(default_factory=ISRSpec)
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ()
@@ -311,6 +272,9 @@ class Experiment:
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
                  "name", self.name, "letters, digits, '-' and '_'")
+        _require(isinstance(self.learner, PPOConfig), "learner", self.learner, "a PPOConfig")
+        if self.learner.total_timesteps:  # each phase sets its own budget
+            object.__setattr__(self, "learner", dataclasses.replace(self.learner, total_timesteps=0))
         defined = [c.name for c in self.defined_conditions]
         for name in defined:
             _require(name not in NAMED, "conditions", name, "a name other than the named conditions "

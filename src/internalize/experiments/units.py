@@ -187,8 +187,8 @@ def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
     obs_scale = phases.ppo_config(exp, 0).policy_obs_scale(runner.world)  # the scale the learner was trained on
     network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=obs_scale)
     S = len(exp.seeds)
-    soc_steps = exp.learner.rollouts(exp.socialization_steps) * exp.learner.rollout_steps
-    aut_steps = exp.learner.rollouts(exp.autonomy_steps) * exp.learner.rollout_steps
+    soc_steps = exp.learner.phase_steps(exp.socialization_steps)
+    aut_steps = exp.learner.phase_steps(exp.autonomy_steps)
     frames = []
     for w_index, world in enumerate(exp.autonomy_worlds):
         conditions = [c for c in exp.conditions if (c, world.name) in finals]
