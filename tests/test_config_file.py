@@ -242,3 +242,30 @@ def test_every_ppo_setting_is_reachable_from_the_file(tmp_path):
     assert exp.learner.total_timesteps == 0, "the budget is the phase's, not the learner's"
     path = _write(tmp_path, MINIMAL + "\n[learner]\ntotal_timesteps = 10\n")
     assert "learner.total_timesteps: unknown key" in _error(path)
+
+
+def test_the_schema_documents_every_key_the_loader_accepts():
+    """``internalize schema`` is built from the same fields the loader checks keys against: every key has its
+    help, and the command prints every section and key."""
+    from typer.testing import CliRunner
+
+    from internalize.cli import app
+    from internalize.experiments.file_schema import allowed, sections
+
+    found = sections()
+    assert {"experiment", "learner", "isr", "caregiver", "conditions.NAME", "presence", "worlds.NAME"} == set(found)
+    for section in found.values():
+        for key in section.keys.values():
+            assert key.help.strip(), f"{section.name}.{key.name} has no help"
+            assert key.type in (int, float, str, bool, list, dict), (section.name, key)
+    assert set(allowed("learner")) == {f.name for f in dataclasses.fields(QUICK_LEARNER)} - {"total_timesteps"}
+    result = CliRunner().invoke(app, ["schema"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    for section in found.values():
+        assert f"[{section.name}]" in result.output
+        for name in section.keys:
+            assert f"\n  {name} " in result.output, (section.name, name)
+    one = CliRunner().invoke(app, ["schema", "caregiver"])
+    assert one.exit_code == 0 and "[caregiver]" in one.output and "[learner]" not in one.output
+    bad = CliRunner().invoke(app, ["schema", "nope"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: section: got 'nope'; allowed: experiment | ")

@@ -9,6 +9,7 @@ JAX and the worlds are imported inside the commands, so ``--help`` and ``--versi
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -258,6 +259,20 @@ def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("ru
     try:
         run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k)
     except (ValueError, FloatingPointError) as e:
+        _fail(e)
+
+
+@app.command()
+def schema(section: Annotated[str | None, typer.Argument(
+        help="One section: experiment, learner, isr, caregiver, conditions.NAME, presence, worlds.NAME.")] = None,
+) -> None:
+    """Every section and key an experiment file (.toml) may hold, with its type, default and help."""
+    from internalize.experiments.file_schema import describe
+
+    try:
+        width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+        typer.echo(describe(section, width=width), nl=False)
+    except ValueError as e:
         _fail(e)
 
 

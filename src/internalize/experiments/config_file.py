@@ -44,7 +44,8 @@ Format (every key optional unless marked; unknown keys are errors)::
     #######
     '''
 
-Every error names the file, the key and its line.
+Every error names the file, the key and its line. ``internalize schema`` lists every section and key with its type,
+default and help (``experiments.file_schema``, built from the configs' fields).
 """
 
 from __future__ import annotations
@@ -55,35 +56,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
-from internalize.agents.ppo_config import PPOConfig
 from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec, learner_config, world
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
-from internalize.social.presence import KINDS, Presence
+from internalize.social.presence import Presence
 
-_EXPERIMENT_KEYS = {
-    "name": str, "title": str, "base": str, "seeds": list, "n_seeds": int, "socialization_world": str,
-    "autonomy_worlds": list, "conditions": list, "socialization_steps": int, "autonomy_steps": int,
-    "evaluation_episodes": int, "chunk_rollouts": int,
-}
-_WORLD_KEYS = {"kind": str, "map": str, "n_blocks": int, "check_reachable": bool, "n_walls": int, "drop": str,
-               "helper": str, "rewarded_event": str, "similarity": str, "view": str, "peer_noise": float}
 _SECTIONS = ("experiment", "learner", "isr", "worlds", "caregiver", "conditions")
-_CAREGIVER_KEYS = {"reward": float, "noise": float, "miss": float, "false_reward": float, "presence": dict}
-_CONDITION_KEYS = {"presence": dict, "isr": bool, "learns": bool, "world": str}
-_PRESENCE_KEYS = {"kind": str, "switch_step": int, "p0": float, "p1": float, "start": int, "end": int,
-                  "half_life": float, "rate": float}
 
 
 class ExperimentFileError(ValueError):
     """A malformed experiment file; the message names the file, the key and the line."""
-
-
-def _types(cls: type, exclude: tuple[str, ...] = ()) -> dict[str, type]:
-    """The TOML type of each field of ``cls`` (from its annotation), but those in ``exclude``."""
-    hints = {"int": int, "float": float, "str": str, "bool": bool, "tuple[int, ...]": list, "float | None": float}
-    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(cls) if f.name not in exclude}
 
 
 def _line(text: str, section: str | None, key: str | None) -> int | None:
@@ -140,7 +124,7 @@ def load_experiment(path: str | Path) -> Experiment:
     exp = data.get("experiment")
     if not isinstance(exp, dict):
         raise ExperimentFileError(f"{path}: missing the [experiment] section.")
-    _check_keys(exp, _EXPERIMENT_KEYS, "experiment", fail)
+    _check_keys(exp, allowed("experiment"), "experiment", fail)
     for required in ("name", "socialization_steps"):
         if required not in exp:
             raise fail("experiment", None, f"missing required key {required!r}")
@@ -155,7 +139,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for wname, wdata in data.get("worlds", {}).items():
         if not isinstance(wdata, dict):
             raise fail("worlds", wname, "must be a table ([worlds.NAME])")
-        _check_keys(wdata, _WORLD_KEYS, f"worlds.{wname}", fail)
+        _check_keys(wdata, allowed("worlds.NAME"), f"worlds.{wname}", fail)
         try:
             worlds[wname] = WorldSpec(wname, **wdata)
         except ValueError as e:
@@ -174,8 +158,8 @@ def load_experiment(path: str | Path) -> Experiment:
 
     caregiver = _caregiver(data.get("caregiver", {}), fail)
     defined = _conditions(data.get("conditions", {}), fail)
-    learner = _sub(data.get("learner", {}), PPOConfig, learner_base, "learner", fail, exclude=("total_timesteps",))
-    isr = _sub(data.get("isr", {}), ISRSpec, isr_base, "isr", fail)
+    learner = _sub(data.get("learner", {}), learner_base, "learner", fail)
+    isr = _sub(data.get("isr", {}), isr_base, "isr", fail)
     if "seeds" in exp and "n_seeds" in exp:
         raise fail("experiment", "n_seeds", "give either seeds or n_seeds, not both")
     seeds = tuple(exp.get("seeds", range(exp.get("n_seeds", 1))))
@@ -217,10 +201,10 @@ def _check_keys(table: dict, allowed: dict[str, type], section: str, fail) -> No
             raise fail(section, key, f"must be of type {expected.__name__}, got {type(value).__name__} {value!r}")
 
 
-def _sub(table: Any, cls: type, base: Any, section: str, fail, exclude: tuple[str, ...] = ()) -> Any:
+def _sub(table: Any, base: Any, section: str, fail) -> Any:
     if not isinstance(table, dict):
         raise fail(section, None, "must be a table")
-    _check_keys(table, _types(cls, exclude), section, fail)
+    _check_keys(table, allowed(section), section, fail)
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return dataclasses.replace(base, **values)
@@ -235,8 +219,8 @@ def _presence(table: Any, where: str, fail) -> Presence:
     """A presence schedule from an inline table or a ``[WHERE.presence]`` table."""
     section, key = where.rsplit(".", 1)
     if not isinstance(table, dict):
-        raise fail(section, key, f"must be a table with kind = {' | '.join(KINDS)}")
-    _check_keys(table, _PRESENCE_KEYS, where, fail)
+        raise fail(section, key, "must be a table with a kind (internalize schema presence)")
+    _check_keys(table, allowed("presence"), where, fail)
     try:
         return Presence(**table)
     except ValueError as e:
@@ -249,7 +233,7 @@ def _presence(table: Any, where: str, fail) -> Presence:
 def _caregiver(table: Any, fail) -> Caregiver:
     if not isinstance(table, dict):
         raise fail("caregiver", None, "must be a table")
-    _check_keys(table, _CAREGIVER_KEYS, "caregiver", fail)
+    _check_keys(table, allowed("caregiver"), "caregiver", fail)
     values = dict(table)
     if "presence" in values:
         values["presence"] = _presence(values["presence"], "caregiver.presence", fail)
@@ -270,7 +254,7 @@ def _conditions(tables: Any, fail) -> tuple[Condition, ...]:
                        f"(named: {', '.join(NAMED)})")
         if not isinstance(table, dict):
             raise fail("conditions", name, "must be a table ([conditions.NAME])")
-        _check_keys(table, _CONDITION_KEYS, f"conditions.{name}", fail)
+        _check_keys(table, allowed("conditions.NAME"), f"conditions.{name}", fail)
         values = dict(table)
         if "presence" in values:
             values["presence"] = _presence(values["presence"], f"conditions.{name}.presence", fail)

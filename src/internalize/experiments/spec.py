@@ -40,6 +40,10 @@ ISR_ENCODINGS = ("channel", "onehot")
 DATA_SIZE_UPDATES = ("epoch", "full")
 
 
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
 def _require(cond: bool, field_name: str, value: Any, allowed: str) -> None:
     if not cond:
         raise ValueError(f"{field_name}: got {value!r}; allowed: {allowed}.")
@@ -59,38 +63,35 @@ class WorldSpec:
     """A world by label: a navigation world (``blocks-N`` or a fixed map), the prosocial world (Figure 7) or the
     two-agent navigation world of the empathy probe (``peer``).
 
-    Attributes:
-      name: label in the results table (``blocks-3``, ``plus``, ``prosocial``, ``my_map`` ...).
-      kind: ``navigation`` (the goal-reaching world), ``prosocial`` (move a boulder for a helped agent) or ``peer``
-        (navigation beside a scripted peer that walks to the goal too; ``internalize.worlds.peer``).
-      n_blocks: navigation: random blocks per layout (0..8), added on the map's free cells if a map is given;
-        peer: random blocks per episode (0..6).
-      map: navigation: a built-in map name or an ASCII map (rows of '#' and '.'); None for an open 5x5 interior.
-        prosocial: a user layout (``# . B H G L``: wall, free, boulder, helped agent, goal, learner); None for
-        the generated bank of tree layouts.
-      check_reachable: navigation: redraw layouts whose goal is unreachable (False = the reference code).
-      n_walls: prosocial: interior walls of the generated layouts (None = the world's default, the paper's 7).
-      drop: prosocial: ``place`` (paper) or ``noop`` (the reference's drop that loses the boulder).
-      helper: prosocial: ``shortest`` (paper) or ``reference-dfs`` (plans through the boulder).
-      rewarded_event: prosocial: ``helped_goal`` (the prosocial caregiver) or ``boulder_lift`` (instrumental).
-      similarity: peer: how the peer looks, ``identical`` to the learner, ``colour`` (same kind, blue) or ``kind``
-        (a blue ball).
-      view: peer: ``egocentric`` (the paper's crop) or ``allocentric`` (the whole grid with a self marker).
-      peer_noise: peer: probability that the peer takes a random action instead of a shortest-path one.
+    Every field's help is in its metadata (``internalize schema`` prints it).
     """
 
-    name: str
-    kind: str = "navigation"
-    n_blocks: int = 0
-    map: str | None = None
-    check_reachable: bool = True
-    n_walls: int | None = None
-    drop: str = "place"
-    helper: str = "shortest"
-    rewarded_event: str = "helped_goal"
-    similarity: str = "identical"
-    view: str = "egocentric"
-    peer_noise: float = 0.2
+    name: str = field(metadata=_help("label in the results table (blocks-3, plus, prosocial, my_map ...)"))
+    kind: str = field(default="navigation", metadata=_help(
+        "navigation (the goal-reaching world), prosocial (move a boulder for a helped agent) or peer (navigation "
+        "beside a scripted peer that walks to the goal too)"))
+    n_blocks: int = field(default=0, metadata=_help(
+        "navigation: random blocks per layout (0..8), added on a map's free cells; peer: per episode (0..6)"))
+    map: str | None = field(default=None, metadata=_help(
+        "navigation: a built-in map name or an ASCII map (rows of '#' and '.'); unset = an open 5x5 interior. "
+        "prosocial: a layout of '# . B H G L' (wall, free, boulder, helped agent, goal, learner); unset = the "
+        "generated bank of tree layouts"))
+    check_reachable: bool = field(default=True, metadata=_help(
+        "navigation: redraw layouts whose goal is unreachable (false = the reference code)"))
+    n_walls: int | None = field(default=None, metadata=_help(
+        "prosocial: interior walls of the generated layouts (unset = the paper's 7)"))
+    drop: str = field(default="place", metadata=_help(
+        "prosocial: place (paper) or noop (the reference's drop that loses the boulder)"))
+    helper: str = field(default="shortest", metadata=_help(
+        "prosocial: the helped agent's planner, shortest (paper) or reference-dfs (plans through the boulder)"))
+    rewarded_event: str = field(default="helped_goal", metadata=_help(
+        "prosocial: what the caregiver pays for, helped_goal (prosocial) or boulder_lift (instrumental)"))
+    similarity: str = field(default="identical", metadata=_help(
+        "peer: how the peer looks, identical to the learner, colour (same kind, blue) or kind (a blue ball)"))
+    view: str = field(default="egocentric", metadata=_help(
+        "peer: egocentric (the paper's crop) or allocentric (the whole grid with a self marker)"))
+    peer_noise: float = field(default=0.2, metadata=_help(
+        "peer: probability that the peer takes a random action instead of a shortest-path one"))
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
@@ -178,35 +179,32 @@ def learner_config(**fields: Any) -> PPOConfig:
 class ISRSpec:
     """The internalized social reward model and how its output enters the utility.
 
-    Attributes:
-      network: ``policy`` (the policy's torso + MLP head, the paper), ``reference`` (the reference code's smaller
-        net), ``mlp`` (cheap, for CPU presets).
-      encoding: how the action enters: ``channel`` (action index at the agent's cell, the reference) or ``onehot``.
-      learning_rate: Adam step size (reference: 3e-4; 3e-5 in Figure 3).
-      batch_size: transitions per update (reference: 1).
-      updates_fraction: updates as a fraction of one epoch over the training split (1 = one epoch, the reference;
-        1/12 = the undertrained ISR of Figure 6).
-      holdout_fraction: held-out share of the socialization data, never trained on (reference: last 10%).
-      data_sizes: also train ISRs on the first N socialization transitions for each N (Figure 3b); empty = no.
-      data_size_updates: updates of each ``data_sizes`` ISR: ``epoch`` = ``updates_fraction`` of an epoch over its
-        own training data (the reference: less data, fewer updates); ``full`` = as many as the full-data ISR, so
-        that only the amount of data differs between the sizes.
-      utility: how R_i enters the learner's utility while the caregiver is absent (see social.utility).
-      threshold: R_i threshold of the ``threshold-replace`` utility (reference: 0.2).
-      width: multiplier of the hidden widths of the ``reference`` and ``mlp`` networks (the ISR's capacity).
+    Every field's help is in its metadata (``internalize schema`` prints it).
     """
 
-    network: str = "policy"
-    encoding: str = "channel"
-    learning_rate: float = 3e-4
-    batch_size: int = 1
-    updates_fraction: float = 1.0
-    holdout_fraction: float = 0.1
-    data_sizes: tuple[int, ...] = ()
-    data_size_updates: str = "epoch"
-    utility: str = "additive"
-    threshold: float = 0.2
-    width: float = 1.0
+    network: str = field(default="policy", metadata=_help(
+        "policy (the policy's torso + MLP head, the paper), reference (the reference code's smaller net), mlp "
+        "(cheap, for CPU presets)"))
+    encoding: str = field(default="channel", metadata=_help(
+        "how the action enters: channel (action index at the agent's cell, the reference) or onehot"))
+    learning_rate: float = field(default=3e-4, metadata=_help("Adam step size (reference: 3e-4; 3e-5 in Fig 3)"))
+    batch_size: int = field(default=1, metadata=_help("transitions per update (reference: 1)"))
+    updates_fraction: float = field(default=1.0, metadata=_help(
+        "updates as a fraction of one epoch over the training split (1 = one epoch, the reference; 1/12 = the "
+        "undertrained ISR of Fig 6)"))
+    holdout_fraction: float = field(default=0.1, metadata=_help(
+        "held-out share of the socialization data, never trained on (reference: the last 10%)"))
+    data_sizes: tuple[int, ...] = field(default=(), metadata=_help(
+        "also train ISRs on the first N socialization transitions for each N (Fig 3b); empty = no"))
+    data_size_updates: str = field(default="epoch", metadata=_help(
+        "updates of each data_sizes ISR: epoch = updates_fraction of an epoch over its own data (the reference); "
+        "full = as many as the full-data ISR, so that only the amount of data differs"))
+    utility: str = field(default="additive", metadata=_help(
+        f"how R_i enters the utility while the caregiver is absent: {' | '.join(UTILITY_MODES)} (social.utility)"))
+    threshold: float = field(default=0.2, metadata=_help(
+        "R_i threshold of the threshold-replace utility (reference: 0.2)"))
+    width: float = field(default=1.0, metadata=_help(
+        "multiplier of the hidden widths of the reference and mlp networks (the ISR's capacity)"))
 
     def __post_init__(self) -> None:
         _require(isinstance(self.width, (int, float)) and not isinstance(self.width, bool) and 0 < self.width <= 64,
@@ -233,41 +231,31 @@ class ISRSpec:
 class Experiment:
     """One experiment of the paper (or a user's); see the module docstring for the protocol.
 
-    Attributes:
-      name: identifier, also the output sub-directory (``fig4b``, ``my_experiment``).
-      title: one line for the report.
-      socialization_world: where the caregiver teaches.
-      autonomy_worlds: where each condition continues after socialization (one branch per world).
-      conditions: names of the conditions to run: caregiver | none | isr | frozen | frozen-continued
-        (``social.conditions``) or one of ``defined_conditions``.
-      socialization_steps / autonomy_steps: environment steps per seed (rounded up to whole rollouts).
-      evaluation_episodes: held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation.
-      seeds: root seeds; everything random in a run derives from its seed.
-      learner: the PPO learner's config (every PPOConfig setting; its ``total_timesteps`` is set per phase, so it
-        is stored as 0: see :func:`learner_config`).
-      isr: the ISR.
-      caregiver: who pays R_s during socialization, how much, how reliably and when (``social.caregiver``).
-      defined_conditions: the experiment's own conditions (``social.conditions.Condition``), each listed by name
-        in ``conditions``.
-      chunk_rollouts: rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks.
-      figures: which report sections use this experiment (``fig1``, ``fig4a``, ``fig3``, ...).
+    Every field's help is in its metadata (``internalize schema`` prints it).
     """
 
-    name: str
-    title: str
-    socialization_world: WorldSpec
-    autonomy_worlds: tuple[WorldSpec, ...]
-    conditions: tuple[str, ...]
-    socialization_steps: int
-    autonomy_steps: int
-    seeds: tuple[int, ...]
-    evaluation_episodes: int = 100
-    learner: PPOConfig = field(default_factory=learner_config)
-    isr: ISRSpec = field(default_factory=ISRSpec)
-    chunk_rollouts: int = 10
-    figures: tuple[str, ...] = ()
-    caregiver: Caregiver = field(default_factory=Caregiver)
-    defined_conditions: tuple[Condition, ...] = ()
+    name: str = field(metadata=_help("identifier, also the output sub-directory (fig4b, my_experiment)"))
+    title: str = field(metadata=_help("one line for the report"))
+    socialization_world: WorldSpec = field(metadata=_help("where the caregiver teaches"))
+    autonomy_worlds: tuple[WorldSpec, ...] = field(metadata=_help(
+        "where each condition continues after socialization (one branch per world)"))
+    conditions: tuple[str, ...] = field(metadata=_help(
+        "conditions to run: caregiver | none | isr | frozen | frozen-continued, or your own (defined_conditions)"))
+    socialization_steps: int = field(metadata=_help("environment steps per seed (rounded up to whole rollouts)"))
+    autonomy_steps: int = field(metadata=_help("environment steps per seed and condition after socialization"))
+    seeds: tuple[int, ...] = field(metadata=_help("root seeds; everything random in a run derives from its seed"))
+    evaluation_episodes: int = field(default=100, metadata=_help(
+        "held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation"))
+    learner: PPOConfig = field(default_factory=learner_config, metadata=_help(
+        "the PPO learner's config (every PPOConfig setting; its total_timesteps is set per phase)"))
+    isr: ISRSpec = field(default_factory=ISRSpec, metadata=_help("the ISR and how R_i enters the utility"))
+    chunk_rollouts: int = field(default=10, metadata=_help(
+        "rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks"))
+    figures: tuple[str, ...] = field(default=(), metadata=_help("report sections that use this experiment"))
+    caregiver: Caregiver = field(default_factory=Caregiver, metadata=_help(
+        "who pays R_s during socialization, how much, how reliably and when (social.caregiver)"))
+    defined_conditions: tuple[Condition, ...] = field(default=(), metadata=_help(
+        "the experiment's own conditions (social.conditions), each listed by name in conditions"))
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
