@@ -12,8 +12,9 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
    world in ``autonomy-<condition>`` (``autonomy-frozen-continued``); see ``phases.autonomy_groups``;
 4. ``evaluation`` — held-out deterministic episodes for every (condition, world, seed).
 
-A finished unit leaves its rows in ``units/<unit>.parquet`` and its product (final states) in
-``checkpoints/<unit>/final.ckpt``; a rerun skips it. A unit in progress is checkpointed between chunks (at most
+Every unit goes through one lifecycle (``experiments.lifecycle.run_unit``): a finished unit leaves its rows in
+``units/<unit>.parquet`` and its product (final states) in ``checkpoints/<unit>/final.ckpt``, and a rerun loads
+it; an identical unit another experiment finished is copied from ``OUT/.shared``. A unit in progress is checkpointed between chunks (at most
 every ``checkpoint_seconds``, and less often when a checkpoint takes over a tenth of that to write; 0 = after
 every chunk); a rerun after an interruption resumes from the last checkpoint and, the programs being
 deterministic on CPU, produces the same numbers as an uninterrupted run.
@@ -34,6 +35,7 @@ import pandas as pd
 from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
+from internalize.experiments.lifecycle import Shared, run_unit
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SharedUnits
@@ -115,17 +117,14 @@ class Runner:
             return metrics_rows(exp.name, "socialization", labels, metrics, LOGGED, episodes0)
 
         expand = socialization_rows(exp)
-        if self.reuse_shared and self.shared.fetch(exp, unit, self.store,
-                                                   lambda df: expand(df.assign(experiment=exp.name))):
-            self.log(f"{exp.name}/{unit}: identical to a finished one in {self.shared.root}, reused")
-        fresh = not self.store.unit_done(unit)
-        final = self._train_unit(unit, seeds.run, states, n, rows, expand=expand)
-        if fresh:
-            # Published as computed: the rows of one condition, under the label socialization runs with.
-            df = self.store.read_unit(unit)
-            first = (exp.conditions or ("caregiver",))[0]
-            self.shared.publish(exp, unit, self.store, df[df["condition"] == first].assign(condition="caregiver"))
-        return final
+        first = (exp.conditions or ("caregiver",))[0]
+        # Shared as computed: the rows of one condition, under the label socialization runs with.
+        shared = Shared(publish=lambda df: df[df["condition"] == first].assign(condition="caregiver"),
+                        relabel=lambda df: expand(df.assign(experiment=exp.name)))
+        done = self._run_training(unit, states, lambda: self._train(unit, seeds.run, states, n, rows, expand=expand),
+                                  shared)
+        self._episodes_after_socialization = np.asarray(done.meta["episodes"], np.float64)
+        return done.product
 
     def isr(self, soc: Any) -> Any:
         return isr_unit(self, soc)
@@ -157,7 +156,8 @@ class Runner:
         def rows(metrics, episodes):
             return metrics_rows(exp.name, "autonomy", labels, metrics, LOGGED, episodes)
 
-        final = self._train_unit(unit, seeds.run, states, n, rows, episodes0=episodes0)
+        final = self._run_training(unit, states, lambda: self._train(unit, seeds.run, states, n, rows,
+                                                                     episodes0=episodes0)).product
         out = {}
         for i, c in enumerate(conditions):
             out[(c.name, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
@@ -167,25 +167,14 @@ class Runner:
         evaluation_unit(self, finals)
 
     # ------------------------------------------------------------------------------------ chunked training
-    def _train_unit(self, unit: str, run: Callable, states: Any, n_rollouts: int,
-                    rows: Callable[[dict, np.ndarray], list[dict]], *, expand: Callable | None = None,
-                    episodes0: np.ndarray | None = None) -> Any:
-        """Run ``n_rollouts`` in chunks with checkpoints; store the unit's rows; return the final states."""
+    def _train(self, unit: str, run: Callable, states: Any, n_rollouts: int,
+               rows: Callable[[dict, np.ndarray], list[dict]], *, expand: Callable | None = None,
+               episodes0: np.ndarray | None = None) -> tuple[Any, pd.DataFrame, dict]:
+        """Run ``n_rollouts`` in chunks, checkpointing between them and resuming from the last checkpoint;
+        returns (final states, the unit's rows, meta) for :func:`~internalize.experiments.lifecycle.run_unit`."""
         ckpt_dir = self.store.checkpoint_dir(unit)
-        final_path, partial_path = ckpt_dir / "final.ckpt", ckpt_dir / "partial.ckpt"
+        partial_path = ckpt_dir / "partial.ckpt"
         batch = int(np.asarray(states.rollouts).size)
-        if self.store.unit_done(unit) and final_path.exists():
-            try:
-                final, meta = load_checkpoint(final_path, states)
-            except CheckpointError as err:  # the rows verify but the state does not: recompute the unit
-                final_path.unlink()
-                self.store.discard(self.store.unit_path(unit), CorruptFile(str(err)), f"recomputing unit {unit}")
-            else:
-                if unit == "socialization":
-                    self._episodes_after_socialization = np.asarray(meta["episodes"], np.float64)
-                self.units.append(unit)
-                self.log(f"{self.exp.name}/{unit}: done, loaded")
-                return final
         done, frames = 0, []
         episodes = np.zeros(batch) if episodes0 is None else np.asarray(episodes0, np.float64)
         if partial_path.exists():
@@ -204,7 +193,7 @@ class Runner:
                 self.log(f"{self.exp.name}/{unit}: resuming after rollout {done}/{n_rollouts}")
         chunk = _chunk(n_rollouts, self.exp.chunk_rollouts)
         steps_per_rollout = self.exp.learner.rollout_steps * batch
-        started, last_save = time.perf_counter(), time.perf_counter()
+        last_save = time.perf_counter()
         interval = self.checkpoint_seconds
         with self.progress.task(f"{self.exp.name}/{unit}", total=n_rollouts * steps_per_rollout,
                                 completed=done * steps_per_rollout) as bar:
@@ -227,16 +216,17 @@ class Runner:
         df = pd.concat(frames, ignore_index=True)
         if expand is not None:
             df = expand(df)
-        meta = {"done": done, "episodes": episodes.tolist()}
-        save_checkpoint(final_path, states, meta)
-        self.store.write_unit(unit, df, time.perf_counter() - started)
-        partial_path.unlink(missing_ok=True)
+        return states, df, {"done": done, "episodes": episodes.tolist()}
+
+    def _run_training(self, unit: str, states: Any, train: Callable[[], tuple[Any, pd.DataFrame, dict]],
+                      shared: Shared | None = None) -> Any:
+        """A training unit through :func:`run_unit`; its resume checkpoint is dropped once the unit is stored."""
+        done = run_unit(self, unit, train, template=states, shared=shared)
+        ckpt_dir = self.store.checkpoint_dir(unit)
+        (ckpt_dir / "partial.ckpt").unlink(missing_ok=True)
         for stale in ckpt_dir.glob("rows-*.parquet"):
             remove_verified(stale)
-        if unit == "socialization":
-            self._episodes_after_socialization = episodes
-        self.units.append(unit)
-        return states
+        return done
 
     def _save_partial(self, path: Path, states: Any, frames: list[pd.DataFrame], done: int,
                       episodes: np.ndarray) -> None:

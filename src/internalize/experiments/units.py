@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.agents.networks import ActorCritic
 from internalize.experiments import phases
-from internalize.experiments.progress import Progress
-from internalize.experiments.results import COLUMNS, ResultsStore, rows_frame
-from internalize.experiments.shared import SharedUnits
+from internalize.experiments.lifecycle import Shared, UnitContext, run_unit
+from internalize.experiments.results import COLUMNS, rows_frame
 from internalize.experiments.spec import Experiment
-from internalize.storage import CorruptFile
 
-
-class Runner(Protocol):
-    """What a unit needs of the run it belongs to (``experiments.runner.Runner`` provides it)."""
-
-    exp: Experiment
-    store: ResultsStore
-    shared: SharedUnits
-    reuse_shared: bool
-    progress: Progress
-    keys: phases.SeedKeys
-    world: Any  # the experiment's world object (every world of an experiment is of one kind)
-    units: list[str]  # finished units, in order; a unit appends its name when done
-    log: Callable[[str], None]
 
 #: ISR metrics written once per ISR, at its last update: table name -> isr_metrics key.
 ISR_FINAL = {
@@ -92,7 +75,7 @@ def socialization_rows(exp: Experiment) -> Callable[[pd.DataFrame], pd.DataFrame
     return expand
 
 
-def isr_unit(runner: Runner, soc: Any) -> Any:
+def isr_unit(runner: UnitContext, soc: Any) -> Any:
     """Train each seed's ISR on its socialization data (and on data prefixes for Figure 3b); returns the
     full-data ISR parameters, (S,)-batched.
 
@@ -103,56 +86,43 @@ def isr_unit(runner: Runner, soc: Any) -> Any:
     not each on the tail of its own first N, which would come from a different stage of the learner's policy.
     A size equal to the whole socialization is the full-data ISR itself (condition ``isr``), trained once.
     """
-    exp, store, unit = runner.exp, runner.store, "isr"
-    path = store.checkpoint_dir(unit) / "final.ckpt"
+    exp, unit = runner.exp, "isr"
     buffers = soc.actors.reward_state.buffer
     obs_shape = tuple(buffers.obs.shape[2:])
     base = phases.isr_config(exp)
     template = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))(runner.keys.isr)
-    if runner.reuse_shared and runner.shared.fetch(exp, unit, store, lambda df: df.assign(experiment=exp.name)):
-        runner.log(f"{exp.name}/{unit}: identical to a finished one in {runner.shared.root}, reused")
-    if store.unit_done(unit) and path.exists():
-        try:
-            params = load_checkpoint(path, template)[0]
-        except CheckpointError as err:  # the rows verify but the parameters do not: train the ISRs again
-            path.unlink()
-            store.discard(store.unit_path(unit), CorruptFile(str(err)), f"recomputing unit {unit}")
-        else:
-            runner.units.append(unit)
-            return params
-    started = time.perf_counter()
-    # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
-    n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
-    n_stored = int(np.max(jax.device_get(buffers.count)))
-    sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in phases.isr_data_sizes(exp, n_stored)]
-    frames, main_params = [], None
-    for n_data, condition in sizes:
-        if n_data is None:
-            cfg = phases.isr_config(exp, None, n_full, curve_points=100)
-        else:
-            # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point is
-            # used, so they log a coarse curve and spend their time on training rather than held-out batches.
-            probe = phases.isr_config(exp, n_data, curve_points=10)
-            n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
-            cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
-        keys = runner.keys.isr if n_data is None else jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
-        with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
-            params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
-            bar.advance(cfg.n_updates)
-        # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
-        holdout = None if n_data is None else base
-        final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout)))(
-            params, buffers))
-        curve = jax.device_get(curve)
-        frames.append(_isr_rows(exp, condition, curve, final, heldout_curve=n_data is None))
-        if n_data is None:
-            main_params = params
-    df = pd.concat(frames, ignore_index=True)
-    save_checkpoint(path, main_params, {"unit": unit})
-    store.write_unit(unit, df, time.perf_counter() - started)
-    runner.shared.publish(exp, unit, store, df)
-    runner.units.append(unit)
-    return main_params
+
+    def compute() -> tuple[Any, pd.DataFrame, dict]:
+        # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
+        n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
+        n_stored = int(np.max(jax.device_get(buffers.count)))
+        sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in phases.isr_data_sizes(exp, n_stored)]
+        frames, main_params = [], None
+        for n_data, condition in sizes:
+            if n_data is None:
+                cfg = phases.isr_config(exp, None, n_full, curve_points=100)
+            else:
+                # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point
+                # is used, so they log a coarse curve and spend their time on training, not held-out batches.
+                probe = phases.isr_config(exp, n_data, curve_points=10)
+                n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
+                cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
+            keys = runner.keys.isr if n_data is None else jax.vmap(
+                lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
+            with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
+                params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
+                bar.advance(cfg.n_updates)
+            # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
+            holdout = None if n_data is None else base
+            final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout)))(
+                params, buffers))
+            frames.append(_isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=n_data is None))
+            if n_data is None:
+                main_params = params
+        return main_params, pd.concat(frames, ignore_index=True), {"unit": unit}
+
+    shared = Shared(publish=lambda df: df, relabel=lambda df: df.assign(experiment=exp.name))
+    return run_unit(runner, unit, compute, template=template, shared=shared).product
 
 
 def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.ndarray],
@@ -177,32 +147,31 @@ def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.n
     return pd.concat([curve_df, final_df], ignore_index=True)
 
 
-def evaluation_unit(runner: Runner, finals: dict[tuple[str, str], Any]) -> None:
+def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> None:
     """Held-out deterministic episodes for every (condition, world, seed), on each world's own layouts."""
-    exp, store, unit = runner.exp, runner.store, "evaluation"
-    if store.unit_done(unit):
-        runner.units.append(unit)
-        return
-    started = time.perf_counter()
-    obs_scale = phases.ppo_config(exp, 0).policy_obs_scale(runner.world)  # the scale the learner was trained on
-    network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=obs_scale)
-    S = len(exp.seeds)
-    soc_steps = exp.learner.phase_steps(exp.socialization_steps)
-    aut_steps = exp.learner.phase_steps(exp.autonomy_steps)
-    frames = []
-    for w_index, world in enumerate(exp.autonomy_worlds):
-        conditions = [c for c in exp.conditions if (c, world.name) in finals]
-        params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
-        keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
-        wp = phases.world_params(exp, world)
-        fn = jax.jit(jax.vmap(lambda p, k: evaluate(network.apply, p, runner.world, wp, k, exp.evaluation_episodes)))
-        out = jax.device_get(fn(params, keys))
-        labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
-        steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
-                            for _ in range(S)],
-                           np.int64)[:, None]
-        episodes = np.full(steps.shape, float(exp.evaluation_episodes))
-        frames.append(_frame(exp.name, "evaluation", labels, steps, episodes,
-                             {m: np.asarray(v).reshape(-1, 1) for m, v in out.items()}))
-    store.write_unit(unit, pd.concat(frames, ignore_index=True), time.perf_counter() - started)
-    runner.units.append(unit)
+    exp = runner.exp
+
+    def compute() -> tuple[None, pd.DataFrame, dict]:
+        obs_scale = phases.ppo_config(exp, 0).policy_obs_scale(runner.world)  # the scale the learner trained on
+        network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=obs_scale)
+        S = len(exp.seeds)
+        soc_steps = exp.learner.phase_steps(exp.socialization_steps)
+        aut_steps = exp.learner.phase_steps(exp.autonomy_steps)
+        frames = []
+        for w_index, world in enumerate(exp.autonomy_worlds):
+            conditions = [c for c in exp.conditions if (c, world.name) in finals]
+            params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
+            keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
+            wp = phases.world_params(exp, world)
+            fn = jax.jit(jax.vmap(
+                lambda p, k: evaluate(network.apply, p, runner.world, wp, k, exp.evaluation_episodes)))
+            out = jax.device_get(fn(params, keys))
+            labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
+            steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
+                                for _ in range(S)], np.int64)[:, None]
+            episodes = np.full(steps.shape, float(exp.evaluation_episodes))
+            frames.append(_frame(exp.name, "evaluation", labels, steps, episodes,
+                                 {m: np.asarray(v).reshape(-1, 1) for m, v in out.items()}))
+        return None, pd.concat(frames, ignore_index=True), {}
+
+    run_unit(runner, "evaluation", compute)
