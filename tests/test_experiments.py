@@ -394,6 +394,11 @@ def test_identical_socialization_and_isr_are_computed_once_and_reused(tmp_path):
     alone = run_experiment(second, tmp_path / "alone", progress=False, log=lambda _: None)
     pd.testing.assert_frame_equal(shared, alone)
     assert set(shared["experiment"]) == {"fig4b-again"} and "frozen" not in set(shared["condition"])
+    # One file on disk, not three: both experiments' checkpoints and the shared entry are the same inode.
+    for unit in ("socialization", "isr"):
+        paths = [tmp_path / "out" / e / "checkpoints" / unit / "final.ckpt" for e in ("fig4b", "fig4b-again")]
+        paths += list((tmp_path / "out" / ".shared").glob(f"{unit}-*/final.ckpt"))
+        assert len(paths) == 3 and len({p.stat().st_ino for p in paths}) == 1, paths
     # A different socialization (another seed) shares nothing; --force recomputes instead of reusing.
     logs.clear()
     run_experiment(dataclasses.replace(second, name="other", seeds=(5, 4)), tmp_path / "out", progress=False,

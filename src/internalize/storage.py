@@ -30,8 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path", "atomic_write_bytes", "write_verified",
-           "read_verified", "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
+__all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path",
+           "atomic_write_bytes", "atomic_link", "write_verified", "read_verified", "remove_verified",
+           "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
            "remove_stray_temporaries"]
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -91,6 +92,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             kept = "the previous version is kept" if path.exists() else "nothing was written"
             raise WriteFailed(err.errno, f"{path}: cannot be written ({err.strerror or err}); {kept}") from None
         raise
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make ``path`` the same file as ``source`` atomically: a hard link (no second copy on disk) put in place by
+    a rename, or, where the two cannot share an inode (another file system), an atomic copy.
+
+    Safe because stored files are never changed in place: every write replaces the file by a new one, so
+    rewriting one name never alters the other.
+    """
+    source, path = Path(source), Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.link.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write_bytes(path, source.read_bytes())
 
 
 def write_verified(path: str | os.PathLike, data: bytes, identity: str | None = None) -> None:

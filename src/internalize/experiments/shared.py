@@ -4,7 +4,8 @@ Several of the paper's experiments begin the same way: Figures 4b and 5 socializ
 1-block world with the same learner and train the same ISR on the result; Figures 1b/4a and 3 share their
 3-block socialization. A finished ``socialization`` or ``isr`` unit is published under
 ``OUT/.shared/<unit>-<key>/`` (its final checkpoint and its rows), where ``key`` is a hash of everything the unit's
-numbers depend on; another experiment whose unit has the same key copies it instead of recomputing it. The
+numbers depend on; another experiment whose unit has the same key takes it instead of recomputing it. Checkpoints
+are hard links (``storage.atomic_link``): one file on disk however many experiments use it. The
 programs are deterministic on CPU, so the copy holds exactly the numbers a recomputation would give; only the
 ``experiment`` label (and, for socialization, the conditions its rows are listed under) are the new
 experiment's. ``--force`` recomputes and republishes.
@@ -23,7 +24,7 @@ import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, read_checkpoint
 from internalize.experiments.results import ResultsStore
-from internalize.storage import CorruptFile, atomic_write_bytes, read_parquet_verified, write_parquet_verified
+from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
 
 SHARED_DIR = ".shared"
@@ -76,7 +77,7 @@ class SharedUnits:
             store.warn(f"warning: shared {unit} {entry}: {err}; deleted, computing the unit instead")
             return False
         # The checkpoint first: a unit counts as done only once its rows are written, which comes last.
-        _atomic_copy(ckpt, store.checkpoint_dir(unit) / "final.ckpt")
+        atomic_link(ckpt, store.checkpoint_dir(unit) / "final.ckpt")
         store.write_unit(unit, relabel(df), 0.0)
         return True
 
@@ -88,10 +89,5 @@ class SharedUnits:
         source = store.checkpoint_dir(unit) / "final.ckpt"
         read_checkpoint(source)  # nothing corrupt is copied into the shared folder (raises CheckpointError)
         entry.mkdir(parents=True, exist_ok=True)
-        _atomic_copy(source, entry / "final.ckpt")
+        atomic_link(source, entry / "final.ckpt")
         write_parquet_verified(entry / "rows.parquet", rows)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` atomically (``storage.atomic_write_bytes``)."""
-    atomic_write_bytes(dst, src.read_bytes())
