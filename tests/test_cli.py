@@ -30,7 +30,7 @@ from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.spec import ISRSpec, learner_config
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV
-from internalize.storage import write_json_verified
+from internalize.storage import read_json_verified, write_json_verified
 
 WIDE = {"COLUMNS": "240"}  # rich tables and Typer's error boxes are not wrapped
 
@@ -170,6 +170,12 @@ def test_report_command_writes_the_report_of_a_finished_run(tiny_run, tmp_path):
     assert "isr = mlp network, onehot action encoding, batch 32, lr 0.002, 1 epoch(s), utility additive" in md
     assert "socialization 768 steps on blocks-1" in md and "seeds = 2 (5, 6)" in md
     assert (out / "report.html").stat().st_size > 0
+    assert "No run metadata given." in md
+    # What reproduce recorded (run.json) travels with a copied directory: its report says how it was produced.
+    write_json_verified(out / "run.json", {"preset": "quick", "wall time": "1,234 s"})
+    assert invoke(["report", out]).exit_code == 0
+    md = (out / "report.md").read_text()
+    assert "| preset | quick |" in md and "| wall time | 1,234 s |" in md, md[:600]
 
 
 def test_rerun_skips_a_finished_run_and_force_recomputes_it(tiny_run, tmp_path):
@@ -390,6 +396,7 @@ def test_reproduce_runs_every_paper_experiment_with_the_preset_and_options(tmp_p
     assert all(len(e.seeds) == 2 for e in call.experiments) and call.out == out and call.force
     [report] = no_compute.reports
     assert report.out == out and report.extra["preset"] == "paper", report.extra
+    assert read_json_verified(out / "run.json") == report.extra, "recorded beside the results"
     assert f"report: {out / 'report.md'}" in result.stdout
 
 

@@ -15,12 +15,16 @@ from typing import Any
 import pandas as pd
 
 from internalize.experiments.config_file import load_experiment
-from internalize.storage import read_json_verified, read_parquet_verified
+from internalize.storage import read_json_verified, read_parquet_verified, write_json_verified
 from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment
 from internalize.seeding import seed_offset as resolve_seed_offset
+
+
+#: What ``reproduce`` records of a whole run (preset, wall time) beside the experiments, for the report.
+RUN_FILE = "run.json"
 
 
 def is_config_file(name_or_path: str) -> bool:
@@ -88,19 +92,26 @@ def reproduce(preset: str, out: str | Path, *, seeds: int | None = None, force: 
     target = seed_set_dir(out, k)
     run_many(exps, target, force=force, progress=progress, log=log)
     wall = round(time.perf_counter() - started, 1)
-    extra = {"preset": preset, "wall_time_s": wall} if k == 0 else {
-        "preset": preset, "latest seed-set run": f"seed offset {k} into {target.name}/ ({wall} s)"}
+    extra = {"preset": preset, "wall time": f"{wall:,.0f} s"} if k == 0 else {
+        "preset": preset, "latest seed-set run": f"seed offset {k} into {target.name}/ ({wall:,.0f} s)"}
+    # Kept beside the results, so that the report of a copied directory still says how it was produced.
+    write_json_verified(Path(out) / RUN_FILE, extra)
     report = write_report(out, extra=extra)
     log(f"report: {report}")
     return report
 
 
 def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Report of every complete experiment under ``out`` (``out/*/results.parquet``): report.md and .html."""
+    """Report of every complete experiment under ``out`` (``out/*/results.parquet``): report.md and .html.
+
+    ``extra``: run-wide metadata for the report's top; None reads what ``reproduce`` recorded in ``out/run.json``.
+    """
     from internalize.analysis.report import write_report as render
     from internalize.analysis.robustness import complete_tables, seed_set_dirs
 
     out = Path(out)
+    if extra is None and (out / RUN_FILE).exists():
+        extra = read_json_verified(out / RUN_FILE)  # a damaged one: one line naming it
     tables, experiments = {}, {}
     for table in sorted(out.glob("*/results.parquet")):
         manifest_path = table.parent / "manifest.json"
