@@ -224,39 +224,48 @@ def test_the_runner_refuses_a_changed_configuration_or_another_experiments_direc
 
 
 # ------------------------------------------------------------------------------------------------ list
-def _table_rows(output: str) -> dict[str, list[str]]:
-    """Rows of a rich table by their first cell (continuation lines of wrapped cells are skipped)."""
-    rows = {}
-    for line in output.splitlines():
-        if line.startswith("│"):
-            cells = [c.strip() for c in line.split("│")[1:-1]]
-            if cells[0]:
-                rows[cells[0]] = cells
-    return rows
+def _blocks(output: str) -> dict[str, dict[str, str]]:
+    """``internalize list``'s blocks by label: the title and each field, wrapped lines joined."""
+    blocks: dict[str, dict[str, str]] = {}
+    for block in output.split("\n\n")[1:]:
+        head, *fields = block.splitlines()
+        label, _, title = head.partition(": ")
+        entry = {"title": title}
+        key = "title"
+        for line in fields:
+            if line.startswith("  ") and not line.startswith("    "):
+                key, value = line.split(None, 1)
+                entry[key] = value
+            else:  # a wrapped line of the title or of a field
+                entry[key] += " " + line.strip()
+        blocks[label] = entry
+    return blocks
 
 
 @pytest.mark.parametrize("preset", ["quick", "paper"])
-def test_list_shows_every_experiment_with_its_worlds_conditions_budgets_and_seeds(preset, monkeypatch):
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_list_shows_every_experiment_with_its_worlds_conditions_budgets_and_seeds(preset, columns, monkeypatch):
     monkeypatch.delenv(SEED_OFFSET_ENV, raising=False)
-    result = invoke(["list", "--preset", preset])
+    result = invoke(["list", "--preset", preset], COLUMNS=columns)
     assert result.exit_code == 0, result.output
-    rows = _table_rows(result.output)
-    assert "┃ experiment" in result.output and "┃ seeds ┃" in result.output, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= (80 if columns == "80" else 120)
+    rows = _blocks(result.output)
     assert list(rows) == ["fig4a (fig1)", "fig3", "fig4b", "fig5", "fig6", "fig7"], list(rows)
     for name in EXPERIMENTS:
         label = next(k for k in rows if k.split(" ")[0] == name)
         exp = paper_experiment(name, preset, 0)
-        _, _, worlds, conditions, steps, seeds = rows[label]
+        row = rows[label]
+        assert row["title"] == exp.title, (name, row)
         auto = ", ".join(w.name for w in exp.autonomy_worlds) or "-"
-        assert worlds == f"{exp.socialization_world.name} -> {auto}", (name, worlds)
-        assert conditions == (", ".join(exp.conditions) or "-"), (name, conditions)
-        assert steps == f"{exp.socialization_steps:,} + {exp.autonomy_steps:,}", (name, steps)
-        assert seeds == str(len(exp.seeds)), (name, seeds)
+        assert row["worlds"] == f"{exp.socialization_world.name} -> {auto}", (name, row)
+        assert row["conditions"] == (", ".join(exp.conditions) or "-"), (name, row)
+        assert row["steps"] == f"{exp.socialization_steps:,} + {exp.autonomy_steps:,}", (name, row)
+        assert row["seeds"] == str(len(exp.seeds)), (name, row)
     if preset == "paper":  # the paper's budgets (PAPER-SPEC §2.3, §5), written out
-        assert [rows[k][4] for k in rows] == ["120,832 + 120,832", "120,832 + 0", "120,832 + 120,832",
-                                                        "120,832 + 241,664", "120,832 + 241,664",
-                                                        "241,664 + 241,664"]
-        assert [rows[k][5] for k in rows] == ["10", "10", "10", "10", "1", "10"]
+        assert [rows[k]["steps"] for k in rows] == ["120,832 + 120,832", "120,832 + 0", "120,832 + 120,832",
+                                                    "120,832 + 241,664", "120,832 + 241,664",
+                                                    "241,664 + 241,664"]
+        assert [rows[k]["seeds"] for k in rows] == ["10", "10", "10", "10", "1", "10"]
 
 
 def test_list_errors_are_one_line_exit_2(monkeypatch):

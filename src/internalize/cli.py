@@ -200,25 +200,34 @@ def _check_out(out: Path) -> None:
 @app.command("list")
 def list_experiments(preset: Preset = "quick") -> None:
     """List the paper's experiments with their budgets."""
-    from rich.console import Console
-    from rich.table import Table
+    import textwrap
 
     from internalize.experiments.paper import ALIASES, EXPERIMENTS, paper_experiment
 
-    table = Table("experiment", "title", "worlds", "conditions", "steps per phase", "seeds")
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
     aliases: dict[str, str] = {}
     for alias, name in ALIASES.items():  # the first alias of a name is the one the docs use (fig4a: fig1)
         aliases.setdefault(name, alias)
-    for name in EXPERIMENTS:
+    blocks = []
+    for name in EXPERIMENTS:  # one block per experiment: readable in an 80-column terminal
         try:  # a bad $INTERNALIZE_SEED_OFFSET or preset: one line, exit 2
             e = paper_experiment(name, preset)
         except ValueError as err:
             _fail(err)
-        worlds = f"{e.socialization_world.name} -> {', '.join(w.name for w in e.autonomy_worlds) or '-'}"
         label = name + (f" ({aliases[name]})" if name in aliases else "")
-        table.add_row(label, e.title, worlds, ", ".join(e.conditions) or "-",
-                      f"{e.socialization_steps:,} + {e.autonomy_steps:,}", str(len(e.seeds)))
-    Console().print(table)
+        fields = {
+            "worlds": f"{e.socialization_world.name} -> {', '.join(w.name for w in e.autonomy_worlds) or '-'}",
+            "conditions": ", ".join(e.conditions) or "-",
+            "steps": f"{e.socialization_steps:,} + {e.autonomy_steps:,}",
+            "seeds": str(len(e.seeds)),
+        }
+        lines = textwrap.wrap(e.title, width, initial_indent=f"{label}: ", subsequent_indent="    ")
+        for key, value in fields.items():
+            lines += textwrap.wrap(value, width, initial_indent=f"  {key:<10}  ", subsequent_indent=" " * 14)
+        blocks.append("\n".join(lines))
+    typer.echo(textwrap.fill(f"The paper's experiments, {preset} preset (steps: socialization + autonomy, per "
+                             "seed):", width) + "\n")
+    typer.echo("\n\n".join(blocks))
 
 
 @app.command()
