@@ -285,6 +285,18 @@ def schema(section: Annotated[str | None, typer.Argument(
         _fail(e)
 
 
+@app.command()
+def clean(out: Annotated[Path, typer.Argument(help="A directory of runs (default: runs).")] = Path("runs")) -> None:
+    """Free the disk finished experiments no longer need (checkpoints, shared units); results, manifests, unit
+    tables, figures and the report stay. Unfinished experiments are kept as they are, to resume."""
+    from internalize.experiments.clean import clean as clean_runs
+
+    try:
+        clean_runs(out, log=typer.echo)
+    except ValueError as e:
+        _fail(e)
+
+
 @app.command("report")
 def report_command(out: Annotated[Path, typer.Argument(help="A directory holding NAME/results.parquet.")]) -> None:
     """Write DIR/report.md and DIR/report.html from the experiments finished in DIR."""
