@@ -213,10 +213,29 @@ def test_importing_the_package_registers_the_gymnasium_ids():
     import sys
 
     code = ("import gymnasium, internalize, sys\n"
-            "assert 'internalize.worlds.gym' not in sys.modules\n"
-            "env = gymnasium.make('internalize/Navigation-v0')\n"
-            "obs, _ = env.reset(seed=0)\n"
-            "print(obs.shape, type(env.unwrapped).__name__)\n")
+            "from gymnasium.utils.env_checker import check_env\n"
+            "assert 'internalize.worlds.gym' not in sys.modules and 'jax' not in sys.modules, 'registering is cheap'\n"
+            "for env_id in [k for k in gymnasium.registry if k.startswith('internalize/')]:\n"
+            "    env = gymnasium.make(env_id)\n"
+            "    check_env(env.unwrapped, skip_render_check=True)\n"
+            "    obs, _ = env.reset(seed=0)\n"
+            "    print(env_id, obs.shape, type(env.unwrapped).__name__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(9, 9, 4) NavigationEnv", out.stdout
+    assert out.stdout.splitlines() == [
+        "internalize/Navigation-v0 (9, 9, 4) NavigationEnv", "internalize/NavigationMap-v0 (9, 9, 4) NavigationEnv",
+        "internalize/Prosocial-v0 (9, 9, 7) ProsocialEnv", "internalize/Peer-v0 (9, 9, 5) PeerEnv"], out.stdout
+
+
+def test_the_peer_world_counts_the_peers_goals_and_refuses_rendering():
+    from internalize.worlds.gym import PeerEnv
+
+    env = PeerEnv(view="allocentric", similarity="kind", peer_noise=0.0)
+    env.reset(seed=3)
+    infos = [env.step(1)[4] for _ in range(20)]  # the learner only turns: the peer walks to the goal
+    assert infos[-1]["peer_goals"] >= 1, infos[-1]
+    assert not any(i["goal_reached"] for i in infos) and all(i["social"] == 0 for i in infos)
+    for key in ("peer_goals", "peer_blocked"):
+        assert [i[key] for i in infos] == sorted(i[key] for i in infos), f"{key}: a running count"
+    with pytest.raises(ValueError, match="render_mode: must be None for the peer world, got 'rgb_array'"):
+        PeerEnv(render_mode="rgb_array")

@@ -1,4 +1,4 @@
-"""Gymnasium adapters for the navigation and prosocial worlds: one environment, NumPy in and out.
+"""Gymnasium adapters for the navigation, prosocial and peer worlds: one environment, NumPy in and out.
 
 Lets any Gymnasium-speaking library (Stable-Baselines3, CleanRL scripts, ...) drive the pure-JAX world::
 
@@ -23,6 +23,11 @@ Registered ids
   Its reward is R_e + R_s (-0.009 per forward, +0.4 when the helped agent reaches its goal); ``info`` has
   ``extrinsic``, ``social``, ``event``, ``helped_goal`` and ``lifted``. No PettingZoo view: the helped agent is
   scripted inside the world, so there is a single learner.
+* ``internalize/Peer-v0``: the empathy probe's two-agent world (:class:`PeerEnv`; a scripted peer walks to the
+  goal too; observations (9, 9, 5) uint8, actions left, right, forward); keyword arguments (``n_blocks``,
+  ``similarity``, ``view``, ``peer_noise``, ...) go to ``internalize.worlds.peer.make_params``. ``info`` has
+  ``extrinsic``, ``social``, ``goal_reached``, ``peer_goals`` and ``peer_blocked`` (this episode's counts). It has
+  no renderer yet (``render_mode`` must be None).
 
 Any keyword argument of :func:`internalize.worlds.navigation.make_params` (``n_blocks``, ``map``, ``size``,
 ``check_reachable``, ``max_steps``, ``goal_reward``, ``step_cost``) passes through ``gymnasium.make`` or the
@@ -53,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
-from internalize.worlds import prosocial
+from internalize.worlds import peer, prosocial
 from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
 from internalize.worlds.render import render_frame, render_prosocial_frame
@@ -99,6 +104,10 @@ def _prosocial_events(state: prosocial.ProsocialState) -> tuple[jax.Array, jax.A
     return state.helped_goal, state.lifted
 
 
+def _peer_events(state: peer.PeerState) -> tuple[jax.Array, jax.Array]:
+    return state.peer_goals, state.peer_blocked
+
+
 class _GridEnv(gymnasium.Env):
     """A pure-JAX grid world as a single Gymnasium environment; subclasses name the world and its pieces.
 
@@ -122,7 +131,8 @@ class _GridEnv(gymnasium.Env):
 
     def __init__(self, render_mode: str | None = None, tile_size: int = 32, **params: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: must be None or 'rgb_array', got {render_mode!r}.")
+            allowed = " or ".join(["None", *map(repr, self.metadata["render_modes"])])
+            raise ValueError(f"render_mode: must be {allowed} for the {self.kind} world, got {render_mode!r}.")
         names = tuple(inspect.signature(self.make_params).parameters)
         unknown = sorted(set(params) - set(names))
         if unknown:
@@ -221,6 +231,26 @@ class ProsocialEnv(_GridEnv):
     def _info(self, scalars: np.ndarray) -> dict[str, Any]:
         return {**super()._info(scalars), "event": bool(scalars[2]), "helped_goal": bool(scalars[4]),
                 "lifted": bool(scalars[5])}
+
+
+class PeerEnv(_GridEnv):
+    """The empathy probe's two-agent navigation world as a single Gymnasium environment (see the module docstring).
+
+    ``**params`` go to :func:`internalize.worlds.peer.make_params`. Observations (view, view, 5) uint8 (the fifth
+    channel marks the learner's own cell); actions 0 left, 1 right, 2 forward; ``info`` has ``extrinsic``,
+    ``social``, ``goal_reached`` (the learner's), ``peer_goals`` and ``peer_blocked`` (counts so far this episode).
+    """
+
+    metadata = {"render_modes": [], "render_fps": 4}
+    world = peer.PeerNavigation()
+    make_params = staticmethod(peer.make_params)
+    render_state = None
+    events = staticmethod(_peer_events)
+    kind = "peer"
+
+    def _info(self, scalars: np.ndarray) -> dict[str, Any]:
+        return {**super()._info(scalars), "goal_reached": bool(scalars[2]), "peer_goals": int(scalars[4]),
+                "peer_blocked": int(scalars[5])}
 
 
 # The ids are registered by ``import internalize`` (internalize.worlds.gym_registry); importing this module

@@ -5,7 +5,8 @@ imports :mod:`internalize.worlds.gym` when ``gymnasium.make`` first builds one o
 
 * ``internalize/Navigation-v0`` — the navigation world with 3 random blocks per layout (Figs 1b, 4a);
 * ``internalize/NavigationMap-v0`` — a fixed map (``map="T"`` by default; pass ``map=`` to ``gymnasium.make``);
-* ``internalize/Prosocial-v0`` — the prosocial world of Fig 7.
+* ``internalize/Prosocial-v0`` — the prosocial world of Fig 7;
+* ``internalize/Peer-v0`` — the empathy probe's two-agent world (a scripted peer walks to the goal too).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ GYM_IDS: dict[str, tuple[str, dict[str, Any]]] = {
     "internalize/Navigation-v0": ("internalize.worlds.gym:NavigationEnv", {"n_blocks": 3}),
     "internalize/NavigationMap-v0": ("internalize.worlds.gym:NavigationEnv", {"map": "T", "n_blocks": 0}),
     "internalize/Prosocial-v0": ("internalize.worlds.gym:ProsocialEnv", {}),
+    "internalize/Peer-v0": ("internalize.worlds.gym:PeerEnv", {}),
 }
 
 
