@@ -155,7 +155,8 @@ def test_paper_caregiver_pays_exactly_the_worlds_reward(tmp_path):
     ('[caregiver]\npresence = { kind = "sometimes" }\n',
      "line 20: caregiver.presence.kind: must be one of always, never, until, linear, exponential, random, got "
      "'sometimes'."),
-    ('[conditions.odd]\nworld = "moon"\n', "line 20: conditions.odd.world: got 'moon'; allowed: autonomy | socialization."),
+    ('[conditions.odd]\nworld = "moon"\n',
+     "line 20: conditions.odd.world: got 'moon'; allowed: autonomy | socialization."),
     ('[conditions.odd]\npresence = { kind = "until", switch_step = 99999 }\n',
      "line 20: conditions.odd.presence: switch_step: 99999 is beyond the phase budget of 8192 steps; the caregiver "
      "would never leave. Use a switch_step in 0..8192 (or kind='always')."),

@@ -160,7 +160,8 @@ WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer
 
 
 @pytest.mark.parametrize(("extra", "marker", "message"), [
-    ("[learnr]\nn_envs = 2\n", "[learnr]", "learnr: unknown section; allowed: experiment, learner, isr, worlds, caregiver, conditions"),
+    ("[learnr]\nn_envs = 2\n", "[learnr]",
+     "learnr: unknown section; allowed: experiment, learner, isr, worlds, caregiver, conditions"),
     ("[learner]\nn_envs = 2\nlr = 0.1\n", "lr =", f"learner.lr: unknown key; allowed: {LEARNER_KEYS}"),
     ("[isr]\nepochs = 3\n", "epochs =", f"isr.epochs: unknown key; allowed: {ISR_KEYS}"),
     ("[worlds.hall]\nmap = 'plus'\ncolour = 'red'\n", "colour =",

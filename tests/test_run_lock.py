@@ -70,12 +70,18 @@ def _started(out: Path) -> bool:
     return lock.exists() and lock.read_text().startswith("pid ") and (out / "locked" / "manifest.json").exists()
 
 
-def test_a_second_run_into_the_same_directory_is_refused_while_the_first_computes(tmp_path):
+def _first_run_started(tmp_path: Path) -> tuple[Path, Path, subprocess.Popen]:
+    """The experiment file, the output directory, and a first run that holds the lock and computes."""
     path = tmp_path / "locked.toml"
     path.write_text(SLOW_FILE.format(steps=128 * 40))
     out = tmp_path / "out"
     first = _cli("run", str(path), "--out", str(out), "--no-report")
     _wait_for(lambda: _started(out))
+    return path, out, first
+
+
+def test_a_second_run_into_the_same_directory_is_refused_while_the_first_computes(tmp_path):
+    path, out, first = _first_run_started(tmp_path)
     second = _cli("run", str(path), "--out", str(out), "--no-report")
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2, err
@@ -89,11 +95,7 @@ def test_a_second_run_into_the_same_directory_is_refused_while_the_first_compute
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_run_completes(tmp_path):
-    path = tmp_path / "locked.toml"
-    path.write_text(SLOW_FILE.format(steps=128 * 40))
-    out = tmp_path / "out"
-    first = _cli("run", str(path), "--out", str(out), "--no-report")
-    _wait_for(lambda: _started(out))
+    path, out, first = _first_run_started(tmp_path)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     assert f"pid {first.pid} on " in (out / ".locked.lock").read_text(), "the dead run's lock is left behind"

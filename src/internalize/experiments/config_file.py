@@ -104,7 +104,8 @@ def load_experiment(path: str | Path) -> Experiment:
         text = raw.decode("utf-8")  # TOML files are UTF-8 (TOML 1.0)
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); TOML files "
+        raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                                  f"{e.start}); TOML files "
                                   "must be saved as UTF-8.") from None
 
     def fail(section: str | None, key: str | None, message: str) -> ExperimentFileError:

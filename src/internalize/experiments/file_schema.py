@@ -96,9 +96,11 @@ def sections() -> dict[str, Section]:
     presence = _keys(Presence)
     return {
         "experiment": Section("experiment", Experiment, "the protocol: worlds, conditions, budgets, seeds", experiment),
-        "learner": Section("learner", PPOConfig, "the PPO learner (defaults shown: the library's; base = \"quick\" starts from the quick preset's)",
+        "learner": Section("learner", PPOConfig, "the PPO learner (defaults shown: the library's; base = \"quick\" "
+                           "starts from the quick preset's)",
                            _keys(PPOConfig, exclude=("total_timesteps",))),
-        "isr": Section("isr", ISRSpec, "the internalized social reward model (base = \"quick\" starts from the quick preset's)",
+        "isr": Section("isr", ISRSpec, "the internalized social reward model (base = \"quick\" starts from the quick "
+                       "preset's)",
                        _keys(ISRSpec)),
         "caregiver": Section("caregiver", Caregiver, "who pays R_s while socializing, how much, how reliably",
                              _keys(Caregiver)),

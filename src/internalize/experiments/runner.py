@@ -14,10 +14,10 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
 
 Every unit goes through one lifecycle (``experiments.lifecycle.run_unit``): a finished unit leaves its rows in
 ``units/<unit>.parquet`` and its product (final states) in ``checkpoints/<unit>/final.ckpt``, and a rerun loads
-it; an identical unit another experiment finished is copied from ``OUT/.shared``. A unit in progress is checkpointed between chunks (at most
-every ``checkpoint_seconds``, and less often when a checkpoint takes over a tenth of that to write; 0 = after
-every chunk); a rerun after an interruption resumes from the last checkpoint and, the programs being
-deterministic on CPU, produces the same numbers as an uninterrupted run.
+it; an identical unit another experiment finished is taken from ``OUT/.shared``. A unit in progress is
+checkpointed between chunks (at most every ``checkpoint_seconds``, and less often when a checkpoint takes over a
+tenth of that to write; 0 = after every chunk); a rerun after an interruption resumes from the last checkpoint
+and, the programs being deterministic on CPU, produces the same numbers as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
-from internalize.social.conditions import Condition
 from internalize.experiments.units import (
     evaluation_unit, isr_unit, metrics_rows, socialization_rows,
 )
+from internalize.social.conditions import Condition
 from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
 
 #: Per-rollout learner metrics written to the results table.
 LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return", "utility_return",
-          "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+          "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss",
+          "entropy", "approx_kl", "clip_fraction")
 
 
 class Runner:
@@ -121,8 +122,8 @@ class Runner:
         # Shared as computed: the rows of one condition, under the label socialization runs with.
         shared = Shared(publish=lambda df: df[df["condition"] == first].assign(condition="caregiver"),
                         relabel=lambda df: expand(df.assign(experiment=exp.name)))
-        done = self._run_training(unit, states, lambda: self._train(unit, seeds.run, states, n, rows, expand=expand),
-                                  shared)
+        train = lambda: self._train(unit, seeds.run, states, n, rows, expand=expand)  # noqa: E731
+        done = self._run_training(unit, states, train, shared)
         self._episodes_after_socialization = np.asarray(done.meta["episodes"], np.float64)
         return done.product
 
