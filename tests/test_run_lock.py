@@ -137,10 +137,16 @@ def test_a_deleted_manifest_with_other_seeds_is_refused_and_nothing_is_reused(fi
     assert set(df["seed"]) == {5, 6} and not any("loaded" in m or "reused" in m for m in logs), logs
 
 
-def test_a_damaged_manifest_is_refused_with_what_to_do(finished, tmp_path):
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+def test_a_damaged_manifest_is_refused_with_what_to_do(finished, tmp_path, damage):
     exp, out, df = _copy(finished, tmp_path)
     manifest = out / exp.name / "manifest.json"
-    manifest.write_bytes(manifest.read_bytes()[:40])  # truncated
+    data = bytearray(manifest.read_bytes())
+    if damage == "truncated":
+        data = data[:40]
+    else:
+        data[len(data) // 2] ^= 0x01
+    manifest.write_bytes(bytes(data))
     with pytest.raises(ValueError) as err:
         run_experiment(exp, out, progress=False, log=lambda _: None)
     assert str(err.value).startswith(f"{manifest}: ") and str(err.value).endswith(
