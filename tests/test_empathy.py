@@ -144,6 +144,14 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     assert np.isfinite(isr["value"]).all()
     calib = index[index["condition"].str.startswith("oracle")].groupby("condition")["value"].mean()
     assert calib["oracle-own"] == 0.0 and calib["oracle-any"] == 1.0
+    # The study's time includes its sub-experiments' (socialization, ISR, ...), not only the probe's (here the
+    # ISRs are trained during the probe, as the runs have no ISR condition: counted once, in the probe's time).
+    from internalize.storage import read_json_verified
+
+    timings = read_json_verified(tmp_path / study.name / "manifest.json")["timings"]
+    subs = sum(sum(read_json_verified(m)["timings"].values())
+               for m in (tmp_path / study.name / "runs").glob("*/manifest.json"))
+    assert timings["behaviour"] > 0 and timings["behaviour"] + timings["empathy"] >= subs, (timings, subs)
     # A rerun loads the finished study instead of recomputing it.
     again = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
     pd.testing.assert_frame_equal(again, df)

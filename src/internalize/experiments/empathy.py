@@ -224,13 +224,15 @@ def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progr
         log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
         return store.read_table()
     runs = store.dir / "runs"
-    frames, probes = [], []
+    frames, probes, computed = [], [], 0.0
     for exp in study.experiments():
         started = time.perf_counter()
         runner = Runner(exp, runs, force=force, progress=progress, log=log)
         frames.append(_behaviour_rows(study, runner.run()))
         log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
         probes.append((exp, runner))
+        # What the sub-experiment's units took to compute (a loaded one keeps its recorded time).
+        computed += sum((runner.store.read_manifest() or {}).get("timings", {}).values())
     unit = "empathy"
     if not store.unit_done(unit):
         started, rows = time.perf_counter(), []
@@ -240,7 +242,7 @@ def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progr
             soc = runner.socialization()
             rows += _probe_rows(study, exp, runner, soc, runner.isr(soc))
         store.write_unit(unit, rows_frame(rows), time.perf_counter() - started)
-    store.write_unit("behaviour", pd.concat(frames, ignore_index=True), 0.0)
+    store.write_unit("behaviour", pd.concat(frames, ignore_index=True), computed)
     df = store.finish([unit, "behaviour"])
     log(f"{study.name}: {len(df)} rows -> {store.table_path}")
     return df
