@@ -27,7 +27,8 @@ from internalize.analysis.table import validate
 from internalize.cli import app
 from internalize.experiments.config_file import load_experiment
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
-from internalize.experiments.spec import ISRSpec, learner_config
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import learner_config
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV
 from internalize.storage import read_json_verified, write_json_verified
@@ -64,7 +65,7 @@ batch_size = 32
 data_sizes = [768]
 """
 TINY_LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=0.0015)
-TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=0.002, batch_size=32, data_sizes=(768,))
+TINY_ISR = IsrConfig(network="mlp", encoding="onehot", learning_rate=0.002, batch_size=32, data_sizes=(768,))
 
 
 def invoke(args: list[str], **env: str):

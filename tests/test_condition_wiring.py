@@ -33,10 +33,12 @@ from internalize.experiments.paper import paper_experiment
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import run_experiment
 from internalize.storage import read_parquet_verified, write_parquet_verified
-from internalize.experiments.spec import Experiment, ISRSpec, learner_config
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import Experiment, learner_config
+from internalize.social.utility import UtilityConfig
 
 LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
-ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
+ISR = IsrConfig(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
 STEPS = 2 * 4 * 32  # two rollouts per phase: every rollout of 32 steps ends at least one 20-step episode per env
 MODES = ("additive", "additive-reference", "threshold-replace", "replace")
 #: Per condition: (caregiver present in autonomy, ISR weight) -- the paper's meaning, independent of the source.
@@ -58,7 +60,7 @@ def experiment(mode: str = "additive", **changes: Any) -> Experiment:
     """Figure 4b's shape (socialized on blocks-1, autonomous on blocks-5) with every condition, tiny budgets."""
     fields = dict(conditions=("caregiver", "none", "isr", "frozen", "frozen-continued"), seeds=(3, 4),
                   socialization_steps=STEPS, autonomy_steps=STEPS, evaluation_episodes=2, learner=LEARNER,
-                  isr=dataclasses.replace(ISR, utility=mode), chunk_rollouts=2)
+                  isr=ISR, utility=UtilityConfig(mode=mode), chunk_rollouts=2)
     return dataclasses.replace(paper_experiment("fig4b", "quick"), **(fields | changes))
 
 
@@ -128,7 +130,7 @@ def expected_utility(mode: str, condition: str, r: pd.DataFrame, cost: float) ->
 
 
 def test_utility_is_each_conditions_formula_row_by_row(mode_run: Run) -> None:
-    exp, mode = mode_run.exp, mode_run.exp.isr.utility
+    exp, mode = mode_run.exp, mode_run.exp.utility.mode
     cost = float(exp.socialization_world.params().step_cost)
     table = autonomy(mode_run)
     trained = [c for c in exp.conditions if c in MEANING]

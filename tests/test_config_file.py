@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments import phases
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
-from internalize.experiments.spec import ISRSpec, WorldSpec, learner_config, world
+from internalize.experiments.spec import WorldSpec, learner_config, world
+from internalize.social.utility import UtilityConfig
 
 # The quick preset's learner and ISR, written out (a change to paper.py's quick preset must show up here).
 QUICK_LEARNER = learner_config(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
-QUICK_ISR = ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
+QUICK_ISR = IsrConfig(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
 
 MINIMAL = """
 [experiment]
@@ -72,14 +75,14 @@ def test_base_paper_starts_from_the_papers_learner_and_isr(tmp_path):
     exp = load_experiment(_write(tmp_path, text))
     assert exp.learner == learner_config(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
                                       learning_rate=1e-4), exp.learner
-    assert exp.isr == ISRSpec(network="policy", encoding="channel", learning_rate=3e-4, batch_size=1), exp.isr
+    assert exp.isr == IsrConfig(network="policy", encoding="channel", learning_rate=3e-4, batch_size=1), exp.isr
     # base sets the learner and the ISR only: seeds, budgets and evaluation are the file's (or the defaults).
     assert exp.seeds == (0,) and exp.socialization_steps == 4096 and exp.evaluation_episodes == 100
     # A [learner] / [isr] key overrides that field of the base and nothing else.
     text += "\n[learner]\nlearning_rate = 0.0005\n\n[isr]\nbatch_size = 8\n"
     exp = load_experiment(_write(tmp_path, text, "override.toml"))
     assert exp.learner == dataclasses.replace(learner_config(), learning_rate=5e-4), exp.learner
-    assert exp.isr == dataclasses.replace(ISRSpec(), batch_size=8), exp.isr
+    assert exp.isr == dataclasses.replace(IsrConfig(), batch_size=8), exp.isr
     quick = load_experiment(_write(tmp_path, MINIMAL + "\n[learner]\nn_envs = 4\n", "quick.toml"))
     assert quick.learner == dataclasses.replace(QUICK_LEARNER, n_envs=4), quick.learner
 
@@ -105,17 +108,32 @@ updates_fraction = 0.5
 holdout_fraction = 0.25
 data_sizes = [1024, 2048]
 data_size_updates = "full"
-utility = "threshold-replace"
-threshold = 0.3
 width = 2
+adam_eps = 1e-7
+max_grad_norm = 0.5
+split = "random"
+split_seed = 7
+eval_size = 64
+
+[utility]
+mode = "threshold-replace"
+threshold = 0.3
 """
     exp = load_experiment(_write(tmp_path, text))
     assert exp.learner == learner_config(torso="cnn", n_envs=2, n_steps=48, batch_size=32, n_epochs=3,
                                       learning_rate=0.0025, ent_coef=0.01, obs_scale=0.5), exp.learner
-    assert exp.isr == ISRSpec(network="mlp", encoding="channel", learning_rate=0.002, batch_size=24,
-                              updates_fraction=0.5, holdout_fraction=0.25, data_sizes=(1024, 2048),
-                              data_size_updates="full", utility="threshold-replace", threshold=0.3,
-                              width=2), exp.isr
+    assert exp.isr == IsrConfig(network="mlp", encoding="channel", learning_rate=0.002, batch_size=24,
+                                updates_fraction=0.5, holdout_fraction=0.25, data_sizes=(1024, 2048),
+                                data_size_updates="full", width=2, adam_eps=1e-7, max_grad_norm=0.5,
+                                split="random", split_seed=7, eval_size=64), exp.isr
+    assert exp.utility == UtilityConfig(mode="threshold-replace", threshold=0.3), exp.utility
+    # The runner trains the ISR with the file's settings; what it fills in is the world's and the policy's.
+    used = phases.isr_config(exp, None, 4000)
+    assert (used.adam_eps, used.max_grad_norm, used.split, used.split_seed, used.eval_size) == (
+        1e-7, 0.5, "random", 7, 64)
+    assert used.n_updates == 84 and used.obs_scale == 0.5 and used.num_actions == 3, used  # ceil(.5*ceil(4000/24))
+    util = phases.utility_config(exp)  # the world's float32 step cost
+    assert (util.mode, util.threshold, round(util.step_cost, 6)) == ("threshold-replace", 0.3, 0.045), util
     assert exp.learner.rollout_steps == 96 and exp.learner.rollouts(4096) == 43
     # The manifest records Experiment.to_dict() (as JSON): the file's values.
     config = exp.to_dict()
@@ -153,15 +171,15 @@ EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, condi
                    "n_seeds, name, seeds, socialization_steps, socialization_world, title")
 LEARNER_KEYS = ("adam_eps, batch_size, clip_range, ent_coef, gae_lambda, gamma, learning_rate, max_grad_norm, n_envs, "
                 "n_epochs, n_steps, normalize_advantage, obs_scale, torso, vf_coef")
-ISR_KEYS = ("batch_size, data_size_updates, data_sizes, encoding, holdout_fraction, learning_rate, network, "
-            "threshold, updates_fraction, utility, width")
+ISR_KEYS = ("adam_eps, batch_size, data_size_updates, data_sizes, encoding, eval_size, holdout_fraction, "
+            "learning_rate, max_grad_norm, n_updates, network, split, split_seed, updates_fraction, width")
 WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
               "view")
 
 
 @pytest.mark.parametrize(("extra", "marker", "message"), [
     ("[learnr]\nn_envs = 2\n", "[learnr]",
-     "learnr: unknown section; allowed: experiment, learner, isr, worlds, caregiver, conditions"),
+     "learnr: unknown section; allowed: experiment, learner, isr, utility, worlds, caregiver, conditions"),
     ("[learner]\nn_envs = 2\nlr = 0.1\n", "lr =", f"learner.lr: unknown key; allowed: {LEARNER_KEYS}"),
     ("[isr]\nepochs = 3\n", "epochs =", f"isr.epochs: unknown key; allowed: {ISR_KEYS}"),
     ("[worlds.hall]\nmap = 'plus'\ncolour = 'red'\n", "colour =",
@@ -194,9 +212,11 @@ def test_unknown_experiment_key_is_an_exact_error(tmp_path):
      "smaller last batch), got 7."),
     ("conditions = []", "conditions = []\n\n[learner]\ntorso = \"rnn\"", "torso =",
      "learner.torso: must be one of cnn | mlp, got 'rnn'."),
-    ("conditions = []", "conditions = []\n\n[isr]\nutility = \"multiplicative\"", "utility =",
-     "isr.utility: got 'multiplicative'; allowed: additive | additive-reference | "
-     "threshold-replace | replace."),
+    ("conditions = []", "conditions = []\n\n[utility]\nmode = \"multiplicative\"", "mode =",
+     "utility.mode: must be one of additive, additive-reference, threshold-replace, replace, got "
+     "'multiplicative'."),
+    ("conditions = []", "conditions = []\n\n[isr]\nutility = \"replace\"", "utility =",
+     "isr.utility: moved to [utility] mode"),
 ])
 def test_bad_values_are_exact_errors(tmp_path, old, new, marker, message):
     path = _write(tmp_path, MINIMAL.replace(old, new))
@@ -254,12 +274,17 @@ def test_the_schema_documents_every_key_the_loader_accepts():
     from internalize.experiments.file_schema import allowed, sections
 
     found = sections()
-    assert {"experiment", "learner", "isr", "caregiver", "conditions.NAME", "presence", "worlds.NAME"} == set(found)
+    assert {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence", "worlds.NAME"} == set(
+        found)
     for section in found.values():
         for key in section.keys.values():
             assert key.help.strip(), f"{section.name}.{key.name} has no help"
             assert key.type in (int, float, str, bool, list, dict), (section.name, key)
     assert set(allowed("learner")) == {f.name for f in dataclasses.fields(QUICK_LEARNER)} - {"total_timesteps"}
+    # Every ISR setting but the five the runner fills in from the world, the policy and the unit.
+    derived = {"num_actions", "obs_scale", "self_channel", "n_data", "log_every"}
+    assert set(allowed("isr")) == {f.name for f in dataclasses.fields(IsrConfig)} - derived
+    assert set(allowed("utility")) == {"mode", "threshold"}
     result = CliRunner().invoke(app, ["schema"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     for section in found.values():

@@ -21,11 +21,13 @@ from internalize.cli import app
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.results import KEY_COLUMNS
-from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec, learner_config, world
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import Experiment, WorldSpec, learner_config, world
+from internalize.social.utility import UtilityConfig
 from internalize.storage import write_json_verified
 
 TINY_LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
-TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
+TINY_ISR = IsrConfig(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
 TINY_STEPS = 4 * 32 * 6  # 6 rollouts
 
 
@@ -78,7 +80,7 @@ def test_paper_presets_validate(name):
     isr = {k: getattr(paper.isr, k) for k in facts["isr"]}
     assert isr == facts["isr"], (name, isr)
     assert paper.isr.holdout_fraction == 0.1, "the reference holds out the chronological last 10%"
-    assert paper.isr.utility == "additive", "the paper's U = R_e + P R_s + (1 - P) R_i is the default"
+    assert paper.utility.mode == "additive", "the paper's U = R_e + P R_s + (1 - P) R_i is the default"
     assert paper.evaluation_episodes == (100 if paper.conditions else 0), paper.evaluation_episodes
     # The quick preset changes budgets, learner, ISR and the number of seeds, never what is compared.
     assert quick.socialization_world == paper.socialization_world and quick.autonomy_worlds == paper.autonomy_worlds
@@ -123,7 +125,8 @@ def test_paper_preset_budgets_are_the_papers():
         (lambda: tiny(autonomy_steps=-5), "autonomy_steps"),
         (lambda: tiny(learner=dataclasses.replace(TINY_LEARNER, batch_size=7)), "batch_size"),
         (lambda: tiny(isr=dataclasses.replace(TINY_ISR, holdout_fraction=1.0)), "holdout_fraction"),
-        (lambda: tiny(isr=dataclasses.replace(TINY_ISR, utility="multiplicative")), "utility"),
+        (lambda: tiny(utility=UtilityConfig(mode="multiplicative")), "mode"),
+        (lambda: tiny(isr=dataclasses.replace(TINY_ISR, updates_fraction=0.0)), "updates_fraction"),
         (lambda: WorldSpec("bad", map="#####"), "map"),
         (lambda: WorldSpec("nav", n_walls=7), "n_walls"),
         (lambda: WorldSpec("p", kind="prosocial", n_blocks=2), "n_blocks"),

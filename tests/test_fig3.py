@@ -20,14 +20,14 @@ from internalize.analysis.table import isr_final_per_run, isr_heldout_shared
 from internalize.experiments import phases
 from internalize.experiments.paper import FIG3_SIZES, PAPER_PHASE, paper_experiment
 from internalize.experiments.runner import Runner
-from internalize.experiments.spec import ISRSpec, learner_config
+from internalize.experiments.spec import learner_config
 
 TINY_LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 TINY_STEPS = 4 * 32 * 6  # 6 rollouts = 768 stored transitions per seed
 # The last size is the whole socialization. Fixed seeds (3, 4), as the suite's tiny() runs: the tests are about
 # bookkeeping, and a tiny socialization's first few hundred transitions may hold no goal for some other seeds.
 SIZES = (384, 576, TINY_STEPS)
-TINY_ISR = ISRSpec(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32, data_sizes=SIZES,
+TINY_ISR = IsrConfig(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32, data_sizes=SIZES,
                    data_size_updates="full")
 
 
@@ -110,7 +110,7 @@ def test_presets():
     n = phases.socialization_capacity(quick)
     assert quick.isr.data_sizes[-1] == n and phases.isr_data_sizes(quick, n) == quick.isr.data_sizes[:-1]
     with pytest.raises(ValueError, match="data_size_updates"):
-        ISRSpec(data_size_updates="twice")
+        IsrConfig(data_size_updates="twice")
 
 
 def _buffer(n: int = 200, seed: int = 0):

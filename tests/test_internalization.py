@@ -11,7 +11,8 @@ import pytest
 from internalize.agents.isr import IsrConfig, isr_reward
 from internalize.agents.rollout import Rollout
 from internalize.experiments.runner import run_experiment
-from internalize.experiments.spec import Experiment, ISRSpec, learner_config, world
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import Experiment, learner_config, world
 from internalize.seeding import offset_seeds, seed_offset
 from internalize.social.presence import Presence
 from internalize.social.internalization import social_reward, stored_buffer, with_run_flags
@@ -81,7 +82,7 @@ def test_without_isr_the_learner_unlearns_with_isr_it_keeps(tmp_path):
         autonomy_worlds=(world("blocks-3"),), conditions=("none", "isr"), socialization_steps=steps,
         autonomy_steps=steps, seeds=offset_seeds((11, 12, 13, 14, 15)), evaluation_episodes=0,
         learner=learner_config(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3),
-        isr=ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64),
+        isr=IsrConfig(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64),
         chunk_rollouts=16,
     )
     df = run_experiment(exp, tmp_path, progress=False)

@@ -235,7 +235,11 @@ def _train_parts(config: IsrConfig, buffer: IsrBuffer):
 
 
 def _epoch_updates(config: IsrConfig, n_train: jax.Array) -> jax.Array:
-    return (n_train + config.batch_size - 1) // config.batch_size
+    """``config.epoch_updates`` on a traced count (a float ceil only when the fraction is not 1)."""
+    epoch = (n_train + config.batch_size - 1) // config.batch_size
+    if config.updates_fraction == 1.0:
+        return epoch
+    return jnp.maximum(1, jnp.ceil(config.updates_fraction * epoch).astype(epoch.dtype))
 
 
 def _train_core(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Array, params: Any):
@@ -286,8 +290,8 @@ def train_isr(
 ) -> tuple[Any, Any, IsrCurve]:
     """Train an ISR on the buffer's training split in one jitted ``lax.scan``; returns (params, opt_state, curve).
 
-    The number of updates is ``config.n_updates``, or by default one epoch: ceil(n_train / batch_size), as the
-    reference. Called with a concrete buffer, the data are checked first (``check_isr_data``) and the scan has
+    The number of updates is ``config.n_updates``, or by default ``updates_fraction`` of one epoch:
+    ceil(updates_fraction * ceil(n_train / batch_size)) (one epoch, as the reference). Called with a concrete buffer, the data are checked first (``check_isr_data``) and the scan has
     exactly that length. Called under jit/vmap (traced buffer), the scan has a static upper bound (one epoch of
     ``min(capacity, n_data)`` transitions) and skips the updates beyond the data-dependent epoch; with no
     training data no update runs (the 0/0 guard), so call ``check_isr_data`` on the host beforehand.
@@ -302,13 +306,13 @@ def train_isr(
         length = config.n_updates
     elif _is_traced(buffer.count):
         bound = buffer.capacity if config.n_data is None else min(buffer.capacity, config.n_data)
-        length = int(_epoch_updates(config, bound))
+        length = config.epoch_updates(bound)
     else:
         length = 0
     if not _is_traced(buffer.count):
         counts = check_isr_data(config, buffer)
         if config.n_updates is None:
-            length = int(_epoch_updates(config, int(counts["n_train"])))
+            length = config.epoch_updates(int(counts["n_train"]))
     return _train_core_jit(config, length, buffer, key, params)
 
 

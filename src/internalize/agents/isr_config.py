@@ -1,18 +1,22 @@
 """The ISR's configuration: network, input encoding, observation scale, training budget and data split.
 
 One frozen, hashable dataclass (a static argument of the jitted ISR functions), validated at construction; the
-ISR itself is :mod:`internalize.agents.isr`, its data :mod:`internalize.agents.isr_data`.
+ISR itself is :mod:`internalize.agents.isr`, its data :mod:`internalize.agents.isr_data`. An experiment holds
+one as its ``isr`` (the ``[isr]`` table of a file); the fields whose metadata has ``derived`` are filled in by
+the runner from the world, the policy and the unit (``experiments.phases.isr_config``), so a file cannot set
+them to values that disagree with what the ISR is trained on.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 NETWORKS = ("policy", "reference", "mlp")
 ENCODINGS = ("channel", "onehot")
 SPLITS = ("chronological", "random")
+DATA_SIZE_UPDATES = ("epoch", "full")
 
 
 def _positive_int(value: object) -> bool:
@@ -28,9 +32,11 @@ class IsrConfig:
     obs_scale: float = field(
         default=1.0 / 255.0,
         metadata={"help": "what the uint8 observation is multiplied by: the policy's scale (SB3: 1/255) so both see "
-                  "the same numbers; 1.0 = the reference's raw cell codes."},
+                  "the same numbers; 1.0 = the reference's raw cell codes.",
+                  "derived": "the policy's observation scale"},
     )
-    num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding)."})
+    num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding).",
+                                                  "derived": "the world's action count"})
     learning_rate: float = field(
         default=3e-4, metadata={"help": "Adam learning rate (reference: 3e-4; 3e-5 for Figs 3a/3b)."}
     )
@@ -39,11 +45,27 @@ class IsrConfig:
     batch_size: int = field(default=1, metadata={"help": "transitions per update (reference: 1; Fig 3a: 10)."})
     n_updates: int | None = field(
         default=None,
-        metadata={"help": "updates to run; None = one epoch, ceil(n_train / batch_size), as the reference. "
-                  "Fewer updates give an undertrained ISR (Fig 6)."},
+        metadata={"help": "updates to run; unset = updates_fraction of one epoch, "
+                  "ceil(updates_fraction * ceil(n_train / batch_size))."},
+    )
+    updates_fraction: float = field(
+        default=1.0,
+        metadata={"help": "when n_updates is unset: updates as a fraction of one epoch over the training split "
+                  "(1 = one epoch, the reference; 1/12 = the undertrained ISR of Fig 6)."},
     )
     n_data: int | None = field(
-        default=None, metadata={"help": "use only the first n_data stored transitions (Fig 3b); None = all."}
+        default=None, metadata={"help": "use only the first n_data stored transitions (Fig 3b); None = all.",
+                                "derived": "the unit (the Fig 3b data sizes)"}
+    )
+    data_sizes: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "also train ISRs on the first N socialization transitions for each N (Fig 3b); "
+                  "empty = no."},
+    )
+    data_size_updates: str = field(
+        default="epoch",
+        metadata={"help": "updates of each data_sizes ISR: epoch = updates_fraction of an epoch over its own data "
+                  "(the reference); full = as many as the full-data ISR, so that only the amount of data differs."},
     )
     holdout_fraction: float = field(
         default=0.1, metadata={"help": "fraction of the used transitions held out, never trained on; in (0, 1)."}
@@ -53,7 +75,8 @@ class IsrConfig:
         metadata={"help": "'chronological': the last holdout_fraction is held out (reference); 'random': by key."},
     )
     split_seed: int = field(default=0, metadata={"help": "random split: seed of the per-transition key."})
-    log_every: int = field(default=1000, metadata={"help": "updates between two points of the training curve."})
+    log_every: int = field(default=1000, metadata={"help": "updates between two points of the training curve.",
+                                                   "derived": "about 100 points per training curve"})
     eval_size: int = field(
         default=256, metadata={"help": "held-out transitions evaluated at each point of the training curve."}
     )
@@ -63,11 +86,12 @@ class IsrConfig:
     self_channel: int | None = field(
         default=None,
         metadata={"help": "observation channel that is 1 on the learner's own cell (where the action is marked); "
-                  "None = the red agent's cell."},
+                  "None = the red agent's cell.", "derived": "the world's"},
     )
 
     def __post_init__(self) -> None:
-        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS)):
+        for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS),
+                              ("data_size_updates", DATA_SIZE_UPDATES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
         if isinstance(self.obs_scale, bool) or not isinstance(self.obs_scale, (int, float)) or not (
@@ -80,6 +104,11 @@ class IsrConfig:
             value = getattr(self, name)
             if value is not None and not _positive_int(value):
                 raise ValueError(f"{name}: must be a positive integer or None, got {value!r}.")
+        u = self.updates_fraction
+        if not isinstance(u, numbers.Real) or isinstance(u, bool) or not math.isfinite(u) or not 0 < u <= 100:
+            raise ValueError(f"updates_fraction: must be a number in (0, 100], got {u!r}.")
+        if not isinstance(self.data_sizes, tuple) or not all(_positive_int(n) for n in self.data_sizes):
+            raise ValueError(f"data_sizes: must be a tuple of positive integers, got {self.data_sizes!r}.")
         for name in ("learning_rate", "adam_eps", "max_grad_norm"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
@@ -98,3 +127,13 @@ class IsrConfig:
             raise ValueError(f"holdout_fraction: must be a number in the open interval (0, 1), got {f!r}.")
         if not isinstance(self.split_seed, numbers.Integral) or isinstance(self.split_seed, bool):
             raise ValueError(f"split_seed: must be an integer, got {self.split_seed!r}.")
+
+    def epoch_updates(self, n_train: int) -> int:
+        """Updates of one training run on ``n_train`` transitions when ``n_updates`` is unset:
+        ``ceil(updates_fraction * ceil(n_train / batch_size))`` (at least 1)."""
+        return max(1, math.ceil(self.updates_fraction * math.ceil(n_train / self.batch_size)))
+
+
+def derived_fields() -> tuple[str, ...]:
+    """The fields the runner fills in from the world, the policy and the unit (not settable from a file)."""
+    return tuple(f.name for f in fields(IsrConfig) if "derived" in f.metadata)

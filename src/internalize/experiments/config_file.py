@@ -19,8 +19,12 @@ Format (every key optional unless marked; unknown keys are errors)::
     torso = "mlp"    # learning_rate, gamma, gae_lambda, clip_range, normalize_advantage, ent_coef, vf_coef,
                      # max_grad_norm, adam_eps, obs_scale (the budget comes from the phases' steps)
 
-    [isr]            # fields of ISRSpec: network, encoding, learning_rate, batch_size, updates_fraction,
-    utility = "threshold-replace"   # holdout_fraction, data_sizes, data_size_updates, utility, threshold, width
+    [isr]            # every IsrConfig setting (agents.isr_config): network, encoding, width, learning_rate,
+    batch_size = 32  # adam_eps, max_grad_norm, n_updates or updates_fraction, holdout_fraction, split, split_seed,
+                     # eval_size, data_sizes, data_size_updates
+
+    [utility]        # how R_i enters the utility while the caregiver is absent (social.utility): mode, threshold
+    mode = "threshold-replace"
 
     [caregiver]      # who pays R_s in socialization (social.caregiver): reward, noise, miss, false_reward
     reward = 0.4
@@ -58,12 +62,16 @@ from typing import Any
 
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
-from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec, learner_config, world
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import Experiment, WorldSpec, learner_config, world
+from internalize.social.utility import UtilityConfig
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.presence import Presence
 
-_SECTIONS = ("experiment", "learner", "isr", "worlds", "caregiver", "conditions")
+# Keys of earlier versions of the file format, and where they are now.
+_MOVED = {"isr.utility": "[utility] mode", "isr.threshold": "[utility] threshold"}
+_SECTIONS = ("experiment", "learner", "isr", "utility", "worlds", "caregiver", "conditions")
 
 
 class ExperimentFileError(ValueError):
@@ -134,7 +142,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if base not in PRESETS:
         raise fail("experiment", "base", f"got {base!r}; allowed: {' | '.join(PRESETS)}")
     learner_base = QUICK_LEARNER if base == "quick" else learner_config()
-    isr_base = QUICK_ISR if base == "quick" else ISRSpec()
+    isr_base = QUICK_ISR if base == "quick" else IsrConfig()
 
     worlds: dict[str, WorldSpec] = {}
     for wname, wdata in data.get("worlds", {}).items():
@@ -161,6 +169,7 @@ def load_experiment(path: str | Path) -> Experiment:
     defined = _conditions(data.get("conditions", {}), fail)
     learner = _sub(data.get("learner", {}), learner_base, "learner", fail)
     isr = _sub(data.get("isr", {}), isr_base, "isr", fail)
+    utility = _sub(data.get("utility", {}), UtilityConfig(), "utility", fail)
     if "seeds" in exp and "n_seeds" in exp:
         raise fail("experiment", "n_seeds", "give either seeds or n_seeds, not both")
     seeds = tuple(exp.get("seeds", range(exp.get("n_seeds", 1))))
@@ -170,7 +179,7 @@ def load_experiment(path: str | Path) -> Experiment:
         autonomy_worlds=tuple(resolve("autonomy_worlds", w) for w in exp.get("autonomy_worlds", [])),
         conditions=tuple(exp.get("conditions", ("caregiver", "none", "isr", *[c.name for c in defined]))),
         socialization_steps=exp["socialization_steps"], autonomy_steps=exp.get("autonomy_steps", 0),
-        seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr,
+        seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr, utility=utility,
         chunk_rollouts=exp.get("chunk_rollouts", 10), caregiver=caregiver, defined_conditions=defined,
     )
     try:
@@ -193,7 +202,9 @@ def _key_in(message: str, table: dict) -> str | None:
 def _check_keys(table: dict, allowed: dict[str, type], section: str, fail) -> None:
     for key, value in table.items():
         if key not in allowed:
-            raise fail(section, key, f"unknown key; allowed: {', '.join(sorted(allowed))}")
+            moved = _MOVED.get(f"{section}.{key}")
+            raise fail(section, key, f"moved to {moved}" if moved else
+                       f"unknown key; allowed: {', '.join(sorted(allowed))}")
         expected = allowed[key]
         ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         if expected is float:

@@ -27,14 +27,15 @@ import numpy as np
 import pandas as pd
 
 from internalize.agents.isr import check_isr_data, isr_reward, train_isr
+from internalize.agents.isr_config import IsrConfig
 from internalize.agents.isr_metrics import isr_metrics
+from internalize.agents.ppo_config import PPOConfig
 from internalize.analysis import empathy as probe
 from internalize.experiments import phases
 from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
 from internalize.experiments.results import ResultsStore, rows_frame
 from internalize.experiments.runner import Runner
-from internalize.agents.ppo_config import PPOConfig
-from internalize.experiments.spec import PEER_BLOCKS, Experiment, ISRSpec, WorldSpec, learner_config
+from internalize.experiments.spec import PEER_BLOCKS, Experiment, WorldSpec, learner_config
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 from internalize.worlds.peer import SIMILARITIES, VIEWS
@@ -80,7 +81,7 @@ class EmpathyStudy:
     evaluation_episodes: int = 100
     n_stimuli: int = 256
     learner: PPOConfig = field(default_factory=learner_config)
-    isr: ISRSpec = field(default_factory=lambda: ISRSpec(network="reference", encoding="onehot"))
+    isr: IsrConfig = field(default_factory=lambda: IsrConfig(network="reference", encoding="onehot"))
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ("empathy",)
 

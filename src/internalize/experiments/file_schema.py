@@ -13,10 +13,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from internalize.agents.ppo_config import PPOConfig
-from internalize.experiments.spec import Experiment, ISRSpec, WorldSpec
+from internalize.agents.isr_config import IsrConfig, derived_fields
+from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import Condition
 from internalize.social.presence import Presence
+from internalize.social.utility import UtilityConfig
 
 # TOML value types of the field annotations (a Presence is a table; worlds are named by label).
 _TOML_TYPES: dict[str, type] = {
@@ -99,9 +101,11 @@ def sections() -> dict[str, Section]:
         "learner": Section("learner", PPOConfig, "the PPO learner (defaults shown: the library's; base = \"quick\" "
                            "starts from the quick preset's)",
                            _keys(PPOConfig, exclude=("total_timesteps",))),
-        "isr": Section("isr", ISRSpec, "the internalized social reward model (base = \"quick\" starts from the quick "
-                       "preset's)",
-                       _keys(ISRSpec)),
+        "isr": Section("isr", IsrConfig, "the internalized social reward model: network, training, data (base = "
+                       "\"quick\" starts from the quick preset's; the world's action count and the policy's "
+                       "observation scale are filled in)", _keys(IsrConfig, exclude=derived_fields())),
+        "utility": Section("utility", UtilityConfig, "how R_i enters the learner's utility while the caregiver is "
+                           "absent (the step cost is the world's)", _keys(UtilityConfig, exclude=("step_cost",))),
         "caregiver": Section("caregiver", Caregiver, "who pays R_s while socializing, how much, how reliably",
                              _keys(Caregiver)),
         "conditions.NAME": Section("conditions.NAME", Condition, "a condition of your own, listed in conditions",

@@ -10,7 +10,7 @@
   each figure.
 
 Where the paper and the reference code disagree the paper is followed; the reference's behaviour is an option
-of the specs (``isr.utility``, ``isr.network``, the ``frozen-continued`` condition, ``check_reachable``).
+of the specs (``utility``, ``isr.network``, the ``frozen-continued`` condition, ``check_reachable``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from internalize.experiments.spec import Experiment, ISRSpec, learner_config, world
+from internalize.agents.isr_config import IsrConfig
+from internalize.experiments.spec import Experiment, learner_config, world
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 
@@ -34,7 +35,7 @@ FIG3_SIZES = (10_240, 20_480, 30_720, 40_960, 81_920, 120_832)  # PPO steps befo
 # sample (or lr <= 3e-4) a short run first learns to stand still, since every forward costs.
 QUICK_LEARNER = learner_config(torso="mlp", n_envs=8, n_steps=128, batch_size=64, n_epochs=10, learning_rate=1e-3)
 # The reference's small conv ISR: the MLP ISR predicts held-out data well but is easily hacked off-distribution.
-QUICK_ISR = ISRSpec(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
+QUICK_ISR = IsrConfig(network="reference", encoding="onehot", learning_rate=1e-3, batch_size=64, updates_fraction=1.0)
 QUICK_PHASE = 48 * 8 * 128  # 49,152 steps: 48 rollouts of 8 envs x 128 steps (~2,500 episodes)
 QUICK_SEEDS = PAPER_SEEDS
 # Socialization on 3 random blocks (Figs 1b/4a and 3, which share it) gets two phases: after one, 2 of 10 seeds
@@ -84,7 +85,7 @@ def _fig3(preset: str) -> Experiment:
         autonomy_steps=0,
         seeds=PAPER_SEEDS,
         evaluation_episodes=0,
-        isr=ISRSpec(learning_rate=3e-5, batch_size=1, data_sizes=FIG3_SIZES),
+        isr=IsrConfig(learning_rate=3e-5, batch_size=1, data_sizes=FIG3_SIZES),
         figures=("fig3",),
     )
     if preset == "quick":
@@ -140,7 +141,7 @@ def _fig6(preset: str) -> Experiment:
         seeds=(1235,),
         # The reference's ISR network, as in the run behind the paper's Figure 6 (PAPER-SPEC §7); the policy-sized
         # ISR is still accurate after 1/12 of an epoch, so it would not show the hacking.
-        isr=ISRSpec(network="reference", updates_fraction=1 / 12),
+        isr=IsrConfig(network="reference", updates_fraction=1 / 12),
         figures=("fig6",),
     )
     if preset == "quick":
@@ -162,7 +163,7 @@ def _fig7(preset: str) -> Experiment:
         autonomy_steps=PAPER_LONG_PHASE,
         seeds=PAPER_SEEDS,
         # The reference trains its Figure 7 ISR for 10 epochs in batches of 10 (PAPER-SPEC §8.5).
-        isr=ISRSpec(batch_size=10, updates_fraction=10.0),
+        isr=IsrConfig(batch_size=10, updates_fraction=10.0),
         figures=("fig7",),
     )
     if preset == "quick":

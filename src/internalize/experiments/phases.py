@@ -11,7 +11,6 @@ the same held-out layouts (paired comparisons).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import jax
@@ -66,25 +65,25 @@ def socialization_capacity(exp: Experiment) -> int:
 
 def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None = None,
                curve_points: int = 100) -> IsrConfig:
-    """The ISR config: trained on the first ``n_data`` transitions (all when None).
-
-    ``n_train`` (training transitions, known after socialization) turns ``isr.updates_fraction`` into a number of
-    updates: ``ceil(fraction * ceil(n_train / batch_size))`` (1 = one epoch, as the reference).
+    """The experiment's ISR config with the fields it leaves to the runner filled in: the world's action count and
+    self channel, the policy's observation scale, the unit's data size (``n_data``, all when None) and, once
+    ``n_train`` (training transitions, known after socialization) is known, the number of updates
+    (``isr.n_updates``, or ``isr.updates_fraction`` of an epoch).
     ``curve_points``: about how many points of the training curve to log (each costs two held-out batches).
     """
-    spec, env = exp.isr, exp.socialization_world.env()
-    n_updates = None
-    if n_train is not None:
-        n_updates = max(1, math.ceil(spec.updates_fraction * math.ceil(n_train / spec.batch_size)))
-    return IsrConfig(
-        network=spec.network, encoding=spec.encoding, learning_rate=spec.learning_rate,
-        num_actions=env.num_actions,
+    isr, env = exp.isr, exp.socialization_world.env()
+    n_updates = isr.n_updates
+    if n_updates is None and n_train is not None:
+        n_updates = isr.epoch_updates(n_train)
+    return dataclasses.replace(
+        isr, num_actions=env.num_actions,
         # The ISR sees the observation on exactly the policy's scale (the learner's own or the world's).
         obs_scale=ppo_config(exp, 0).policy_obs_scale(env),
-        batch_size=spec.batch_size, n_updates=n_updates, n_data=n_data, holdout_fraction=spec.holdout_fraction,
-        log_every=max(1, (n_updates or curve_points) // curve_points), width=float(spec.width),
+        n_updates=n_updates, n_data=n_data, log_every=max(1, (n_updates or curve_points) // curve_points),
         # Where the world marks the learner's own cell (the peer world's peer may look exactly like it).
         self_channel=getattr(env, "self_channel", None),
+        # What the experiment does with ISRs, not what one ISR is: kept out of the jitted program's static key.
+        data_sizes=(), data_size_updates="epoch",
     )
 
 
@@ -115,8 +114,8 @@ def world_params(exp: Experiment, world: WorldSpec) -> object:
 
 
 def utility_config(exp: Experiment) -> UtilityConfig:
-    return UtilityConfig(mode=exp.isr.utility, threshold=exp.isr.threshold,
-                         step_cost=float(exp.socialization_world.params().step_cost))
+    """The experiment's utility with the socialization world's step cost (autonomy worlds are of its kind)."""
+    return dataclasses.replace(exp.utility, step_cost=float(exp.socialization_world.params().step_cost))
 
 
 def socialization_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:

@@ -132,6 +132,7 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
 def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str]:
     """What produced an experiment's numbers, from its manifest: learner, ISR, budgets, seeds, time, commit."""
     learner, isr, seeds = config.get("learner", {}), config.get("isr", {}), config.get("seeds", [])
+    utility = config.get("utility", {}).get("mode", isr.get("utility"))  # manifests before [utility]: in isr
     worlds = ", ".join(w.get("name", "?") for w in config.get("autonomy_worlds", [])) or "-"
     shown = ", ".join(map(str, seeds[:12])) + (", ..." if len(seeds) > 12 else "")
     return {
@@ -139,7 +140,7 @@ def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str
                    f"{learner.get('n_steps')} steps per rollout, batch {learner.get('batch_size')}, "
                    f"{learner.get('n_epochs')} epochs, lr {learner.get('learning_rate')}",
         "isr": f"{isr.get('network')} network, {isr.get('encoding')} action encoding, batch {isr.get('batch_size')}, "
-               f"lr {isr.get('learning_rate')}, {isr.get('updates_fraction'):.3g} epoch(s), utility {isr.get('utility')}",
+               f"lr {isr.get('learning_rate')}, {isr.get('updates_fraction'):.3g} epoch(s), utility {utility}",
         "budget": f"socialization {config.get('socialization_steps', 0):,} steps on "
                   f"{config.get('socialization_world', {}).get('name')}; autonomy {config.get('autonomy_steps', 0):,} "
                   f"steps on {worlds}; {config.get('evaluation_episodes')} held-out episodes",

@@ -28,7 +28,7 @@ from internalize.storage import CorruptFile, atomic_link, read_parquet_verified,
 from internalize.experiments.spec import Experiment
 
 SHARED_DIR = ".shared"
-VERSION = 1  # bump when what a unit computes changes, so old entries are never reused
+VERSION = 2  # bump when what a unit computes changes, so old entries are never reused
 
 
 def unit_key(exp: Experiment, unit: str) -> str:
@@ -41,7 +41,7 @@ def unit_key(exp: Experiment, unit: str) -> str:
         "steps": exp.socialization_steps,
         "seeds": list(exp.seeds),
         "chunk_rollouts": exp.chunk_rollouts,
-        "utility": [exp.isr.utility, exp.isr.threshold],
+        "utility": dataclasses.asdict(exp.utility),
         "caregiver": dataclasses.asdict(exp.caregiver),
     }
     if unit == "isr":

@@ -12,7 +12,7 @@ An :class:`Experiment` describes the paper's protocol in general form:
 
    * ``caregiver`` — the caregiver stays (the paper's "oracle"): U = R_e + R_s;
    * ``none`` — the caregiver leaves and nothing replaces it: U = R_e;
-   * ``isr`` — the caregiver leaves and the ISR supplies internal reward (``isr.utility`` says how);
+   * ``isr`` — the caregiver leaves and the ISR supplies internal reward (``utility`` says how);
    * ``frozen`` — no further learning (the paper's frozen baseline);
    * ``frozen-continued`` — keeps training on the socialization world with the caregiver (the reference code's
      "frozen", PAPER-SPEC §9.5); it never sees the autonomy worlds;
@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
+from internalize.social.utility import UtilityConfig
 from internalize.worlds.layouts import PAPER_MAPS
 from internalize.worlds.navigation import Navigation, make_params
-
-UTILITY_MODES = ("additive", "additive-reference", "threshold-replace", "replace")
-ISR_NETWORKS = ("policy", "reference", "mlp")
-ISR_ENCODINGS = ("channel", "onehot")
-DATA_SIZE_UPDATES = ("epoch", "full")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -176,58 +173,6 @@ def learner_config(**fields: Any) -> PPOConfig:
 
 
 @dataclass(frozen=True)
-class ISRSpec:
-    """The internalized social reward model and how its output enters the utility.
-
-    Every field's help is in its metadata (``internalize schema`` prints it).
-    """
-
-    network: str = field(default="policy", metadata=_help(
-        "policy (the policy's torso + MLP head, the paper), reference (the reference code's smaller net), mlp "
-        "(cheap, for CPU presets)"))
-    encoding: str = field(default="channel", metadata=_help(
-        "how the action enters: channel (action index at the agent's cell, the reference) or onehot"))
-    learning_rate: float = field(default=3e-4, metadata=_help("Adam step size (reference: 3e-4; 3e-5 in Fig 3)"))
-    batch_size: int = field(default=1, metadata=_help("transitions per update (reference: 1)"))
-    updates_fraction: float = field(default=1.0, metadata=_help(
-        "updates as a fraction of one epoch over the training split (1 = one epoch, the reference; 1/12 = the "
-        "undertrained ISR of Fig 6)"))
-    holdout_fraction: float = field(default=0.1, metadata=_help(
-        "held-out share of the socialization data, never trained on (reference: the last 10%)"))
-    data_sizes: tuple[int, ...] = field(default=(), metadata=_help(
-        "also train ISRs on the first N socialization transitions for each N (Fig 3b); empty = no"))
-    data_size_updates: str = field(default="epoch", metadata=_help(
-        "updates of each data_sizes ISR: epoch = updates_fraction of an epoch over its own data (the reference); "
-        "full = as many as the full-data ISR, so that only the amount of data differs"))
-    utility: str = field(default="additive", metadata=_help(
-        f"how R_i enters the utility while the caregiver is absent: {' | '.join(UTILITY_MODES)} (social.utility)"))
-    threshold: float = field(default=0.2, metadata=_help(
-        "R_i threshold of the threshold-replace utility (reference: 0.2)"))
-    width: float = field(default=1.0, metadata=_help(
-        "multiplier of the hidden widths of the reference and mlp networks (the ISR's capacity)"))
-
-    def __post_init__(self) -> None:
-        _require(isinstance(self.width, (int, float)) and not isinstance(self.width, bool) and 0 < self.width <= 64,
-                 "isr.width", self.width, "a number in (0, 64]")
-        _require(self.width == 1.0 or self.network != "policy", "isr.width", self.width,
-                 "1 for network 'policy' (the policy's size); other widths need network 'reference' or 'mlp'")
-        _require(self.network in ISR_NETWORKS, "isr.network", self.network, " | ".join(ISR_NETWORKS))
-        _require(self.encoding in ISR_ENCODINGS, "isr.encoding", self.encoding, " | ".join(ISR_ENCODINGS))
-        _require(self.utility in UTILITY_MODES, "isr.utility", self.utility, " | ".join(UTILITY_MODES))
-        _positive_int("isr.batch_size", self.batch_size)
-        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1,
-                 "isr.learning_rate", self.learning_rate, "a number in (0, 1)")
-        _require(isinstance(self.updates_fraction, (int, float)) and 0 < self.updates_fraction <= 100,
-                 "isr.updates_fraction", self.updates_fraction, "a number in (0, 100]")
-        _require(isinstance(self.holdout_fraction, (int, float)) and 0 < self.holdout_fraction < 1,
-                 "isr.holdout_fraction", self.holdout_fraction, "a number strictly between 0 and 1")
-        for n in self.data_sizes:
-            _positive_int("isr.data_sizes[]", n)
-        _require(self.data_size_updates in DATA_SIZE_UPDATES, "isr.data_size_updates", self.data_size_updates,
-                 " | ".join(DATA_SIZE_UPDATES))
-
-
-@dataclass(frozen=True)
 class Experiment:
     """One experiment of the paper (or a user's); see the module docstring for the protocol.
 
@@ -248,7 +193,12 @@ class Experiment:
         "held-out deterministic episodes per (condition, autonomy world); 0 = no evaluation"))
     learner: PPOConfig = field(default_factory=learner_config, metadata=_help(
         "the PPO learner's config (every PPOConfig setting; its total_timesteps is set per phase)"))
-    isr: ISRSpec = field(default_factory=ISRSpec, metadata=_help("the ISR and how R_i enters the utility"))
+    isr: IsrConfig = field(default_factory=IsrConfig, metadata=_help(
+        "the ISR: network, training and data (agents.isr_config; the world-, policy- and unit-dependent fields are "
+        "filled in by the runner)"))
+    utility: UtilityConfig = field(default_factory=UtilityConfig, metadata=_help(
+        "how R_i enters the learner's utility while the caregiver is absent (social.utility; the step cost is the "
+        "socialization world's)"))
     chunk_rollouts: int = field(default=10, metadata=_help(
         "rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks"))
     figures: tuple[str, ...] = field(default=(), metadata=_help("report sections that use this experiment"))
@@ -261,6 +211,9 @@ class Experiment:
         _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
                  "name", self.name, "letters, digits, '-' and '_'")
         _require(isinstance(self.learner, PPOConfig), "learner", self.learner, "a PPOConfig")
+        _require(isinstance(self.isr, IsrConfig), "isr", self.isr, "an IsrConfig (agents.isr_config)")
+        _require(isinstance(self.utility, UtilityConfig), "utility", self.utility,
+                 "a UtilityConfig (social.utility)")
         if self.learner.total_timesteps:  # each phase sets its own budget
             object.__setattr__(self, "learner", dataclasses.replace(self.learner, total_timesteps=0))
         defined = [c.name for c in self.defined_conditions]

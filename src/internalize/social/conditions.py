@@ -5,7 +5,7 @@ Every condition continues a seed's socialized learner (parameters and optimizer 
 * ``presence``: the caregiver's schedule during the autonomous phase (``social.presence``), counted in steps
   from the phase's start: ``always`` keeps it, ``never`` removes it, ``linear`` lets it fade, ...;
 * ``isr``: whether the ISR's R_i enters the utility while the caregiver is absent (how: the experiment's
-  ``isr.utility``);
+  ``Experiment.utility``);
 * ``learns``: whether the learner keeps learning (False = the paper's frozen baseline, evaluated as it was at
   the end of socialization);
 * ``world``: where it continues: ``autonomy`` (each of the experiment's autonomy worlds) or ``socialization``

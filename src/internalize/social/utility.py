@@ -55,7 +55,8 @@ class UtilityConfig:
         default=0.045,
         metadata={
             "help": "additive-reference / threshold-replace: the world's forward cost (>= 0), charged on the goal"
-            " step while the caregiver is absent, as the reference does; must match the world's step_cost."
+            " step while the caregiver is absent, as the reference does; must match the world's step_cost.",
+            "derived": "the socialization world's step cost",
         },
     )
 
