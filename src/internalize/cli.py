@@ -32,6 +32,10 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: Size limit of the compiled-program cache (least recently used entries go first).
+CACHE_MAX_BYTES = 4 * 2**30
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -45,6 +49,9 @@ def main(
     cache = Path(os.environ.get("INTERNALIZE_CACHE_DIR", str(Path.home() / ".cache" / "internalize"))) / "xla"
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+    # A size limit turns on JAX's file lock around every cache read and write (filelock): two runs at once (or a
+    # run and the tests) never read each other's half-written entries.
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(CACHE_MAX_BYTES))
 
 
 class WorldName(str, Enum):
