@@ -157,9 +157,48 @@ def test_plots_write_png_atomically(tmp_path):
     h = plots.hacking(fig6_table(), tmp_path / "h.png")
     for p in (out, b, h):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b.png", "c.png", "h.png"]  # no temp files left
+        assert b"<svg" in p.with_suffix(".svg").read_bytes()[:400], "a vector copy beside each PNG"
+    # No temp files left.
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b.png", "b.svg", "c.png", "c.svg", "h.png", "h.svg"]
     with pytest.raises(ValueError, match="no rows with metric 'nope'"):
         plots.learning_curves(fig1_table(), "nope", tmp_path / "x.png")
+
+
+def test_figures_say_what_every_line_band_and_axis_is(tmp_path):
+    svg = lambda p: p.with_suffix(".svg").read_text()  # noqa: E731 - matplotlib writes text as <!-- comments -->
+    curves = svg(plots.learning_curves(fig1_table(), "goals_per_episode", tmp_path / "c.png",
+                                       switch_step=20 * ROLLOUT))
+    for text in ("Goals reached per episode", "socialization (caregiver present)", "none", "isr", "caregiver",
+                 "min–max over seeds", "caregiver leaves", "Env steps"):
+        assert f"<!-- {text}" in curves or f"<!-- {text} -->" in curves, text
+    assert "goals_per_episode" not in curves, "no raw metric names on a figure"
+    helped = svg(plots.learning_curves(fig1_table(), "goals_per_episode", tmp_path / "h.png", ylabel="Helped "
+                                       "agent's goals per episode", smooth=plots.PAPER_EMA))
+    assert "<!-- Helped agent's goals per episode -->" in helped and "EMA 0.8" in helped
+    bars = svg(plots.bars(fig5_table(), "caregiver_return", tmp_path / "b.png", ci=0.68))
+    assert "Caregiver's reward per episode" in bars and "68% bootstrap CI" in bars
+    hack = svg(plots.hacking(fig6_table(), tmp_path / "k.png"))
+    assert "Internal reward per episode (R_i)" in hack and "min–max over seeds" in hack
+    # Each condition has one colour in every figure, from the colour-blind-safe palette.
+    for cond, colour in (("none", "#d55e00"), ("isr", "#009e73"), ("caregiver", "#0072b2")):
+        assert f"stroke: {colour}" in curves, cond
+    for cond, colour in (("frozen", "#999999"), ("isr", "#009e73"), ("caregiver", "#0072b2")):
+        assert f"fill: {colour}" in bars, cond
+
+
+def test_smoothing_is_the_authors_ema():
+    x = pd.Series([1.0, 0.0, np.nan, 0.0])
+    # s0 = x0; s1 = 0.8 s0 + 0.2 x1; a NaN keeps the running value; s3 = 0.8 s2 + 0.2 x3.
+    np.testing.assert_allclose(plots._ema(x, 0.8), [1.0, 0.8, 0.8, 0.64])
+    np.testing.assert_array_equal(plots._ema(x, 0.0), x.to_numpy())
+
+
+def test_mixed_model_warnings_are_sentences():
+    from internalize.analysis.sections import explain_model_warning
+
+    sentence = explain_model_warning("The MLE may be on the boundary of the parameter space.")
+    assert "between-seed variance" in sentence and "MLE" not in sentence
+    assert explain_model_warning("something new").endswith("(statsmodels): something new")
 
 
 # ---- report -----------------------------------------------------------------------------------

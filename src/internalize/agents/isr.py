@@ -291,10 +291,11 @@ def train_isr(
     """Train an ISR on the buffer's training split in one jitted ``lax.scan``; returns (params, opt_state, curve).
 
     The number of updates is ``config.n_updates``, or by default ``updates_fraction`` of one epoch:
-    ceil(updates_fraction * ceil(n_train / batch_size)) (one epoch, as the reference). Called with a concrete buffer, the data are checked first (``check_isr_data``) and the scan has
-    exactly that length. Called under jit/vmap (traced buffer), the scan has a static upper bound (one epoch of
-    ``min(capacity, n_data)`` transitions) and skips the updates beyond the data-dependent epoch; with no
-    training data no update runs (the 0/0 guard), so call ``check_isr_data`` on the host beforehand.
+    ceil(updates_fraction * ceil(n_train / batch_size)) (one epoch, as the reference). Called with a concrete
+    buffer, the data are checked first (``check_isr_data``) and the scan has exactly that length. Called under
+    jit/vmap (traced buffer), the scan has a static upper bound (one epoch of ``min(capacity, n_data)`` transitions)
+    and skips the updates beyond the data-dependent epoch; with no training data no update runs (the 0/0 guard), so
+    call ``check_isr_data`` on the host beforehand.
 
     Args:
       config: the ISR configuration (static).

@@ -44,11 +44,34 @@ def _paper_key(cond: str) -> str:
     return "oracle" if cond in ORACLE_NAMES else "frozen" if cond in FROZEN_NAMES else cond
 
 
-def _fig1(df: pd.DataFrame, fig_dir: Path, stem: str = "fig1", what: str = "Goals per episode") -> list[Block]:
+#: statsmodels' MixedLM warnings, as a reader of the Fig 5 table needs them.
+_MODEL_WARNINGS = {
+    "MLE may be on the boundary": "The mixed model puts the between-seed variance at (or near) zero: seeds differ no "
+    "more than the maps and conditions explain, so its fixed effects are those of an ordinary regression and its "
+    "estimates stay valid.",
+    "covariance is singular": "The mixed model's between-seed variance is (near) zero, so its random effect is "
+    "degenerate; its fixed effects are those of an ordinary regression and stay valid.",
+    "failed to converge": "The mixed model's fit did not converge: read its rows with caution (the regression rows "
+    "below do not depend on it).",
+}
+
+
+def explain_model_warning(message: str) -> str:
+    """A fitting warning of the Fig 5 mixed model in words (statsmodels' own text for one not known here)."""
+    for fragment, sentence in _MODEL_WARNINGS.items():
+        if fragment in message:
+            return sentence
+    return f"The mixed model's fit warned (statsmodels): {message}"
+
+
+def _fig1(df: pd.DataFrame, fig_dir: Path, stem: str = "fig1", what: str = "Goals reached per episode",
+          smooth: float = 0.0) -> list[Block]:
     switch = phase_end_step(df, "socialization")
+    how = f"; smoothed by an EMA of weight {smooth:g}, as the authors' plot" if smooth else ""
     out: list[Block] = [Image(f"{what} over training; dashed: caregiver leaves "
-                              "(mean, min–max over seeds)",
-                              plots.learning_curves(df, _GOALS, fig_dir / f"{stem}_goals.png", switch_step=switch))]
+                              f"(mean, min–max over seeds{how})",
+                              plots.learning_curves(df, _GOALS, fig_dir / f"{stem}_goals.png", switch_step=switch,
+                                                    ylabel=what, smooth=smooth))]
     # One value per (condition, seed), averaged over worlds first: seeds are the unit of every test (as in claim 2).
     soc = end_of_phase(df, _GOALS, "socialization").groupby(["condition", "seed"], as_index=False)["value"].mean()
     aut = end_of_phase(df, _GOALS, "autonomy").groupby(["condition", "seed"], as_index=False)["value"].mean()
@@ -83,7 +106,8 @@ def _fig3(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         if not runs.empty:  # Fig 3a is one run size: the largest training set
             biggest = runs.loc[runs["n_train"] == runs["n_train"].max(), "condition"].iloc[0]
             curve = select(curve, condition=biggest)
-        out.append(Image("ISR train vs held-out MSE over updates (Fig 3a)",
+        out.append(Image("ISR train vs held-out MSE over updates (Fig 3a; log scale; mean and min–max over seeds, "
+                         "EMA 0.8 as the authors' plot)",
                          plots.isr_curve(curve, fig_dir / "fig3a_isr.png")))
     if runs["n_train"].nunique() >= 2:
         out.append(Image("Final held-out MSE vs training transitions, log scale (Fig 3b)",
@@ -167,7 +191,7 @@ def _fig5(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         mm = fig5_mixed_model(runs, pairs)
         ols = fig5_reference_ols(runs, pairs)
         fits = (("mixed", mm), ("ols", ols.interaction), ("add", ols.additive))
-        notes += [f"mixed model: {w}" for w in mm.warnings]
+        notes += [explain_model_warning(w) for w in mm.warnings]
     except (ValueError, np.linalg.LinAlgError) as exc:
         return out + [Text(f"Models could not be fitted: {exc}")]
     for key, fit in fits:
@@ -187,7 +211,8 @@ def _fig6(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     cond = isr_condition(rows["condition"].unique())
     if cond is not None:  # the ISR learner's trend, as claim 7 reads it (another condition would dilute it)
         rows = select(rows, condition=cond)
-    out: list[Block] = [Image("Internal (ISR) return vs goals per episode after the caregiver leaves",
+    out: list[Block] = [Image("Internal (ISR) return vs goals per episode after the caregiver leaves (mean and "
+                              "min–max over seeds, EMA 0.8 as the authors' plot)",
                               plots.hacking(rows, fig_dir / "fig6_hacking.png"))]
     stats = []
     for metric in ("internal_return", _GOALS):
@@ -206,7 +231,7 @@ def _fig6(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
 def _fig7(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     # In the prosocial world the rewarded event is the helped agent reaching its goal, so the table's
     # goals_per_episode counts the *other* agent's goals: how often the learner helped.
-    return _fig1(df, fig_dir, stem="fig7", what="Helped agent's goals per episode")
+    return _fig1(df, fig_dir, stem="fig7", what="Helped agent's goals per episode", smooth=plots.PAPER_EMA)
 
 
 

@@ -163,7 +163,8 @@ def load_experiment(path: str | Path) -> Experiment:
             return world(label)
         except ValueError:
             raise fail("experiment", key, f"unknown world {label!r}; allowed: blocks-N, plus, x, U, T, "
-                       f"four_rooms, prosocial, prosocial-instrumental, or a [worlds.NAME] table ({', '.join(worlds) or 'none defined'})") from None
+                       f"four_rooms, prosocial, prosocial-instrumental, or a [worlds.NAME] table "
+                       f"({', '.join(worlds) or 'none defined'})") from None
 
     caregiver = _caregiver(data.get("caregiver", {}), fail)
     defined = _conditions(data.get("conditions", {}), fail)
