@@ -134,9 +134,17 @@ def demo(
 
 @app.command()
 def play(
-    world: Annotated[WorldName, typer.Argument(help="Which world to show.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the GIF.")],
-    agent: Annotated[AgentKind, typer.Option(help="Who acts.")] = AgentKind.shortest_path,
+    world: Annotated[WorldName | None, typer.Argument(
+        help="A world for a scripted agent (or give --from for a trained learner).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the GIF.")] = Path("play.gif"),
+    from_run: Annotated[Path | None, typer.Option(
+        "--from", help="A finished run, OUT/EXPERIMENT (e.g. runs/fig4a): watch its trained learner.")] = None,
+    condition: Annotated[str | None, typer.Option(
+        help="With --from: whose learner (a condition of the run, or 'socialization' for the learner the "
+             "caregiver left; default isr).")] = None,
+    world_name: Annotated[str | None, typer.Option(
+        "--world", help="With --from: one of the run's worlds (default: the condition's first).")] = None,
+    agent: Annotated[AgentKind, typer.Option(help="Who acts (without --from).")] = AgentKind.shortest_path,
     steps: Annotated[int, typer.Option(min=1, max=10_000, help="Steps to record (episodes restart).")] = 20,
     map_name: Annotated[
         str | None, typer.Option("--map", help="A fixed map: plus, x, U, T, four_rooms (default: random blocks).")
@@ -144,21 +152,43 @@ def play(
     blocks: Annotated[
         int | None, typer.Option(help="Random blocks per layout (default 3, or 0 with --map).")
     ] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Root seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        min=0, help="Root seed of the layouts (default 0); with --from, also which of the run's seeds learned "
+                    "(default its first).")] = None,
     fps: Annotated[float, typer.Option(min=0.1, max=50, help="GIF frames per second.")] = 4.0,
     tile_size: Annotated[int, typer.Option(min=4, max=256, help="Pixels per grid cell.")] = 32,
 ) -> None:
-    """Record an agent acting in a world as a GIF."""
+    """Record an agent acting in a world as a GIF: a scripted agent, or a trained learner of a finished run."""
     import jax
     import numpy as np
 
-    from internalize.agents.scripted import run_policy_jit
     from internalize.worlds.render import save_gif
 
+    if (world is None) == (from_run is None):
+        _fail(ValueError("play: give a WORLD for a scripted agent or --from OUT/EXPERIMENT for a trained learner "
+                         "(not both)."))
+    if from_run is not None:
+        from internalize.experiments.watch import summary, watch
+
+        try:
+            w = watch(from_run, condition, seed, world_name, steps, tile_size)
+        except (ValueError, LookupError) as e:
+            _fail(e)
+        path = save_gif(w.frames, out, fps)
+        info = summary(w)
+        typer.echo(f"{from_run.name} {w.condition} learner (seed {w.seed}) in {w.world}: {info['steps']} steps, "
+                   f"{info['goals']} goal(s), caregiver-reward return {info['caregiver_return']:+.3f}")
+        typer.echo(f"wrote {path}")
+        return
+    for option, value in (("--condition", condition), ("--world", world_name)):
+        if value is not None:
+            _fail(ValueError(f"play: {option} needs --from OUT/EXPERIMENT (a trained learner)."))
     if blocks is None:
         blocks = 0 if map_name else 3
     params = _nav_params(blocks, map_name)
-    trajectory = run_policy_jit(_policy(agent), jax.random.key(seed), params, 1, steps)
+    from internalize.agents.scripted import run_policy_jit
+
+    trajectory = run_policy_jit(_policy(agent), jax.random.key(seed or 0), params, 1, steps)
     goals = int(np.asarray(trajectory.channels.event).sum())
     ret = float(np.asarray(trajectory.channels.extrinsic + trajectory.channels.social).sum())
     path = save_gif(_episode_frames(trajectory, 0, tile_size), out, fps)

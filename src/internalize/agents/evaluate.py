@@ -14,7 +14,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from internalize.worlds.base import World
+from internalize.agents.scripted import Trajectory
+from internalize.worlds.base import World, step_autoreset
 
 #: Per-episode means :func:`evaluate` returns.
 EVAL_METRICS = ("goals_per_episode", "caregiver_return", "social_return", "extrinsic_return")
@@ -88,3 +89,34 @@ def evaluate(
     if stats is not None:
         out.update({name: value.astype(jnp.float32).mean() for name, value in stats(state).items()})
     return out
+
+
+def policy_trajectory(
+    apply_fn: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]],
+    params: Any,
+    world: World,
+    world_params: Any,
+    key: jax.Array,
+    n_steps: int,
+    deterministic: bool = True,
+) -> Trajectory:
+    """One environment run by the policy for ``n_steps`` (static) steps, episodes restarting on truncation, as
+    :func:`internalize.agents.scripted.run_policy` returns it (arrays ``(n_steps, 1, ...)``), for watching a
+    trained learner (``internalize play --from``). Greedy actions by default, as :func:`evaluate`."""
+    k_reset, k_run = jax.random.split(key)
+    obs, state = world.reset(k_reset, world_params)
+
+    def one_step(carry, step_key):
+        obs, state = carry
+        k_act, k_env = jax.random.split(step_key)
+        logits = apply_fn(params, obs[None])[0][0]
+        action = jnp.argmax(logits) if deterministic else jax.random.categorical(k_act, logits)
+        action = action.astype(jnp.int32)
+        out = step_autoreset(world, k_env, state, action, world_params)
+        return (out.obs, out.state), (state, action, out.channels, out.truncated)
+
+    (_, last), (states, actions, channels, truncated) = jax.lax.scan(
+        one_step, (obs, state), jax.random.split(k_run, n_steps))
+    add = lambda tree: jax.tree.map(lambda x: x[:, None], tree)  # noqa: E731 - one environment: N = 1
+    return Trajectory(add(states), actions[:, None], add(channels), truncated[:, None],
+                      jax.tree.map(lambda x: x[None], last))

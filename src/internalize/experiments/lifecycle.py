@@ -47,6 +47,7 @@ class UnitContext(Protocol):
     world: Any  # the experiment's world object (every world of an experiment is of one kind)
     units: list[str]  # finished units, in order; run_unit appends each one's name
     log: Callable[[str], None]
+    load_only: bool  # only load finished units' products (internalize play --from); never compute one
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def run_unit(ctx: UnitContext, unit: str, compute: Compute, *, template: Any = N
     """
     store, name = ctx.store, ctx.exp.name
     path = store.checkpoint_dir(unit) / "final.ckpt"
-    if shared is not None and ctx.reuse_shared and ctx.shared.fetch(ctx.exp, unit, store, shared.relabel):
+    if shared is not None and ctx.reuse_shared and not ctx.load_only and ctx.shared.fetch(ctx.exp, unit, store,
+                                                                                          shared.relabel):
         ctx.log(f"{name}/{unit}: identical to a finished one in {ctx.shared.root}, reused")
     if store.unit_done(unit):
         if template is None:
@@ -96,6 +98,9 @@ def run_unit(ctx: UnitContext, unit: str, compute: Compute, *, template: Any = N
                 ctx.units.append(unit)
                 ctx.log(f"{name}/{unit}: done, loaded")
                 return Finished(product, meta)
+    if ctx.load_only:
+        raise LookupError(f"{store.dir}: unit {unit} is not finished, or its trained state was removed "
+                          f"(internalize clean); run the experiment again (--force after a clean)")
     started = time.perf_counter()
     product, rows, meta = compute()
     if template is not None:

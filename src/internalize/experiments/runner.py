@@ -37,7 +37,7 @@ from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, run_unit
 from internalize.experiments.progress import Progress
-from internalize.experiments.results import ResultsStore
+from internalize.experiments.results import ResultsStore, config_identity
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
@@ -69,6 +69,7 @@ class Runner:
         # --force recomputes everything, shared units included (and republishes them).
         self.shared = SharedUnits(out)
         self.reuse_shared = not force
+        self.load_only = False
 
     # ----------------------------------------------------------------------------------------------- driver
     def run(self) -> pd.DataFrame:
@@ -82,6 +83,27 @@ class Runner:
         if self.store.is_complete():
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
             return self.store.read_table()
+        finals = self._trained()
+        if exp.evaluation_episodes and finals:
+            self.evaluation(finals)
+        df = self.store.finish(self.units)
+        self.log(f"{exp.name}: {len(df)} rows -> {self.store.table_path}")
+        return df
+
+    def trained(self) -> dict[tuple[str, str], Any]:
+        """The policy parameters every (condition, autonomy world) ends with, each batched over the seeds, and the
+        end of socialization as ``("socialization", <socialization world>)``, loaded from this experiment's finished
+        units (``internalize play --from``); nothing is computed: a unit that is not finished, or whose trained
+        state was cleaned away, raises ``LookupError``."""
+        self.store.identity = config_identity(self.exp.to_dict())
+        self.load_only = True
+        try:
+            return self._trained(with_socialization=True)
+        finally:
+            self.load_only = False
+
+    def _trained(self, with_socialization: bool = False) -> dict[tuple[str, str], Any]:
+        exp = self.exp
         soc = self.socialization()
         uses_isr = any(exp.condition(c).isr for c in exp.conditions)
         isr_params = self.isr(soc) if (uses_isr or exp.isr.data_sizes) else None
@@ -96,11 +118,9 @@ class Runner:
             if not exp.condition(c).learns:
                 for world in exp.autonomy_worlds:
                     finals[(c, world.name)] = soc.params
-        if exp.evaluation_episodes and finals:
-            self.evaluation(finals)
-        df = self.store.finish(self.units)
-        self.log(f"{exp.name}: {len(df)} rows -> {self.store.table_path}")
-        return df
+        if with_socialization:
+            finals[("socialization", exp.socialization_world.name)] = soc.params
+        return finals
 
     # ------------------------------------------------------------------------------------------------ units
     def socialization(self) -> Any:

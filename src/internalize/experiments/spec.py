@@ -25,6 +25,8 @@ Nothing here runs anything; :mod:`internalize.experiments.runner` executes any E
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,3 +279,34 @@ class Experiment:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """The Experiment a manifest's ``config`` (:meth:`to_dict`, as JSON) describes; ``ValueError`` naming the
+        first key this version does not know (a run made by another version)."""
+        return _from_dict(cls, data, "config")
+
+
+def _from_dict(cls: type, data: Any, where: str) -> Any:
+    """A dataclass from its ``asdict`` form: nested dataclasses, tuples (JSON lists) and optional values."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a table of {cls.__name__}'s fields, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: not a field of {cls.__name__} in this version of internalize.")
+    return cls(**{k: _from_value(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+
+
+def _from_value(tp: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value, where)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple:
+        return tuple(_from_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _from_value(next(a for a in args if a is not type(None)), value, where)
+    return value
