@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ WIDE = {"COLUMNS": "200"}
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     exp = tiny("fig4a", seeds=(3, 4), conditions=("none", "isr"), evaluation_episodes=8)
-    df = Runner(exp, out, progress=False, log=lambda _: None).run()
+    df = Runner(exp, out, progress=False, log=lambda _: None, gifs=True).run()
     return out, exp, df
 
 
@@ -112,3 +114,23 @@ def test_play_needs_a_world_or_a_run_and_a_run_that_still_has_its_learners(run, 
                               env=WIDE)
     assert gone.exit_code == 2 and "unit socialization is not finished, or its trained state was removed" in gone.stderr
     assert not (copy / exp.name / "checkpoints" / "socialization" / "final.ckpt").exists()
+
+
+def test_a_run_records_each_conditions_learner_and_the_report_embeds_them(run, tmp_path):
+    import imageio.v3 as iio
+
+    from internalize.experiments.reproduce import write_report
+
+    out, exp, _ = run
+    gif_dir = out / exp.name / "gifs"
+    assert sorted(p.name for p in gif_dir.iterdir()) == ["isr.gif", "none.gif"]
+    firsts = {c: iio.imread(gif_dir / f"{c}.gif", index=0) for c in ("none", "isr")}
+    # The same layouts for every condition: the episodes start from the same state.
+    assert np.array_equal(firsts["none"], firsts["isr"])
+    # What the report shows is that condition's learner: the first seed, greedy, as play --from records it.
+    w = watch(out / exp.name, "isr", exp.seeds[0], steps=40, tile_size=24)
+    assert np.array_equal(iio.imread(gif_dir / "isr.gif", index=0), w.frames[0])
+    page = (Path(write_report(out)).with_suffix(".html")).read_text()
+    md = (out / "report.md").read_text()
+    assert page.count("data:image/gif;base64,") == 2 and "fig4a/gifs/isr.gif" in md
+    assert "What each learner does after the caregiver left" in md

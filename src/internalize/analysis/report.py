@@ -25,7 +25,7 @@ from internalize.storage import atomic_write_bytes
 from .claims import Claim, claims
 from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
-from .table import EXPERIMENT_ALIASES, group_tables
+from .table import EXPERIMENT_ALIASES, condition_order, group_tables
 
 __all__ = ["ReportFiles", "write_report", "claims", "Claim"]
 
@@ -34,6 +34,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #bbb;padding:3px 7px;text-align:left}
 th{background:#eee}figure{margin:1em 0}img{max-width:100%}figcaption{font-size:.9em;color:#555}
+figure.gif{display:inline-block;margin:0 1.5em 1em 0;vertical-align:top}figure.gif figcaption{max-width:12em}
 td.reproduced{background:#dff0d8}td.not-reproduced{background:#f2dede}td.not-run{background:#eee}"""
 
 
@@ -76,7 +77,8 @@ def _claims_table(found: list[Claim]) -> Table:
 
 def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: Path,
              meta: Mapping[str, object]) -> list[Block]:
-    """Heading plus the builder's blocks; 'not run' without data, the error text if it fails."""
+    """Heading plus the builder's blocks and the learners' GIFs; 'not run' without data, the error text if it
+    fails."""
     blocks: list[Block] = [Heading(title, 2)]
     if df is None or df.empty:
         return blocks + [Text("not run")]
@@ -85,7 +87,18 @@ def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: P
         blocks += builder(df, fig_dir)
     except ValueError as exc:  # a partial table: say what is missing instead of losing the report
         blocks.append(Text(f"Could not compute this section: {exc}"))
-    return blocks
+    return blocks + _learner_gifs(fig_dir.parent / str(df["experiment"].iloc[0]) / "gifs")
+
+
+def _learner_gifs(gif_dir: Path) -> list[Block]:
+    """The run's GIFs of each condition's learner (``experiments.watch.record_gifs``), if it has them."""
+    gifs = {p.stem: p for p in sorted(gif_dir.glob("*.gif"))} if gif_dir.is_dir() else {}
+    if not gifs:
+        return []
+    order = condition_order(gifs)
+    return [Text("What each learner does after the caregiver left: the run's first seed on its first autonomy "
+                 "world, the same layouts for every condition, greedy actions (internalize play --from shows any "
+                 "other).")] + [Image(f"{c}", gifs[c]) for c in order]
 
 
 def _md_cell(s: str) -> str:
@@ -126,7 +139,8 @@ def _to_html(blocks: list[Block], title: str) -> str:
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(b, Image):
             data = base64.b64encode(b.path.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt=\"{e(b.caption)}\" src=\"data:image/png;base64,{data}\">"
+            kind, cls = ("gif", ' class="gif"') if b.path.suffix == ".gif" else ("png", "")
+            parts.append(f"<figure{cls}><img alt=\"{e(b.caption)}\" src=\"data:image/{kind};base64,{data}\">"
                          f"<figcaption>{e(b.caption)}</figcaption></figure>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

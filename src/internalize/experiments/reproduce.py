@@ -61,8 +61,10 @@ def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, f
     tables = {}
     for exp in experiments:
         started = time.perf_counter()
-        run = run_empathy if isinstance(exp, EmpathyStudy) else run_experiment
-        tables[exp.name] = run(exp, out, force=force, progress=progress, log=log)
+        if isinstance(exp, EmpathyStudy):
+            tables[exp.name] = run_empathy(exp, out, force=force, progress=progress, log=log)
+        else:  # with GIFs of its learners for the report
+            tables[exp.name] = run_experiment(exp, out, force=force, progress=progress, log=log, gifs=True)
         log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
     return tables
 

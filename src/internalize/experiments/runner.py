@@ -35,6 +35,7 @@ import pandas as pd
 from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
+from internalize.experiments.gifs import learner_gifs
 from internalize.experiments.lifecycle import Shared, run_unit
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore, config_identity
@@ -56,8 +57,9 @@ class Runner:
     """Executes one Experiment into ``out/<name>/``; see the module docstring."""
 
     def __init__(self, exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
-                 checkpoint_seconds: float = 30.0, log: Callable[[str], None] = print):
+                 checkpoint_seconds: float = 30.0, log: Callable[[str], None] = print, gifs: bool = False):
         self.exp = exp
+        self.gifs = gifs  # write out/<name>/gifs/<condition>.gif at the end (experiments.gifs)
         self.store = ResultsStore(out, exp.name, warn=log)
         self.force = force
         self.progress = Progress(enabled=progress)
@@ -86,33 +88,39 @@ class Runner:
         finals = self._trained()
         if exp.evaluation_episodes and finals:
             self.evaluation(finals)
+        if self.gifs and finals:
+            learner_gifs(exp, finals, self.store.dir / "gifs")
         df = self.store.finish(self.units)
         self.log(f"{exp.name}: {len(df)} rows -> {self.store.table_path}")
         return df
 
-    def trained(self) -> dict[tuple[str, str], Any]:
+    def trained(self, worlds: tuple[str, ...] | None = None) -> dict[tuple[str, str], Any]:
         """The policy parameters every (condition, autonomy world) ends with, each batched over the seeds, and the
         end of socialization as ``("socialization", <socialization world>)``, loaded from this experiment's finished
         units (``internalize play --from``); nothing is computed: a unit that is not finished, or whose trained
-        state was cleaned away, raises ``LookupError``."""
+        state was cleaned away, raises ``LookupError``. ``worlds``: load only the learners of these autonomy
+        worlds (all when None)."""
         self.store.identity = config_identity(self.exp.to_dict())
         self.load_only = True
         try:
-            return self._trained(with_socialization=True)
+            return self._trained(with_socialization=True, worlds=worlds)
         finally:
             self.load_only = False
 
-    def _trained(self, with_socialization: bool = False) -> dict[tuple[str, str], Any]:
+    def _trained(self, with_socialization: bool = False,
+                 worlds: tuple[str, ...] | None = None) -> dict[tuple[str, str], Any]:
         exp = self.exp
         soc = self.socialization()
         uses_isr = any(exp.condition(c).isr for c in exp.conditions)
         isr_params = self.isr(soc) if (uses_isr or exp.isr.data_sizes) else None
         finals: dict[tuple[str, str], Any] = {}
         for unit, world, w_index, conditions in phases.autonomy_groups(exp):
+            places = {c.name: [world] if c.world == "autonomy" else list(exp.autonomy_worlds) for c in conditions}
+            if worlds is not None and not any(p.name in worlds for ps in places.values() for p in ps):
+                continue
             trained = self.autonomy(unit, world, w_index, conditions, soc, isr_params)
             for c in conditions:  # a condition that continued on the socialization world is scored on every world
-                places = [world] if c.world == "autonomy" else exp.autonomy_worlds
-                for place in places:
+                for place in places[c.name]:
                     finals[(c.name, place.name)] = trained[(c.name, world.name)]
         for c in exp.conditions:
             if not exp.condition(c).learns:
@@ -274,6 +282,7 @@ def _chunk(n: int, preferred: int) -> int:
 
 
 def run_experiment(exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
-                   log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run ``exp`` into ``out/<exp.name>/`` (skipping finished units, resuming an interrupted one)."""
-    return Runner(exp, out, force=force, progress=progress, log=log).run()
+                   log: Callable[[str], None] = print, gifs: bool = False) -> pd.DataFrame:
+    """Run ``exp`` into ``out/<exp.name>/`` (skipping finished units, resuming an interrupted one); ``gifs``: also
+    record each condition's learner for the report (``experiments.gifs``)."""
+    return Runner(exp, out, force=force, progress=progress, log=log, gifs=gifs).run()

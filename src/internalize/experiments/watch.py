@@ -19,14 +19,12 @@ from internalize.agents.evaluate import policy_trajectory
 from internalize.agents.networks import ActorCritic
 from internalize.agents.scripted import Trajectory
 from internalize.experiments import phases
+from internalize.experiments.gifs import RENDERERS, policy_network
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.storage import read_json_verified
-from internalize.worlds.render import render_frames, render_prosocial_frames
 
 SOCIALIZATION = "socialization"
-#: The worlds that can be drawn, and how.
-RENDERERS = {"navigation": render_frames, "prosocial": render_prosocial_frames}
 
 
 class Watched(NamedTuple):
@@ -88,12 +86,9 @@ def trained_policy(run_dir: str | Path, condition: str | None = None, seed: int 
     if spec.kind not in RENDERERS:  # checked before anything is loaded
         raise ValueError(f"--from: the {spec.kind} world has no renderer yet; allowed: experiments in the "
                          f"{' or '.join(RENDERERS)} world.")
-    finals = Runner(exp, run_dir.parent, progress=False, log=log).trained()
+    finals = Runner(exp, run_dir.parent, progress=False, log=log).trained(worlds=(spec.name,))
     params = jax.tree.map(lambda x: x[exp.seeds.index(seed)], finals[(condition, spec.name)])
-    env = spec.env()
-    network = ActorCritic(env.num_actions, torso=exp.learner.torso,
-                          obs_scale=phases.ppo_config(exp, 0).policy_obs_scale(env))
-    return Policy(exp, condition, spec, seed, network, params)
+    return Policy(exp, condition, spec, seed, policy_network(exp), params)
 
 
 def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = None, world: str | None = None,
