@@ -8,8 +8,8 @@ scipy.stats / statsmodels from the raw rows. A displayed number is checked to it
 a wrong statistic, a swapped column, a mean over the wrong rows or a wrong sign fails. One test per section also
 checks the rendered Markdown row, so the blocks are what the reader sees.
 
-Sign convention: the Fig 4b table and claim 3 both print "frozen vs isr" with t of mean(frozen) - mean(isr),
-the paper's orientation (negative when the ISR is better): one test, one sign.
+Sign convention: every comparison is printed as "a − b" with t of mean(a) - mean(b); in Fig 4b and claim 3 that is
+"isr − frozen" (positive when the ISR is better; the paper's t is shown in that orientation): one test, one sign.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def test_fig1_end_of_phase_kept_and_welch_rows(experiment, tmp_path):
     # The two ways of averaging differ here (none: 0.19 vs 0.27), so the check above pins the ratio of means.
     none_s, none_a = (x.loc[x["condition"] == "none", "value"].to_numpy() for x in (soc, aut))
     assert abs((none_a / none_s).mean() - none_a.mean() / none_s.mean()) > 0.05
-    assert [r["comparison"] for r in welch] == ["isr vs caregiver", "none vs caregiver"]
+    assert [r["comparison"] for r in welch] == [f"isr {MINUS} caregiver", f"none {MINUS} caregiver"]
     care = aut.loc[aut["condition"] == "caregiver", "value"]
     for r, cond in zip(welch, ("isr", "none")):
         ref = sps.ttest_ind(aut.loc[aut["condition"] == cond, "value"], care, equal_var=False)
@@ -223,20 +223,20 @@ def test_fig4b_summary_and_student_welch_rows(table, tmp_path):
         assert r["n"] == str(x.size)
         ref_mean, ref_sem = paper.FIG4B_MEANS["oracle" if r["condition"] == "caregiver" else r["condition"]]
         assert r["paper mean (SEM)"] == f"{ref_mean} ({ref_sem})"
-    expected = [("frozen vs isr", "Student"), ("frozen vs isr", "Welch"),
-                ("isr vs caregiver", "Student"), ("isr vs caregiver", "Welch")]
+    expected = [(f"isr {MINUS} frozen", "Student"), (f"isr {MINUS} frozen", "Welch"),
+                (f"isr {MINUS} caregiver", "Student"), (f"isr {MINUS} caregiver", "Welch")]
     assert [(r["comparison"], r["test"]) for r in tests] == expected
     for r in tests:
-        a, b = r["comparison"].split(" vs ")
+        a, b = r["comparison"].split(f" {MINUS} ")
         ref = sps.ttest_ind(v[a], v[b], equal_var=r["test"] == "Student")
         shows(r["t"], ref.statistic, 4)
         shows(r["df"], ref.df)
         shows(r["p"], ref.pvalue, 4)
         assert r["n"] == f"{v[a].size}+{v[b].size}"
     paper_cells = [r["paper"] for r in tests]
-    assert paper_cells == ["t = -2.377, p = 0.0287", "–", "t = -1.024, p = 0.3196", "–"]
+    assert paper_cells == ["t = 2.377, p = 0.0287", "–", "t = -1.024, p = 0.3196", "–"]
     if table == "paper":  # the packaged per-seed values reproduce the paper's Student tests
-        assert (tests[0]["t"], tests[0]["p"], tests[2]["t"], tests[2]["p"]) == ("-2.377", "0.02872", "-1.024", "0.3196")
+        assert (tests[0]["t"], tests[0]["p"], tests[2]["t"], tests[2]["p"]) == ("2.377", "0.02872", "-1.024", "0.3196")
     else:  # unequal n and spread: the Welch df is not n_a + n_b - 2
         assert tests[0]["df"] == "18" and tests[1]["df"] != "18"
 
@@ -246,31 +246,32 @@ def test_fig4b_rendered_rows(tmp_path):
     summary, tests = tables(section("fig4b", df, tmp_path))
     md = write_report(tmp_path / "rep", {"fig4b": df}, {}).md.read_text()
     r = tests[1]
-    assert md_row(md, "| frozen vs isr | Welch |") == (f"| frozen vs isr | Welch | {r['t']} | {r['df']} | {r['p']} "
-                                                     f"| 8+12 | – |")
+    assert md_row(md, f"| isr {MINUS} frozen | Welch |") == (
+        f"| isr {MINUS} frozen | Welch | {r['t']} | {r['df']} | {r['p']} | 12+8 | – |")
     assert md_row(md, "| isr | ") == "| " + " | ".join(summary[1].values()) + " |"
 
 
 def _claim3_t(df: pd.DataFrame) -> float:
     c3 = next(c for c in claims({"fig4b": df}) if c.number == 3)
-    return float(re.search(r"t\(\d+\) = (\S+),", c3.evidence).group(1).replace(MINUS, "-"))
+    return float(re.search(r"t\(\d+\) = (\S+) \(isr", c3.evidence).group(1).replace(MINUS, "-"))
 
 
-def test_fig4b_and_claim3_print_one_test_in_the_papers_orientation(tmp_path):
-    # Both tables name the conditions "frozen ... vs isr" and print frozen - isr (the paper's orientation).
+def test_fig4b_and_claim3_print_one_test_with_one_sign(tmp_path):
+    # Both tables name the comparison "isr − frozen" and print the t of isr - frozen (positive: the ISR is better).
     df = fig4b_table()
     v = _per_seed(df)
     (_, tests) = tables(section("fig4b", df, tmp_path))
     student = float(tests[0]["t"])
-    assert tests[0]["comparison"] == "frozen vs isr"
-    assert np.sign(student) == np.sign(v["frozen"].mean() - v["isr"].mean())
-    assert np.sign(_claim3_t(df)) == np.sign(v["frozen"].mean() - v["isr"].mean())
+    assert tests[0]["comparison"] == f"isr {MINUS} frozen"
+    assert np.sign(student) == np.sign(v["isr"].mean() - v["frozen"].mean()) == 1
+    assert np.sign(_claim3_t(df)) == np.sign(v["isr"].mean() - v["frozen"].mean())
 
 
 def test_fig4b_table_and_claims_table_show_the_same_signed_student_t(tmp_path):
     df = fig4b_table()
     (_, tests) = tables(section("fig4b", df, tmp_path))
-    student = next(r for r in tests if {*r["comparison"].split(" vs ")} == {"frozen", "isr"} and r["test"] == "Student")
+    student = next(r for r in tests if {*r["comparison"].split(f" {MINUS} ")} == {"frozen", "isr"}
+                   and r["test"] == "Student")
     assert float(student["t"]) == pytest.approx(_claim3_t(df), abs=5e-4), (student["t"], _claim3_t(df))
 
 

@@ -240,16 +240,16 @@ def _claim_isr_vs_frozen(t: pd.DataFrame | None, base: dict, conds: list, frozen
     a, b = _ood_by_seed(t, "isr"), _ood_by_seed(t, frozen)
     if len(a) < 2 or len(b) < 2:
         return Claim(**base, verdict=NOT_RUN, evidence=f"fewer than 2 seeds (isr {len(a)}, {frozen} {len(b)})")
-    # The t-test in the paper's orientation (frozen vs isr, as in the Fig 4b table), so one test prints one sign.
-    r = ttest(b, a, equal_var=True, seeds_a=b.index, seeds_b=a.index, label_a=frozen, label_b="isr")
+    # One sign everywhere (this row, the Fig 4b table): the difference and its t are isr - frozen.
+    r = ttest(a, b, equal_var=True, seeds_a=a.index, seeds_b=b.index, label_a="isr", label_b=frozen)
     lo, hi = mean_diff_ci(a, b, equal_var=True, level=EFFECT_LEVEL)
-    ok = r.t < 0 and r.p < ALPHA
+    ok = r.t > 0 and r.p < ALPHA
     return Claim(**base, verdict=REPRODUCED if ok else NOT_REPRODUCED, n=r.n_a + r.n_b,
                  seeds=tuple(sorted(set(a.index) | set(b.index))),
-                 effect=f"isr {_MINUS} {frozen} = {_f(r.mean_b - r.mean_a)} {_ci(lo, hi)} "
+                 effect=f"isr {_MINUS} {frozen} = {_f(r.mean_a - r.mean_b)} {_ci(lo, hi)} "
                         f"(Student {_pct(EFFECT_LEVEL)} CI)",
-                 evidence=f"{frozen} {r.mean_a:.3f} vs isr {r.mean_b:.3f}: Student t({r.df:.0f}) = "
-                          f"{r.t:.3f}, p = {r.p:.3g}, n = {r.n_a}+{r.n_b}")
+                 evidence=f"isr {r.mean_a:.3f} vs {frozen} {r.mean_b:.3f}: Student t({r.df:.0f}) = "
+                          f"{r.t:.3f} (isr {_MINUS} {frozen}), p = {r.p:.3g}, n = {r.n_a}+{r.n_b}")
 
 
 def _claim_isr_matches_oracle(t: pd.DataFrame | None, base: dict, conds: list, frozen: str | None,

@@ -92,9 +92,10 @@ def _fig1(df: pd.DataFrame, fig_dir: Path, stem: str = "fig1", what: str = "Goal
         if oracle and len(a) >= 2 and len(b) >= 2:
             r = ttest(a["value"], b["value"], equal_var=False, seeds_a=a["seed"], seeds_b=b["seed"],
                       label_a=c, label_b=oracle)
-            tests.append((f"{c} vs {oracle}", fmt(r.t), fmt(r.df), fmt(r.p), f"{r.n_a}+{r.n_b}"))
+            tests.append((f"{c} \u2212 {oracle}", fmt(r.t), fmt(r.df), fmt(r.p), f"{r.n_a}+{r.n_b}"))
     if tests:
-        out += [Text("End of autonomy, Welch t-tests:"), _table(("comparison", "t", "df", "p", "n"), tests)]
+        out += [Text(f"End of autonomy, Welch t-tests of condition \u2212 {oracle} (negative: below the learner "
+                     "whose caregiver stayed):"), _table(("comparison", "t", "df", "p", "n"), tests)]
     return out
 
 
@@ -145,16 +146,20 @@ def _ood_stats(runs: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
     conds = set(runs["condition"])
     for ref in paper.FIG4B_TTESTS:
         names = {"frozen": [c for c in FROZEN_NAMES if c in conds], "oracle": [pick_condition(conds, ORACLE_NAMES)]}
-        for a in names.get(ref.a, [ref.a]):
-            for b in names.get(ref.b, [ref.b]):
+        # One sign convention: isr - other (the paper's first test is frozen vs isr: its t changes sign).
+        flip = ref.b == "isr"
+        first, second = (ref.b, ref.a) if flip else (ref.a, ref.b)
+        paper_t = -ref.t if flip else ref.t
+        for a in names.get(first, [first]):
+            for b in names.get(second, [second]):
                 va, vb = runs.loc[runs["condition"] == a], runs.loc[runs["condition"] == b]
                 if len(va) < 2 or len(vb) < 2:
                     continue
                 for eq in (True, False):
                     r = ttest(va["value"], vb["value"], eq, seeds_a=va["seed"], seeds_b=vb["seed"],
                               label_a=a, label_b=b)
-                    tests.append((f"{a} vs {b}", "Student" if eq else "Welch", fmt(r.t, 4), fmt(r.df), fmt(r.p, 4),
-                                  f"{r.n_a}+{r.n_b}", f"t = {ref.t}, p = {ref.p}" if eq else "–"))
+                    tests.append((f"{a} \u2212 {b}", "Student" if eq else "Welch", fmt(r.t, 4), fmt(r.df),
+                                  fmt(r.p, 4), f"{r.n_a}+{r.n_b}", f"t = {paper_t:g}, p = {ref.p}" if eq else "–"))
     return summary, tests
 
 
@@ -166,6 +171,8 @@ def _fig4b(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     return [Image("Reward (OOD): caregiver return on held-out worlds, 68% bootstrap CI",
                   plots.bars(df, _OOD, fig_dir / "fig4b_bars.png", ci=0.68)),
             _table(("condition", "mean (SEM)", "68% CI", "n", "seeds", "paper mean (SEM)"), summary),
+            Text("Two-sample t-tests of isr \u2212 other (positive: the ISR learner did better); the paper's t in "
+                 "the same orientation."),
             _table(("comparison", "test", "t", "df", "p", "n", "paper"), tests)]
 
 
