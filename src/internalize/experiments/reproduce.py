@@ -114,7 +114,7 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
     out = Path(out)
     if extra is None and (out / RUN_FILE).exists():
         extra = read_json_verified(out / RUN_FILE)  # a damaged one: one line naming it
-    tables, experiments = {}, {}
+    tables, experiments, manifests = {}, {}, []
     for table in sorted(out.glob("*/results.parquet")):
         manifest_path = table.parent / "manifest.json"
         manifest = read_json_verified(manifest_path) if manifest_path.exists() else {}  # one line if damaged
@@ -124,11 +124,31 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
         tables[name] = read_parquet_verified(table)  # a table that fails: one-line error naming it
         config = manifest.get("config", {})
         experiments[name] = _describe(config, manifest)
+        manifests.append(manifest)
     if not tables and not any(complete_tables(d) for d in seed_set_dirs(out).values()):
         raise ValueError(f"report: no complete experiment under {out} (expected {out}/NAME/results.parquet).")
-    meta = {"experiments": experiments, **(extra or {})}
+    meta = {"experiments": experiments, **_from_manifests(manifests), **(extra or {})}
     files = render(out, tables, meta)
     return Path(files.md)
+
+
+def _from_manifests(manifests: list[dict[str, Any]]) -> dict[str, str]:
+    """What every finished experiment's manifest says of the run as a whole: when, the summed compute time, the
+    code (commit) and the versions; so a copied directory's report says how it was produced."""
+    if not manifests:
+        return {}
+    commits = sorted({str(m.get("git_commit")) for m in manifests})
+    versions = [m.get("versions", {}) for m in manifests]
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(versions[0].items()))
+    return {
+        "finished experiments": f"{len(manifests)}, {min(m.get('started', '?') for m in manifests)} to "
+                       f"{max(m.get('finished', '?') for m in manifests)}",
+        "compute time": f"{sum(sum(m.get('timings', {}).values()) for m in manifests):,.0f} s (the units' own, "
+                        "summed over experiments)",
+        "commit": ", ".join(commits) + ("" if len(commits) == 1 else " (experiments from different commits)"),
+        "versions": shown + ("" if all(v == versions[0] for v in versions) else
+                             " (first experiment's; the others differ)"),
+    }
 
 
 def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str]:
