@@ -274,8 +274,8 @@ def test_the_schema_documents_every_key_the_loader_accepts():
     from internalize.experiments.file_schema import allowed, sections
 
     found = sections()
-    assert {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence", "worlds.NAME"} == set(
-        found)
+    assert set(found) == {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence",
+                          "worlds.NAME"}
     for section in found.values():
         for key in section.keys.values():
             assert key.help.strip(), f"{section.name}.{key.name} has no help"
