@@ -191,6 +191,8 @@ def test_smoothing_is_the_authors_ema():
     # s0 = x0; s1 = 0.8 s0 + 0.2 x1; a NaN keeps the running value; s3 = 0.8 s2 + 0.2 x3.
     np.testing.assert_allclose(plots._ema(x, 0.8), [1.0, 0.8, 0.8, 0.64])
     np.testing.assert_array_equal(plots._ema(x, 0.0), x.to_numpy())
+    # Continuing a running value (autonomy after socialization): s0 = 0.8 start + 0.2 x0.
+    np.testing.assert_allclose(plots._ema(x, 0.8, start=0.5), [0.6, 0.48, 0.48, 0.384])
 
 
 def test_mixed_model_warnings_are_sentences():

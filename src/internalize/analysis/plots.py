@@ -71,13 +71,14 @@ def _color(condition: str, i: int) -> str:
     return _COLORS.get(condition, _SPARE[i % len(_SPARE)])
 
 
-def _ema(values: pd.Series, weight: float) -> np.ndarray:
-    """TensorBoard's smoothing, as the authors' plots: s_t = w * s_{t-1} + (1 - w) * x_t, from s_0 = x_0."""
+def _ema(values: pd.Series, weight: float, start: float | None = None) -> np.ndarray:
+    """TensorBoard's smoothing, as the authors' plots: s_t = w * s_{t-1} + (1 - w) * x_t, from s_0 = x_0, or
+    continuing a running value ``start`` (a curve that goes on from another, as autonomy from socialization)."""
     v = values.to_numpy(float)
     if weight <= 0 or v.size == 0:
         return v
     out = np.empty_like(v)
-    acc = v[0]
+    acc = v[0] if start is None else start
     for t, x in enumerate(v):
         if np.isnan(acc):
             acc = x
@@ -87,12 +88,13 @@ def _ema(values: pd.Series, weight: float) -> np.ndarray:
     return out
 
 
-def _smoothed(cur: pd.DataFrame, weight: float) -> pd.DataFrame:
+def _smoothed(cur: pd.DataFrame, weight: float, start: pd.Series | None = None) -> pd.DataFrame:
+    """``cur``'s mean and band smoothed; ``start``: the running values (mean, lo, hi) the curve continues from."""
     if weight <= 0:
         return cur
     cur = cur.copy()
     for col in ("mean", "lo", "hi"):
-        cur[col] = _ema(cur[col], weight)
+        cur[col] = _ema(cur[col], weight, None if start is None else float(start[col]))
     return cur
 
 
@@ -176,17 +178,19 @@ def learning_curves(df: pd.DataFrame, metric: str, out: str | os.PathLike[str],
     ax = fig.add_subplot()
     scale = _scale(cur["x"])
     conds = condition_order(cur["condition"])
+    start = None  # each condition's smoothing goes on from where socialization's ended, as one run's curve would
     if "phase" in df.columns and (df["phase"] == "socialization").any() and len(conds) > 1:
         soc = df[(df["phase"] == "socialization") & (df["condition"] == conds[0])]
         if not select(soc, metric=metric).empty:
-            _band(ax, _smoothed(across_seeds(soc, metric, x=xa), smooth), scale, _SOCIALIZATION,
-                  "socialization (caregiver present)")
+            soc_cur = _smoothed(across_seeds(soc, metric, x=xa), smooth)
+            _band(ax, soc_cur, scale, _SOCIALIZATION, "socialization (caregiver present)")
+            start = soc_cur.iloc[-1]
             rest = df[df["phase"] != "socialization"]
             cur = across_seeds(rest, metric, x=xa) if not select(rest, metric=metric).empty else cur.iloc[:0]
     for i, cond in enumerate(conds):
         part = cur.loc[cur["condition"] == cond]
         if len(part):
-            _band(ax, _smoothed(part, smooth), scale, _color(cond, i), cond)
+            _band(ax, _smoothed(part, smooth, start), scale, _color(cond, i), cond)
     extra = []
     if switch_step is not None:
         ax.axvline(_step_to_x(rows, switch_step, xa) / scale, color="k", linestyle="--", linewidth=1)
