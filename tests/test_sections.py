@@ -229,6 +229,11 @@ def test_fig4b_summary_and_student_welch_rows(table, tmp_path):
     for r in tests:
         a, b = r["comparison"].split(f" {MINUS} ")
         ref = sps.ttest_ind(v[a], v[b], equal_var=r["test"] == "Student")
+        # The effect with its 95% CI (Student or Welch, as the test), in the comparison's own orientation.
+        m = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", r["difference [95% CI]"])
+        ci = ref.confidence_interval(0.95)
+        for cell, value in zip(m.groups(), (v[a].mean() - v[b].mean(), ci.low, ci.high)):
+            shows(cell.replace(MINUS, "-"), value)
         shows(r["t"], ref.statistic, 4)
         shows(r["df"], ref.df)
         shows(r["p"], ref.pvalue, 4)
@@ -247,7 +252,7 @@ def test_fig4b_rendered_rows(tmp_path):
     md = write_report(tmp_path / "rep", {"fig4b": df}, {}).md.read_text()
     r = tests[1]
     assert md_row(md, f"| isr {MINUS} frozen | Welch |") == (
-        f"| isr {MINUS} frozen | Welch | {r['t']} | {r['df']} | {r['p']} | 12+8 | – |")
+        f"| isr {MINUS} frozen | Welch | {r['difference [95% CI]']} | {r['t']} | {r['df']} | {r['p']} | 12+8 | – |")
     assert md_row(md, "| isr | ") == "| " + " | ".join(summary[1].values()) + " |"
 
 

@@ -18,7 +18,7 @@ from . import paper, plots
 from .blocks import Block, Heading, Image, Table, Text, fmt, seed_list
 from .claims import isr_condition
 from .empathy_section import empathy_section
-from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, spearman, ttest
+from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, mean_diff_ci, spearman, ttest
 from .table import (
     FROZEN_NAMES, ORACLE_NAMES, across_seeds, condition_order, end_of_phase, final_per_seed,
     isr_final_per_run, isr_heldout_shared, phase_end_step, pick_condition, select, world_order,
@@ -158,7 +158,9 @@ def _ood_stats(runs: pd.DataFrame) -> tuple[list[tuple], list[tuple]]:
                 for eq in (True, False):
                     r = ttest(va["value"], vb["value"], eq, seeds_a=va["seed"], seeds_b=vb["seed"],
                               label_a=a, label_b=b)
-                    tests.append((f"{a} \u2212 {b}", "Student" if eq else "Welch", fmt(r.t, 4), fmt(r.df),
+                    lo, hi = mean_diff_ci(va["value"], vb["value"], eq)
+                    tests.append((f"{a} \u2212 {b}", "Student" if eq else "Welch",
+                                  f"{fmt(r.mean_a - r.mean_b)} [{fmt(lo)}, {fmt(hi)}]", fmt(r.t, 4), fmt(r.df),
                                   fmt(r.p, 4), f"{r.n_a}+{r.n_b}", f"t = {paper_t:g}, p = {ref.p}" if eq else "–"))
     return summary, tests
 
@@ -173,7 +175,7 @@ def _fig4b(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
             _table(("condition", "mean (SEM)", "68% CI", "n", "seeds", "paper mean (SEM)"), summary),
             Text("Two-sample t-tests of isr \u2212 other (positive: the ISR learner did better); the paper's t in "
                  "the same orientation."),
-            _table(("comparison", "test", "t", "df", "p", "n", "paper"), tests)]
+            _table(("comparison", "test", "difference [95% CI]", "t", "df", "p", "n", "paper"), tests)]
 
 
 def _fig5(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
