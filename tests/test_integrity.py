@@ -204,3 +204,38 @@ def test_a_full_disk_during_a_run_is_one_line_and_exit_2(tmp_path, monkeypatch):
     manifest = tmp_path / "out" / "full" / "manifest.json"
     assert result.stderr == f"error: {manifest}: cannot be written (No space left on device); nothing was written\n"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("dies_at", [1, 2, 3])
+def test_a_writer_killed_at_any_instant_leaves_a_pair_that_verifies(tmp_path, monkeypatch, dies_at):
+    # A rewrite replaces two files (the data and its checksum file); a process killed between any two of its
+    # steps must leave the old or the new version readable, never a file that cannot be verified (a run killed
+    # just after writing its manifest was refused on resume).
+    import internalize.storage as storage
+
+    path = tmp_path / "manifest.json"
+    storage.write_verified(path, b"old version", identity="config-a")
+    real, calls = storage.atomic_write_bytes, []
+
+    def dying(target, data, **kw):
+        calls.append(target)
+        if len(calls) == dies_at:
+            raise KeyboardInterrupt("killed")
+        real(target, data, **kw)
+
+    monkeypatch.setattr(storage, "atomic_write_bytes", dying)
+    with pytest.raises(KeyboardInterrupt):
+        storage.write_verified(path, b"the new version", identity="config-b")
+    monkeypatch.undo()
+    got = storage.read_verified(path)
+    assert got == (b"old version" if dies_at <= 2 else b"the new version"), (dies_at, got)
+    # Each version keeps its own identity: the old one is not taken for the new configuration.
+    if dies_at <= 2:
+        assert storage.read_verified(path, "config-a") == b"old version"
+        with pytest.raises(storage.StaleFile):
+            storage.read_verified(path, "config-b")
+    else:
+        assert storage.read_verified(path, "config-b") == b"the new version"
+    # The next complete write leaves one record again.
+    storage.write_verified(path, b"final", identity="config-b")
+    assert len(storage.checksum_path(path).read_text().splitlines()) == 1

@@ -71,10 +71,11 @@ def checksum_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, of: str | os.PathLike | None = None) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same directory + fsync + rename), mode
-    :data:`FILE_MODE`."""
+    :data:`FILE_MODE`. ``of``: the file an error names, when ``path`` is a part of it (its checksum file)."""
     path = Path(path)
+    named = path if of is None else Path(of)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +90,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and not isinstance(err, WriteFailed):
-            kept = "the previous version is kept" if path.exists() else "nothing was written"
-            raise WriteFailed(err.errno, f"{path}: cannot be written ({err.strerror or err}); {kept}") from None
+            kept = "the previous version is kept" if named.exists() else "nothing was written"
+            raise WriteFailed(err.errno, f"{named}: cannot be written ({err.strerror or err}); {kept}") from None
         raise
 
 
@@ -114,13 +115,48 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
 
 
 def write_verified(path: str | os.PathLike, data: bytes, identity: str | None = None) -> None:
-    """Write ``data`` atomically, then its checksum file (sha256, size and the optional ``identity``, a token
-    without spaces)."""
+    """Write ``data`` atomically with its checksum file (sha256, size and the optional ``identity``, a token
+    without spaces), so that a process killed at any instant leaves a pair that verifies.
+
+    The two files cannot be replaced in one step, so the checksum file first lists the new record *and* the
+    current file's, then the data is replaced, then the checksum file keeps the new record alone: whichever
+    version of the data is on disk when the writer dies, a record in its checksum file matches it.
+    """
     if identity is not None and (not identity or any(c.isspace() for c in identity)):
         raise ValueError(f"identity: got {identity!r}; allowed: a non-empty token without spaces.")
-    atomic_write_bytes(path, data)
     record = f"{hashlib.sha256(data).hexdigest()} {len(data)}" + (f" {identity}" if identity else "")
-    atomic_write_bytes(checksum_path(path), (record + "\n").encode())
+    sidecar = checksum_path(path)
+    try:
+        current = _matching_record(Path(path).read_bytes(), _records(sidecar))
+    except (OSError, ValueError, UnicodeDecodeError):
+        current = None  # no previous version that verifies: nothing to keep valid meanwhile
+    keep = current is not None and current != record
+    atomic_write_bytes(sidecar, f"{record}\n{current}\n".encode() if keep else f"{record}\n".encode(), of=path)
+    atomic_write_bytes(path, data)
+    if keep:
+        atomic_write_bytes(sidecar, f"{record}\n".encode(), of=path)
+
+
+def _records(sidecar: Path) -> list[str]:
+    """The checksum records (one per line) of a checksum file; ValueError if one is malformed."""
+    lines = [line.strip() for line in sidecar.read_text(encoding="ascii").splitlines() if line.strip()]
+    for line in lines:
+        parts = line.split()
+        if len(parts) not in (2, 3) or not parts[1].isdigit():
+            raise ValueError(line)
+    if not lines:
+        raise ValueError("empty")
+    return lines
+
+
+def _matching_record(data: bytes, records: list[str]) -> str | None:
+    """The record ``data`` verifies against (sha256 and size), or None."""
+    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    for line in records:
+        parts = line.split()
+        if parts[0] == digest and int(parts[1]) == size:
+            return line
+    return None
 
 
 def read_verified(path: str | os.PathLike, identity: str | None = None) -> bytes:
@@ -132,18 +168,20 @@ def read_verified(path: str | os.PathLike, identity: str | None = None) -> bytes
     except OSError as err:
         raise CorruptFile(f"{path}: cannot be read ({err.strerror or err})") from None
     try:
-        digest, size, *recorded = checksum_path(path).read_text(encoding="ascii").split()
-        size_ok = int(size) == len(data) and len(recorded) <= 1
+        records = _records(checksum_path(path))
     except FileNotFoundError:
         raise CorruptFile(f"{path}: no checksum file {checksum_path(path).name}, so it cannot be verified") from None
     except (OSError, ValueError, UnicodeDecodeError):
         raise CorruptFile(f"{path}: its checksum file {checksum_path(path).name} is unreadable") from None
-    if not size_ok:
-        raise CorruptFile(f"{path}: {len(data)} bytes, but {size} were written (truncated or changed)")
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != digest:
+    match = _matching_record(data, records)
+    if match is None:
+        digest, size = records[0].split()[:2]
+        if int(size) != len(data):
+            raise CorruptFile(f"{path}: {len(data)} bytes, but {size} were written (truncated or changed)")
+        actual = hashlib.sha256(data).hexdigest()
         raise CorruptFile(f"{path}: sha256 {actual[:12]}… does not match the {digest[:12]}… it was written with "
                           "(the file changed on disk)")
+    recorded = match.split()[2:]
     if identity is not None and recorded != [identity]:
         was = recorded[0] if recorded else "none recorded"
         raise StaleFile(f"{path}: written for another configuration ({was}; this run's is {identity})")
