@@ -15,20 +15,12 @@ from typing import Any
 import jax
 
 from internalize.agents.evaluate import policy_trajectory
-from internalize.agents.networks import ActorCritic
 from internalize.experiments import phases
 from internalize.experiments.spec import Experiment
 from internalize.worlds.render import render_frames, render_prosocial_frames, save_gif
 
 #: The worlds that can be drawn, and how.
 RENDERERS = {"navigation": render_frames, "prosocial": render_prosocial_frames}
-
-
-def policy_network(exp: Experiment) -> ActorCritic:
-    """The learner's network as the run built it (torso, observation scale)."""
-    env = exp.socialization_world.env()
-    return ActorCritic(env.num_actions, torso=exp.learner.torso,
-                       obs_scale=phases.ppo_config(exp, 0).policy_obs_scale(env))
 
 
 def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: str | Path, *, tile_size: int = 24,
@@ -39,7 +31,7 @@ def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: s
         return []
     spec, seed = exp.autonomy_worlds[0], exp.seeds[0]
     env, world_params = spec.env(), phases.world_params(exp, spec)
-    network = policy_network(exp)
+    network = phases.policy_network(exp)
     steps = min(2 * int(world_params.max_steps), max_steps)
     run = jax.jit(lambda p, k: policy_trajectory(network.apply, p, env, world_params, k, steps))
     written = []

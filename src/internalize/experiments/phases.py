@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from internalize.agents.isr import IsrConfig
+from internalize.agents.networks import ActorCritic
 from internalize.agents.ppo_config import PPOConfig
 from internalize.agents.reward import Reward
 from internalize.experiments.spec import Experiment, WorldSpec
@@ -51,6 +52,12 @@ def autonomy_keys(keys: SeedKeys, condition: Condition, world_index: int) -> jax
 def evaluation_keys(keys: SeedKeys, world_index: int) -> jax.Array:
     """(S,) keys of the held-out episodes on one world, shared by all conditions."""
     return jax.vmap(lambda k: jax.random.fold_in(k, world_index))(keys.evaluation)
+
+
+def policy_network(exp: Experiment) -> ActorCritic:
+    """The learner's network as every phase builds it (torso, and the observation scale the learner trained on)."""
+    env = exp.socialization_world.env()
+    return ActorCritic(env.num_actions, torso=exp.learner.torso, obs_scale=ppo_config(exp, 0).policy_obs_scale(env))
 
 
 def ppo_config(exp: Experiment, steps: int) -> PPOConfig:

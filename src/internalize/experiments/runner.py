@@ -53,6 +53,10 @@ LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return
           "entropy", "approx_kl", "clip_fraction")
 
 
+#: The key ``Runner.trained`` gives the socialized learner (beside the conditions' names).
+SOCIALIZATION = "socialization"
+
+
 class Runner:
     """Executes one Experiment into ``out/<name>/``; see the module docstring."""
 
@@ -127,7 +131,7 @@ class Runner:
                 for world in exp.autonomy_worlds:
                     finals[(c, world.name)] = soc.params
         if with_socialization:
-            finals[("socialization", exp.socialization_world.name)] = soc.params
+            finals[(SOCIALIZATION, exp.socialization_world.name)] = soc.params
         return finals
 
     # ------------------------------------------------------------------------------------------------ units

@@ -13,7 +13,6 @@ import pandas as pd
 from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
-from internalize.agents.networks import ActorCritic
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, UnitContext, run_unit
 from internalize.experiments.results import COLUMNS, rows_frame
@@ -152,8 +151,7 @@ def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> 
     exp = runner.exp
 
     def compute() -> tuple[None, pd.DataFrame, dict]:
-        obs_scale = phases.ppo_config(exp, 0).policy_obs_scale(runner.world)  # the scale the learner trained on
-        network = ActorCritic(runner.world.num_actions, torso=exp.learner.torso, obs_scale=obs_scale)
+        network = phases.policy_network(exp)
         S = len(exp.seeds)
         soc_steps = exp.learner.phase_steps(exp.socialization_steps)
         aut_steps = exp.learner.phase_steps(exp.autonomy_steps)

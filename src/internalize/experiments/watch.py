@@ -19,12 +19,10 @@ from internalize.agents.evaluate import policy_trajectory
 from internalize.agents.networks import ActorCritic
 from internalize.agents.scripted import Trajectory
 from internalize.experiments import phases
-from internalize.experiments.gifs import RENDERERS, policy_network
-from internalize.experiments.runner import Runner
+from internalize.experiments.gifs import RENDERERS
+from internalize.experiments.runner import SOCIALIZATION, Runner
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.storage import read_json_verified
-
-SOCIALIZATION = "socialization"
 
 
 class Watched(NamedTuple):
@@ -88,7 +86,7 @@ def trained_policy(run_dir: str | Path, condition: str | None = None, seed: int 
                          f"{' or '.join(RENDERERS)} world.")
     finals = Runner(exp, run_dir.parent, progress=False, log=log).trained(worlds=(spec.name,))
     params = jax.tree.map(lambda x: x[exp.seeds.index(seed)], finals[(condition, spec.name)])
-    return Policy(exp, condition, spec, seed, policy_network(exp), params)
+    return Policy(exp, condition, spec, seed, phases.policy_network(exp), params)
 
 
 def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = None, world: str | None = None,
