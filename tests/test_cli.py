@@ -346,8 +346,8 @@ def test_a_non_finite_number_during_a_run_is_a_one_line_error(tmp_path, monkeypa
     (["report"], "Missing argument 'out'."),
     (["demo"], "Missing option '--out'."),
     (["frobnicate"], "No such command 'frobnicate'."),
-    (["play", "prosocial", "--out", "{tmp}/a.gif"], "Invalid value for 'world': Value error, 'prosocial' is not one "
-                                                    "of 'navigation'."),
+    (["play", "meadow", "--out", "{tmp}/a.gif"], "Invalid value for 'world': Value error, 'meadow' is not one of "
+                                                 "'navigation', 'prosocial', 'peer'."),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--map", "nowhere"], "Invalid value: map: a map must be 7 rows"),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--agent", "oracle"], "Invalid value for '--agent'"),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--steps", "0"], "Invalid value for '--steps'"),

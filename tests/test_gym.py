@@ -227,7 +227,7 @@ def test_importing_the_package_registers_the_gymnasium_ids():
         "internalize/Prosocial-v0 (9, 9, 7) ProsocialEnv", "internalize/Peer-v0 (9, 9, 5) PeerEnv"], out.stdout
 
 
-def test_the_peer_world_counts_the_peers_goals_and_refuses_rendering():
+def test_the_peer_world_counts_the_peers_goals_and_draws_the_peer_as_the_learner_sees_it():
     from internalize.worlds.gym import PeerEnv
 
     env = PeerEnv(view="allocentric", similarity="kind", peer_noise=0.0)
@@ -237,5 +237,18 @@ def test_the_peer_world_counts_the_peers_goals_and_refuses_rendering():
     assert not any(i["goal_reached"] for i in infos) and all(i["social"] == 0 for i in infos)
     for key in ("peer_goals", "peer_blocked"):
         assert [i[key] for i in infos] == sorted(i[key] for i in infos), f"{key}: a running count"
-    with pytest.raises(ValueError, match="render_mode: must be None for the peer world, got 'rgb_array'"):
-        PeerEnv(render_mode="rgb_array")
+    for similarity, colour in (("identical", (255, 0, 0)), ("colour", (0, 0, 255)), ("kind", (0, 0, 255))):
+        env = PeerEnv(render_mode="rgb_array", tile_size=16, similarity=similarity)
+        env.reset(seed=5)
+        frame, s = env.render(), env.state
+        assert frame.shape == (7 * 16, 7 * 16, 3)
+
+        def at(pos, fx=0.5, fy=0.5):
+            return tuple(int(v) for v in frame[int((int(pos[1]) + fy) * 16), int((int(pos[0]) + fx) * 16)])
+
+        assert at(s.goal_pos) == (0, 255, 0) and at(s.agent_pos, 0.35) == (255, 0, 0)
+        assert at(s.peer_pos) == (255, 255, 255), "the viewer's marker dot on the peer"
+        # Beside the dot, the peer's body: a ball fills left of centre whatever its heading; a triangle's base is
+        # on the side it faces away from, so look at the point a quarter tile behind the centre.
+        back = {0: (0.3, 0.5), 1: (0.5, 0.3), 2: (0.7, 0.5), 3: (0.5, 0.7)}[int(s.peer_dir)]
+        assert at(s.peer_pos, *back) == colour, (similarity, at(s.peer_pos, *back))

@@ -110,3 +110,34 @@ def test_bad_inputs_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="render_frames"):
         render_frame(batched)
     assert not os.listdir(tmp_path)
+
+
+def test_peer_frames_draw_each_state_and_the_peer_in_its_look():
+    """A stacked peer trajectory renders to the frames of its states one by one; the peer is drawn in the look the
+    learner sees (red agent, blue agent, blue ball) with the viewer's white dot, the learner as the red triangle."""
+    from internalize.agents.scripted import run_policy_jit, shortest_path_policy
+    from internalize.worlds.peer import PeerNavigation, make_params as peer_params
+    from internalize.worlds.render import WHITE, render_peer_frame, render_peer_frames
+
+    env = PeerNavigation()
+    looks = {}
+    for similarity in ("identical", "colour", "kind"):
+        params = peer_params(2, similarity=similarity)
+        out = run_policy_jit(shortest_path_policy, jax.random.key(1), params, 1, 6, env)
+        states = jax.tree.map(lambda x: x[:, 0], out.states)
+        frames = render_peer_frames(states, 16, params)
+        assert len(frames) == 6
+        for t, frame in enumerate(frames):
+            np.testing.assert_array_equal(frame, render_peer_frame(jax.tree.map(lambda a: a[t], states), 16, params))
+        s = jax.tree.map(lambda a: np.asarray(a[0]), states)
+        assert _pixel(frames[0], s.peer_pos, (0.5, 0.5), 16) == WHITE
+        looks[similarity] = frames[0][int(s.peer_pos[1]) * 16: (int(s.peer_pos[1]) + 1) * 16,
+                                      int(s.peer_pos[0]) * 16: (int(s.peer_pos[0]) + 1) * 16]
+        assert _is_red(_pixel(frames[0], s.agent_pos, (0.5, 0.5), 16)), "the learner: a red triangle's centre"
+    identical, colour, kind = (looks[k].reshape(-1, 3) for k in ("identical", "colour", "kind"))
+    assert (identical[:, 0] == 255).any() and not (identical[:, 2] == 255).any() or (identical == 255).all(1).any()
+    assert not (colour[:, 0] == 255).any() or (colour == 255).all(1).any()
+    assert ((colour[:, 2] == 255) & (colour[:, 0] == 0)).any() and ((kind[:, 2] == 255) & (kind[:, 0] == 0)).any()
+    assert not np.array_equal(colour, kind), "a blue agent and a blue ball look different"
+    with pytest.raises(ValueError, match="render_peer_frames"):
+        render_peer_frame(states, 16, params)

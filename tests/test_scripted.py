@@ -156,11 +156,54 @@ def test_play_command_and_its_errors(tmp_path):
     assert result.exit_code == 0, result.output
     assert gif.exists() and iio.imread(gif, index=None).shape[1:] == (224, 224, 3)
     # Usage errors exit with 2 (a crash would exit 1) and name what was wrong.
-    bad_world = runner.invoke(app, ["play", "prosocial", "--out", str(gif)])
-    assert bad_world.exit_code == 2 and "prosocial" in bad_world.output, bad_world.output
+    bad_world = runner.invoke(app, ["play", "elsewhere", "--out", str(gif)])
+    assert bad_world.exit_code == 2 and "elsewhere" in bad_world.output, bad_world.output
     bad_map = runner.invoke(app, ["play", "navigation", "--out", str(gif), "--map", "nowhere"])
     assert bad_map.exit_code == 2 and "map" in bad_map.output and "Built-in maps" in bad_map.output, bad_map.output
     bad_agent = runner.invoke(app, ["play", "navigation", "--out", str(gif), "--agent", "oracle"])
     assert bad_agent.exit_code == 2 and "oracle" in bad_agent.output, bad_agent.output
     help_text = runner.invoke(app, ["--help"])
     assert help_text.exit_code == 0 and "demo" in help_text.output and "play" in help_text.output
+
+
+@pytest.mark.parametrize(("world", "agent", "event"), [("peer", "shortest-path", "goal(s)"),
+                                                       ("prosocial", "random", "helped-agent goal(s)")])
+def test_play_records_the_scripted_agent_of_every_world(tmp_path, world, agent, event):
+    """``play prosocial|peer`` writes a GIF of that world's frames (drawn by its renderer) of a replay of the same
+    agent from the same key; the summary counts the world's own rewarded event."""
+    from internalize.cli import _scripted_world
+    from internalize.cli import WorldName
+    from internalize.experiments.gifs import RENDERERS
+    from internalize.agents.scripted import POLICIES, uniform_policy
+
+    gif = tmp_path / f"{world}.gif"
+    result = CliRunner().invoke(app, ["play", world, "--out", str(gif), "--steps", "40", "--tile-size", "8",
+                                      "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    env, params = _scripted_world(WorldName(world), None, None)
+    policy = POLICIES[agent] if agent != "random" else uniform_policy(env.num_actions)
+    replay = run_policy_jit(policy, jax.random.key(3), params, 1, 40, env)
+    frames = RENDERERS[world](jax.tree.map(lambda x: x[:, 0], replay.states), 8, params)
+    goals = int(np.asarray(replay.channels.event).sum())
+    assert f"{agent} in {world}: 40 steps, {goals} {event}" in result.output, result.output
+    written = iio.imread(gif, index=None)
+    # The GIF writer merges repeated frames (a turn into a wall looks the same), so compare the first and the set.
+    assert np.array_equal(written[0], frames[0]) and 2 <= written.shape[0] <= 40
+    assert all(any(np.array_equal(w, f) for f in frames) for w in written)
+    if world == "peer":
+        assert goals >= 1, "the shortest-path learner reaches the peer world's goal within two episodes"
+    else:
+        assert set(np.asarray(replay.actions).ravel()) == set(range(5)), "random covers the five prosocial actions"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["prosocial", "--agent", "shortest-path"], "--agent: the prosocial world has no scripted helper; allowed there: "
+                                                "random."),
+    (["prosocial", "--map", "plus"], "--map: only the navigation world has fixed maps, not prosocial."),
+    (["prosocial", "--blocks", "2"], "--blocks: the prosocial world's walls come from its layout bank"),
+    (["peer", "--blocks", "9"], "n_blocks"),
+])
+def test_play_refuses_options_a_world_does_not_have(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["play", *args, "--out", str(tmp_path / "x.gif")], env={"COLUMNS": "240"})
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "x.gif").exists()

@@ -1,7 +1,8 @@
 """The ``internalize`` command line.
 
 * ``internalize demo --out DIR``: a random and a shortest-path agent in the navigation world, scores and GIFs.
-* ``internalize play navigation --out x.gif``: one agent acting in a world, recorded as a GIF.
+* ``internalize play navigation|prosocial|peer --out x.gif``: a scripted agent acting in a world, recorded as a
+  GIF; ``internalize play --from OUT/EXPERIMENT``: a trained learner of a finished run.
 
 JAX and the worlds are imported inside the commands, so ``--help`` and ``--version`` answer at once.
 """
@@ -58,6 +59,12 @@ class WorldName(str, Enum):
     """Worlds ``internalize play`` can show."""
 
     navigation = "navigation"
+    prosocial = "prosocial"
+    peer = "peer"
+
+
+#: What each world's rewarded event is, for play's one-line summary.
+EVENT_NAMES = {"navigation": "goal(s)", "prosocial": "helped-agent goal(s)", "peer": "goal(s)"}
 
 
 class AgentKind(str, Enum):
@@ -84,13 +91,49 @@ def _nav_params(blocks: int, map_name: str | None):
         raise typer.BadParameter(str(err)) from err
 
 
-def _episode_frames(trajectory, env: int, tile_size: int) -> list:
-    """RGB frames of environment ``env`` of a trajectory: the state before each of its actions."""
+def _scripted_world(world: WorldName, blocks: int | None, map_name: str | None):
+    """(env, params) of ``world`` for a scripted agent; an option the world has not is a usage error naming it."""
+    if world is WorldName.navigation:
+        from internalize.worlds.navigation import Navigation
+
+        return Navigation(), _nav_params((0 if map_name else 3) if blocks is None else blocks, map_name)
+    if map_name is not None:
+        raise typer.BadParameter(f"--map: only the navigation world has fixed maps, not {world.value}.")
+    if world is WorldName.prosocial:
+        if blocks is not None:
+            raise typer.BadParameter("--blocks: the prosocial world's walls come from its layout bank; leave it unset.")
+        from internalize.worlds.prosocial import Prosocial, make_params
+
+        return Prosocial(), make_params()
+    from internalize.worlds.peer import PeerNavigation, make_params as peer_params
+
+    try:
+        return PeerNavigation(), peer_params(2 if blocks is None else blocks)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+
+
+def _scripted_policy(kind: AgentKind | None, world: WorldName, num_actions: int) -> tuple[str, Callable]:
+    """(name, policy) of the scripted agent for ``world``: shortest-path by default where there is a goal to walk
+    to (navigation, peer), random (uniform over the world's actions) otherwise."""
+    from internalize.agents.scripted import uniform_policy
+
+    if kind is None:
+        kind = AgentKind.random if world is WorldName.prosocial else AgentKind.shortest_path
+    if kind is AgentKind.random:
+        return kind.value, uniform_policy(num_actions)
+    if world is WorldName.prosocial:
+        raise typer.BadParameter("--agent: the prosocial world has no scripted helper; allowed there: random.")
+    return kind.value, _policy(kind)
+
+
+def _episode_frames(trajectory, env: int, tile_size: int, kind: str = "navigation", params=None) -> list:
+    """RGB frames of environment ``env`` of a trajectory in a ``kind`` world: the state before each action."""
     import jax
 
-    from internalize.worlds.render import render_frames
+    from internalize.experiments.gifs import RENDERERS
 
-    return render_frames(jax.tree.map(lambda x: x[:, env], trajectory.states), tile_size)
+    return RENDERERS[kind](jax.tree.map(lambda x: x[:, env], trajectory.states), tile_size, params)
 
 
 @app.command()
@@ -144,13 +187,16 @@ def play(
              "caregiver left; default isr).")] = None,
     world_name: Annotated[str | None, typer.Option(
         "--world", help="With --from: one of the run's worlds (default: the condition's first).")] = None,
-    agent: Annotated[AgentKind, typer.Option(help="Who acts (without --from).")] = AgentKind.shortest_path,
+    agent: Annotated[AgentKind | None, typer.Option(help="Who acts (without --from; default shortest-path, or "
+                                                          "random in the prosocial world).")] = None,
     steps: Annotated[int, typer.Option(min=1, max=10_000, help="Steps to record (episodes restart).")] = 20,
     map_name: Annotated[
-        str | None, typer.Option("--map", help="A fixed map: plus, x, U, T, four_rooms (default: random blocks).")
+        str | None, typer.Option("--map", help="Navigation: a fixed map, plus, x, U, T, four_rooms (default: random "
+                                               "blocks).")
     ] = None,
     blocks: Annotated[
-        int | None, typer.Option(help="Random blocks per layout (default 3, or 0 with --map).")
+        int | None, typer.Option(help="Random blocks per layout: navigation (default 3, or 0 with --map), peer "
+                                      "(default 2).")
     ] = None,
     seed: Annotated[int | None, typer.Option(
         min=0, help="Root seed of the layouts (default 0); with --from, also which of the run's seeds learned "
@@ -183,16 +229,16 @@ def play(
     for option, value in (("--condition", condition), ("--world", world_name)):
         if value is not None:
             _fail(ValueError(f"play: {option} needs --from OUT/EXPERIMENT (a trained learner)."))
-    if blocks is None:
-        blocks = 0 if map_name else 3
-    params = _nav_params(blocks, map_name)
+    env, params = _scripted_world(world, blocks, map_name)
+    name, policy = _scripted_policy(agent, world, env.num_actions)
     from internalize.agents.scripted import run_policy_jit
 
-    trajectory = run_policy_jit(_policy(agent), jax.random.key(seed or 0), params, 1, steps)
+    trajectory = run_policy_jit(policy, jax.random.key(seed or 0), params, 1, steps, env)
     goals = int(np.asarray(trajectory.channels.event).sum())
     ret = float(np.asarray(trajectory.channels.extrinsic + trajectory.channels.social).sum())
-    path = save_gif(_episode_frames(trajectory, 0, tile_size), out, fps)
-    typer.echo(f"{agent.value} in {world.value}: {steps} steps, {goals} goal(s), caregiver-reward return {ret:+.3f}")
+    path = save_gif(_episode_frames(trajectory, 0, tile_size, world.value, params), out, fps)
+    typer.echo(f"{name} in {world.value}: {steps} steps, {goals} {EVENT_NAMES[world.value]}, caregiver-reward "
+               f"return {ret:+.3f}")
     typer.echo(f"wrote {path}")
 
 

@@ -1,5 +1,8 @@
 """Scripted navigation agents (a shortest-path planner and a random policy) and a batched runner for any policy.
 
+The shortest-path planner reads only ``walls``, ``goal_pos``, ``agent_pos`` and ``agent_dir``, so it also walks
+the learner of the peer world (``internalize.worlds.peer``) to its goal, the peer counting as free floor.
+
 Every policy here has the signature ``policy(key, state, params) -> action``: a pure JAX function of one
 world state returning an int32 action (0 left, 1 right, 2 forward), jit- and vmap-able, so the same
 :func:`run_policy` runs any of them over many environments at once. Learnt policies plug in with the same
@@ -17,6 +20,7 @@ possible with ``check_reachable=False``) it turns in place, which costs nothing,
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -99,6 +103,18 @@ def random_policy(key: jax.Array, state: NavState, params: NavParams) -> jax.Arr
     """A uniformly random action in {left, right, forward}; () int32."""
     del state, params
     return jax.random.randint(key, (), 0, Navigation.num_actions, dtype=jnp.int32)
+
+
+@lru_cache(maxsize=None)
+def uniform_policy(num_actions: int) -> Policy:
+    """A policy drawing each of a world's ``num_actions`` actions with equal probability (one function per
+    count, so a jitted runner compiles once per world); ``uniform_policy(3)`` acts like :func:`random_policy`."""
+
+    def policy(key: jax.Array, state: NavState, params: NavParams) -> jax.Array:
+        del state, params
+        return jax.random.randint(key, (), 0, num_actions, dtype=jnp.int32)
+
+    return policy
 
 
 POLICIES: dict[str, Policy] = {"random": random_policy, "shortest-path": shortest_path_policy}

@@ -91,7 +91,7 @@ def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: P
 
 
 def _learner_gifs(gif_dir: Path) -> list[Block]:
-    """The run's GIFs of each condition's learner (``experiments.watch.record_gifs``), if it has them."""
+    """The run's GIFs of each condition's learner (``experiments.gifs.learner_gifs``), if it has them."""
     gifs = {p.stem: p for p in sorted(gif_dir.glob("*.gif"))} if gif_dir.is_dir() else {}
     if not gifs:
         return []

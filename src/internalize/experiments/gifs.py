@@ -17,17 +17,19 @@ import jax
 from internalize.agents.evaluate import policy_trajectory
 from internalize.experiments import phases
 from internalize.experiments.spec import Experiment
-from internalize.worlds.render import render_frames, render_prosocial_frames, save_gif
+from internalize.worlds.render import render_frames, render_peer_frames, render_prosocial_frames, save_gif
 
-#: The worlds that can be drawn, and how.
-RENDERERS = {"navigation": render_frames, "prosocial": render_prosocial_frames}
+#: The worlds that can be drawn, and how: ``renderer(states, tile_size, world_params) -> frames``.
+RENDERERS = {"navigation": lambda states, tile_size, _: render_frames(states, tile_size),
+             "prosocial": lambda states, tile_size, _: render_prosocial_frames(states, tile_size),
+             "peer": render_peer_frames}  # the peer's look is a world parameter
 
 
 def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: str | Path, *, tile_size: int = 24,
                  fps: float = 6.0, max_steps: int = 120) -> list[Path]:
     """Write ``gif_dir/<condition>.gif`` for every condition (see the module docstring); ``finals``: the runner's
-    ``(condition, world) -> seed-batched parameters``. Nothing for a world without a renderer."""
-    if not exp.autonomy_worlds or exp.socialization_world.kind not in RENDERERS:
+    ``(condition, world) -> seed-batched parameters``. Nothing for an experiment without autonomy."""
+    if not exp.autonomy_worlds:
         return []
     spec, seed = exp.autonomy_worlds[0], exp.seeds[0]
     env, world_params = spec.env(), phases.world_params(exp, spec)
@@ -40,6 +42,6 @@ def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: s
             continue
         params = jax.tree.map(lambda x: x[0], finals[(condition, spec.name)])
         states = jax.device_get(run(params, jax.random.key(seed)).states)  # the same layouts for every condition
-        frames = RENDERERS[spec.kind](jax.tree.map(lambda x: x[:, 0], states), tile_size)
+        frames = RENDERERS[spec.kind](jax.tree.map(lambda x: x[:, 0], states), tile_size, world_params)
         written.append(Path(save_gif(frames, Path(gif_dir) / f"{condition}.gif", fps)))
     return written

@@ -81,9 +81,6 @@ def trained_policy(run_dir: str | Path, condition: str | None = None, seed: int 
     seed = exp.seeds[0] if seed is None else seed
     if seed not in exp.seeds:
         raise ValueError(f"--seed: {exp.name} ran seeds {', '.join(map(str, exp.seeds))}, not {seed}.")
-    if spec.kind not in RENDERERS:  # checked before anything is loaded
-        raise ValueError(f"--from: the {spec.kind} world has no renderer yet; allowed: experiments in the "
-                         f"{' or '.join(RENDERERS)} world.")
     finals = Runner(exp, run_dir.parent, progress=False, log=log).trained(worlds=(spec.name,))
     params = jax.tree.map(lambda x: x[exp.seeds.index(seed)], finals[(condition, spec.name)])
     return Policy(exp, condition, spec, seed, phases.policy_network(exp), params)
@@ -97,7 +94,7 @@ def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = 
     env, world_params = pol.world.env(), phases.world_params(pol.exp, pol.world)
     run = jax.jit(lambda p, k: policy_trajectory(pol.network.apply, p, env, world_params, k, steps))
     trajectory = jax.device_get(run(pol.params, jax.random.key(pol.seed)))
-    frames = RENDERERS[pol.world.kind](jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size)
+    frames = RENDERERS[pol.world.kind](jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size, world_params)
     return Watched(trajectory, frames, pol.condition, pol.world.name, pol.seed)
 
 

@@ -26,8 +26,8 @@ Registered ids
 * ``internalize/Peer-v0``: the empathy probe's two-agent world (:class:`PeerEnv`; a scripted peer walks to the
   goal too; observations (9, 9, 5) uint8, actions left, right, forward); keyword arguments (``n_blocks``,
   ``similarity``, ``view``, ``peer_noise``, ...) go to ``internalize.worlds.peer.make_params``. ``info`` has
-  ``extrinsic``, ``social``, ``goal_reached``, ``peer_goals`` and ``peer_blocked`` (this episode's counts). It has
-  no renderer yet (``render_mode`` must be None).
+  ``extrinsic``, ``social``, ``goal_reached``, ``peer_goals`` and ``peer_blocked`` (this episode's counts). Its
+  frames draw the peer as the learner sees it, marked with a white dot.
 
 Any keyword argument of :func:`internalize.worlds.navigation.make_params` (``n_blocks``, ``map``, ``size``,
 ``check_reachable``, ``max_steps``, ``goal_reward``, ``step_cost``) passes through ``gymnasium.make`` or the
@@ -61,7 +61,7 @@ from gymnasium import spaces
 from internalize.worlds import peer, prosocial
 from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
-from internalize.worlds.render import render_frame, render_prosocial_frame
+from internalize.worlds.render import render_frame, render_peer_frame, render_prosocial_frame
 
 def _reset(world: Any, key: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, Any]:
     key, sub = jax.random.split(key)
@@ -193,6 +193,9 @@ class _GridEnv(gymnasium.Env):
             return None
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}.render called before reset(); call reset() first.")
+        return self._frame()
+
+    def _frame(self) -> np.ndarray:
         return type(self).render_state(self.state, self.tile_size)
 
 
@@ -241,16 +244,18 @@ class PeerEnv(_GridEnv):
     ``social``, ``goal_reached`` (the learner's), ``peer_goals`` and ``peer_blocked`` (counts so far this episode).
     """
 
-    metadata = {"render_modes": [], "render_fps": 4}
     world = peer.PeerNavigation()
     make_params = staticmethod(peer.make_params)
-    render_state = None
+    render_state = staticmethod(render_peer_frame)
     events = staticmethod(_peer_events)
     kind = "peer"
 
     def _info(self, scalars: np.ndarray) -> dict[str, Any]:
         return {**super()._info(scalars), "goal_reached": bool(scalars[2]), "peer_goals": int(scalars[4]),
                 "peer_blocked": int(scalars[5])}
+
+    def _frame(self) -> np.ndarray:
+        return render_peer_frame(self.state, self.tile_size, self.params)  # the peer's look is a parameter
 
 
 # The ids are registered by ``import internalize`` (internalize.worlds.gym_registry); importing this module

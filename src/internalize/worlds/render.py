@@ -258,3 +258,74 @@ def render_prosocial_frames(states: ProsocialState, tile_size: int = 32) -> list
     return [
         render_prosocial_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size) for t in range(host.walls.shape[0])
     ]
+
+
+# --- The peer world of the empathy probe ---------------------------------------------------------------------
+
+WHITE = (255, 255, 255)
+_MARK_RADIUS = 0.09  # a small white dot on the peer: the viewer's marker only, never in any observation
+_RGB = {0: RED, 1: GREEN, 2: BLUE, 5: GREY}  # minigrid colour codes (``internalize.worlds.grid``) -> RGB
+
+
+@lru_cache(maxsize=16)
+def _peer_tiles(tile_size: int, peer_object: int, peer_colour: int) -> np.ndarray:
+    """(3 + 4 + 4, tile, tile, 3) uint8 tiles: floor, wall, goal, the learner (red) in each direction, the peer in
+    each direction, drawn as the learner sees it (an agent's triangle or a ball, in its colour) plus the white
+    marker dot (a ball has no direction: its four tiles are the same)."""
+    from internalize.worlds import grid  # local: the navigation renderer above needs no JAX
+
+    base = _tiles(tile_size)
+    n = tile_size * _SUPERSAMPLE
+    centres = (np.arange(n) + 0.5) / n
+    x, y = np.meshgrid(centres, centres)
+    colour = _RGB.get(int(peer_colour), BLUE)
+    stack = [base["floor"], base["wall"], base["goal"]] + [base[f"agent{d}"] for d in range(4)]
+    for direction in range(4):
+        img = _floor(tile_size)
+        if int(peer_object) == grid.AGENT:
+            angle = 0.5 * np.pi * direction
+            rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            img[_in_triangle(x, y, (_TRIANGLE - 0.5) @ rot.T + 0.5)] = colour
+        else:
+            img[(x - 0.5) ** 2 + (y - 0.5) ** 2 <= _BALL_RADIUS**2] = colour
+        img[(x - 0.5) ** 2 + (y - 0.5) ** 2 <= _MARK_RADIUS**2] = WHITE
+        stack.append(_downsample(img))
+    return np.stack(stack)
+
+
+def render_peer_frame(state: Any, tile_size: int = 32, params: Any = None) -> np.ndarray:
+    """An RGB picture of one peer-world state (``internalize.worlds.peer.PeerState``).
+
+    Grey walls and blocks, a green goal, the learner as a red triangle and the peer as the learner sees it
+    (``params.peer_object`` / ``peer_colour``: a red or blue triangle, or a blue ball; an identical-looking red
+    peer when ``params`` is None), marked with a small white dot so a viewer can tell the two apart.
+
+    Returns:
+      (size * tile_size, size * tile_size, 3) uint8; row 0 of the image is the grid's top row (y = 0).
+    """
+    from internalize.worlds import grid
+
+    walls = _one_state_walls(state, tile_size, "render_peer_frame")
+    look = (grid.AGENT, grid.RED) if params is None else (int(params.peer_object), int(params.peer_colour))
+    tiles = _peer_tiles(int(tile_size), *look)
+    size = walls.shape[0]
+    kinds = np.where(walls, 1, 0)
+    gx, gy = (int(v) for v in np.asarray(state.goal_pos))
+    kinds[gy, gx] = 2
+    px, py = (int(v) for v in np.asarray(state.peer_pos))
+    kinds[py, px] = 7 + int(np.asarray(state.peer_dir)) % 4
+    ax, ay = (int(v) for v in np.asarray(state.agent_pos))
+    kinds[ay, ax] = 3 + int(np.asarray(state.agent_dir)) % 4
+    cells = tiles[kinds]  # (size, size, tile, tile, 3)
+    return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
+
+
+def render_peer_frames(states: Any, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
+    """Frames of a stacked peer-world state whose arrays share one leading axis (e.g. time)."""
+    import jax
+
+    host = jax.tree.map(np.asarray, states)
+    if host.walls.ndim != 3:
+        raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
+    return [render_peer_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size, params)
+            for t in range(host.walls.shape[0])]
