@@ -55,9 +55,23 @@ def test_round_trip_is_exact_with_meta_and_leaves_no_temp_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.ckpt"]
 
 
+def test_a_compressed_checkpoint_round_trips_exactly_and_is_smaller(tmp_path):
+    """What a finished unit keeps: observations of small integer codes (as the ISR's buffer stores them) deflate
+    to a fraction of their size and load back bit-exactly, with the rest of the state."""
+    codes = jax.random.randint(jax.random.key(0), (64, 9, 9, 4), 0, 3).astype(jnp.uint8) * (
+        jax.random.uniform(jax.random.key(1), (64, 9, 9, 4)) < 0.2)
+    tree = {**_tree(), "buffer": codes.astype(jnp.uint8)}
+    plain = save_checkpoint(tmp_path / "plain.ckpt", tree, {"done": 2})
+    packed = save_checkpoint(tmp_path / "packed.ckpt", tree, {"done": 2}, compress=True)
+    assert packed.stat().st_size < 0.5 * plain.stat().st_size, (packed.stat().st_size, plain.stat().st_size)
+    loaded, meta = load_checkpoint(packed, tree)
+    assert meta == {"done": 2} and _same(loaded, tree)
+
+
+@pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("where", ["payload", "header", "digest"])
-def test_corrupt_file_is_detected(tmp_path, where):
-    path = save_checkpoint(tmp_path / "c.ckpt", _tree(), {"done": 1})
+def test_corrupt_file_is_detected(tmp_path, where, compress):
+    path = save_checkpoint(tmp_path / "c.ckpt", _tree(), {"done": 1}, compress=compress)
     blob = bytearray(path.read_bytes())
     offset = {"payload": len(blob) - 20, "header": 100, "digest": 30}[where]
     blob[offset] ^= 0x01

@@ -6,7 +6,12 @@ File layout (one file)::
     64 hex digits: sha256 of everything after this line, then b"\\n"
     8 bytes little-endian: length H of the header
     H bytes: JSON header {"meta": ..., "leaves": [{"path", "shape", "dtype", "key_impl"}, ...]}
-    the payload: a NumPy ``.npz`` (uncompressed) with one array per leaf, ``leaf_00000``, ``leaf_00001``, ...
+    the payload: a NumPy ``.npz`` with one array per leaf, ``leaf_00000``, ``leaf_00001``, ...
+
+The payload is deflated when ``compress=True`` (a finished unit's checkpoint, kept after the run: the
+socialization's stored observations are small integer codes and shrink about 20x, e.g. 303 MB -> 13 MB for the
+quick Figure 4a's 10 seeds, in about 6 s) and stored as is otherwise (the partial checkpoints written every few
+seconds of a unit in progress, where the time matters more). Both kinds read the same way.
 
 Leaves are stored bit-exactly (typed PRNG keys as their raw ``key_data``), so a run resumed from a
 checkpoint continues bit-identically on the same machine. The file is written to a temporary file in the
@@ -46,8 +51,10 @@ def _is_key(leaf: Any) -> bool:
     return hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
-def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None = None) -> Path:
-    """Write every leaf of ``train_state`` and the JSON-serialisable ``meta`` to ``path`` atomically.
+def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None = None, *,
+                    compress: bool = False) -> Path:
+    """Write every leaf of ``train_state`` and the JSON-serialisable ``meta`` to ``path`` atomically; ``compress``:
+    deflate the arrays (see the module docstring).
 
     Returns the path written. Raises ``ValueError`` if ``meta`` is not JSON-serialisable.
     """
@@ -67,7 +74,7 @@ def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None
     except TypeError as err:
         raise ValueError(f"meta: must be JSON-serialisable, got {meta!r} ({err}).") from err
     payload = io.BytesIO()
-    np.savez(payload, **arrays)
+    (np.savez_compressed if compress else np.savez)(payload, **arrays)
     body = len(header).to_bytes(8, "little") + header + payload.getvalue()
     digest = hashlib.sha256(body).hexdigest().encode()
 
