@@ -218,7 +218,8 @@ def test_write_report_md_and_self_contained_html(tmp_path):
     c3 = next(c for c in res.claims if c.number == 3)
     assert c3.effect and c3.margin and c3.effect in md and c3.margin in md
     fig6 = md.split("Fig 6 — reward hacking")[1].split("\n## ")[0]
-    assert "\nnot run\n" in fig6  # the section's whole text is the line "not run"
+    # The section's whole text is one line: not run, and how to add it.
+    assert "\nnot run (`internalize run fig6 --out OUT`, then `internalize report OUT`, adds it)\n" in fig6
     assert "learner = ppo" in md and "budget = 120832+120832 steps" in md
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (tmp_path / "rep" / path).is_file()
@@ -280,3 +281,17 @@ def test_write_report_rejects_bad_tables(tmp_path):
     with pytest.raises(ValueError, match="meta"):
         write_report(tmp_path, {}, meta=None)
     assert list(COLUMNS) == list(fig1_table().columns)
+
+
+def test_produced_by_states_the_budget_of_each_phase_the_experiment_had():
+    """The 'Produced by' line of an experiment without autonomy (Fig 3) says so instead of "0 steps on -"."""
+    from internalize.experiments.reproduce import _describe
+
+    config = {"socialization_steps": 98304, "socialization_world": {"name": "blocks-3"}, "seeds": [1, 2],
+              "learner": {"torso": "mlp"}, "isr": {"updates_fraction": 1.0}}
+    fig3 = _describe({**config, "autonomy_steps": 0, "autonomy_worlds": []}, {})
+    assert fig3["budget"] == "socialization 98,304 steps on blocks-3; no autonomy phase"
+    fig4a = _describe({**config, "autonomy_steps": 49152, "autonomy_worlds": [{"name": "blocks-3"}],
+                       "evaluation_episodes": 100}, {})
+    assert fig4a["budget"] == ("socialization 98,304 steps on blocks-3; autonomy 49,152 steps on blocks-3; 100 "
+                               "held-out episodes")

@@ -155,7 +155,7 @@ def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str
     """What produced an experiment's numbers, from its manifest: learner, ISR, budgets, seeds, time, commit."""
     learner, isr, seeds = config.get("learner", {}), config.get("isr", {}), config.get("seeds", [])
     utility = config.get("utility", {}).get("mode", isr.get("utility"))  # manifests before [utility]: in isr
-    worlds = ", ".join(w.get("name", "?") for w in config.get("autonomy_worlds", [])) or "-"
+    worlds = ", ".join(w.get("name", "?") for w in config.get("autonomy_worlds", [])) or "no world"
     shown = ", ".join(map(str, seeds[:12])) + (", ..." if len(seeds) > 12 else "")
     return {
         "learner": f"PPO, {str(learner.get('torso', '?')).upper()} policy, {learner.get('n_envs')} env(s) x "
@@ -164,8 +164,10 @@ def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str
         "isr": f"{isr.get('network')} network, {isr.get('encoding')} action encoding, batch {isr.get('batch_size')}, "
                f"lr {isr.get('learning_rate')}, {isr.get('updates_fraction'):.3g} epoch(s), utility {utility}",
         "budget": f"socialization {config.get('socialization_steps', 0):,} steps on "
-                  f"{config.get('socialization_world', {}).get('name')}; autonomy {config.get('autonomy_steps', 0):,} "
-                  f"steps on {worlds}; {config.get('evaluation_episodes')} held-out episodes",
+                  f"{config.get('socialization_world', {}).get('name')}; " + (
+                      f"autonomy {config.get('autonomy_steps', 0):,} steps on {worlds}; "
+                      f"{config.get('evaluation_episodes')} held-out episodes" if config.get('autonomy_steps')
+                      else "no autonomy phase"),
         "seeds": f"{len(seeds)} ({shown})",
         "wall time": f"{sum(manifest.get('timings', {}).values()):.0f} s",
         "commit": str(manifest.get("git_commit")),
