@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import jax
@@ -70,7 +72,8 @@ def test_play_from_writes_a_gif_of_the_trained_learner_and_computes_nothing(run,
     result = CliRunner().invoke(app, ["play", "--from", str(out / exp.name), "--condition", "isr", "--seed", "4",
                                       "--steps", "12", "--out", str(gif)], env=WIDE)
     assert result.exit_code == 0, result.output
-    assert f"{exp.name} isr learner (seed 4) in blocks-3: 12 steps" in result.output
+    assert f"{exp.name} isr learner (seed 4) in blocks-3: 12 steps, " in result.output
+    assert re.search(r"12 steps, \d+ goal\(s\), caregiver-reward return [+-]\d\.\d{3}\n", result.output), result.output
     import imageio.v3 as iio
 
     frames = iio.imread(gif, index=None)

@@ -223,7 +223,7 @@ def play(
         path = save_gif(w.frames, out, fps)
         info = summary(w)
         typer.echo(f"{from_run.name} {w.condition} learner (seed {w.seed}) in {w.world}: {info['steps']} steps, "
-                   f"{info['goals']} goal(s), caregiver-reward return {info['caregiver_return']:+.3f}")
+                   f"{info['goals']} {EVENT_NAMES[w.kind]}, caregiver-reward return {info['caregiver_return']:+.3f}")
         typer.echo(f"wrote {path}")
         return
     for option, value in (("--condition", condition), ("--world", world_name)):

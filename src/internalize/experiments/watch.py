@@ -33,6 +33,7 @@ class Watched(NamedTuple):
     condition: str
     world: str
     seed: int
+    kind: str = "navigation"  # the world's kind (navigation, prosocial, peer): what its rewarded event is
 
 
 def load_experiment(run_dir: str | Path) -> Experiment:
@@ -95,7 +96,7 @@ def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = 
     run = jax.jit(lambda p, k: policy_trajectory(pol.network.apply, p, env, world_params, k, steps))
     trajectory = jax.device_get(run(pol.params, jax.random.key(pol.seed)))
     frames = RENDERERS[pol.world.kind](jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size, world_params)
-    return Watched(trajectory, frames, pol.condition, pol.world.name, pol.seed)
+    return Watched(trajectory, frames, pol.condition, pol.world.name, pol.seed, pol.world.kind)
 
 
 def summary(w: Watched) -> dict[str, Any]:
