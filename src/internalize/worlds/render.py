@@ -1,4 +1,4 @@
-"""RGB frames and GIFs of the navigation world, in minigrid's look.
+"""RGB frames and GIFs of the navigation, prosocial and peer worlds, in minigrid's look.
 
 A frame shows the whole grid from above, one ``tile_size`` x ``tile_size`` square per cell: a black floor
 with thin grey grid lines on each tile's top and left edge, grey blocks and border walls, a green goal and
@@ -8,7 +8,8 @@ the learner as a red triangle pointing in its direction (east = right, south = d
 Rendering runs on the host in NumPy: a frame is assembled from a handful of pre-drawn tiles, so it costs
 microseconds, not a jitted program. For a trajectory, render each state of a stacked ``NavState`` with
 :func:`render_frames`. Prosocial states (blue boulder, green helped agent, red learner) have
-:func:`render_prosocial_frame` and :func:`render_prosocial_frames`.
+:func:`render_prosocial_frame` and :func:`render_prosocial_frames`; peer-world states (the peer drawn as the learner
+sees it, with a white dot for the viewer) :func:`render_peer_frame` and :func:`render_peer_frames`.
 """
 
 from __future__ import annotations
