@@ -142,7 +142,7 @@ class Runner:
         learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world, params,
                              phases.socialization_reward(exp, obs_shape))
         seeds = make_seeds_runner(learner)
-        states = seeds.init(self.keys.socialization)
+        states = self._init(seeds.init, self.keys.socialization)
         n = exp.learner.rollouts(exp.socialization_steps)
         labels = [{"condition": "caregiver", "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
 
@@ -176,12 +176,16 @@ class Runner:
         tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731
         from internalize.social.internalization import with_isr, with_run_flags
 
-        rstate = jax.vmap(reward.init_state, in_axes=(0, None))(keys, exp.learner.n_envs)
         caregiver, weight = phases.run_flags(conditions, S)
-        rstate = with_run_flags(rstate, caregiver, weight)
-        if isr_params is not None:
-            rstate = with_isr(rstate, tile(isr_params))
-        states = seeds.init(keys, tile(soc.params), tile(soc.opt_state), rstate, start)
+
+        def init(keys: jax.Array, soc_params: Any, soc_opt: Any, isr_params: Any) -> Any:
+            rstate = jax.vmap(reward.init_state, in_axes=(0, None))(keys, exp.learner.n_envs)
+            rstate = with_run_flags(rstate, caregiver, weight)
+            if isr_params is not None:
+                rstate = with_isr(rstate, tile(isr_params))
+            return seeds.init(keys, tile(soc_params), tile(soc_opt), rstate, start)
+
+        states = self._init(init, keys, soc.params, soc.opt_state, isr_params)
         labels = [{"condition": c.name, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
         n = exp.learner.rollouts(exp.autonomy_steps)
         episodes0 = np.concatenate([self._episodes_after_socialization] * len(conditions))
@@ -195,6 +199,11 @@ class Runner:
         for i, c in enumerate(conditions):
             out[(c.name, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
         return out
+
+    def _init(self, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)``: a unit's initial state; only its shapes when nothing will be computed (load-only: the
+        finished unit's checkpoint fills them, and tracing alone skips compiling the initialisation)."""
+        return jax.eval_shape(fn, *args) if self.load_only else fn(*args)
 
     def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:
         evaluation_unit(self, finals)

@@ -89,7 +89,9 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
     buffers = soc.actors.reward_state.buffer
     obs_shape = tuple(buffers.obs.shape[2:])
     base = phases.isr_config(exp)
-    template = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))(runner.keys.isr)
+    init = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))
+    # Only the shapes when loading a finished unit (play --from): the checkpoint fills them.
+    template = jax.eval_shape(init, runner.keys.isr) if runner.load_only else init(runner.keys.isr)
 
     def compute() -> tuple[Any, pd.DataFrame, dict]:
         # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
