@@ -81,7 +81,8 @@ def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: P
     fails."""
     blocks: list[Block] = [Heading(title, 2)]
     if df is None or df.empty:
-        return blocks + [Text(f"not run (`internalize run {name} --out OUT`, then `internalize report OUT`, adds it)")]
+        return blocks + [Text(f"not run (`internalize run {name} --out OUT`, then `internalize report OUT`, "
+                              "adds it)")]
     blocks.append(_produced_by(meta, name))
     try:
         blocks += builder(df, fig_dir)

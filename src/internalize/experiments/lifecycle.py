@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+import jax
 import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -67,6 +68,13 @@ class Finished(NamedTuple):
 
 
 Compute = Callable[[], tuple[Any, pd.DataFrame, dict]]
+
+
+def initial_state(ctx: UnitContext, init: Callable[..., Any], *args: Any) -> Any:
+    """A unit's initial state, ``init(*args)`` (also the template its checkpoint loads into); only its shapes
+    (``jax.eval_shape``) when the run only loads (``ctx.load_only``): the checkpoint fills them, and tracing alone
+    compiles nothing."""
+    return jax.eval_shape(init, *args) if ctx.load_only else init(*args)
 
 
 def run_unit(ctx: UnitContext, unit: str, compute: Compute, *, template: Any = None,

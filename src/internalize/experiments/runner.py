@@ -36,7 +36,7 @@ from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.gifs import learner_gifs
-from internalize.experiments.lifecycle import Shared, run_unit
+from internalize.experiments.lifecycle import Shared, initial_state, run_unit
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore, config_identity
 from internalize.experiments.shared import SharedUnits
@@ -142,7 +142,7 @@ class Runner:
         learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world, params,
                              phases.socialization_reward(exp, obs_shape))
         seeds = make_seeds_runner(learner)
-        states = self._init(seeds.init, self.keys.socialization)
+        states = initial_state(self, seeds.init, self.keys.socialization)
         n = exp.learner.rollouts(exp.socialization_steps)
         labels = [{"condition": "caregiver", "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
 
@@ -185,7 +185,7 @@ class Runner:
                 rstate = with_isr(rstate, tile(isr_params))
             return seeds.init(keys, tile(soc_params), tile(soc_opt), rstate, start)
 
-        states = self._init(init, keys, soc.params, soc.opt_state, isr_params)
+        states = initial_state(self, init, keys, soc.params, soc.opt_state, isr_params)
         labels = [{"condition": c.name, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
         n = exp.learner.rollouts(exp.autonomy_steps)
         episodes0 = np.concatenate([self._episodes_after_socialization] * len(conditions))
@@ -199,11 +199,6 @@ class Runner:
         for i, c in enumerate(conditions):
             out[(c.name, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
         return out
-
-    def _init(self, fn: Callable, *args: Any) -> Any:
-        """``fn(*args)``: a unit's initial state; only its shapes when nothing will be computed (load-only: the
-        finished unit's checkpoint fills them, and tracing alone skips compiling the initialisation)."""
-        return jax.eval_shape(fn, *args) if self.load_only else fn(*args)
 
     def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:
         evaluation_unit(self, finals)

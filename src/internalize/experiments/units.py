@@ -14,7 +14,7 @@ from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.experiments import phases
-from internalize.experiments.lifecycle import Shared, UnitContext, run_unit
+from internalize.experiments.lifecycle import Shared, UnitContext, initial_state, run_unit
 from internalize.experiments.results import COLUMNS, rows_frame
 from internalize.experiments.spec import Experiment
 
@@ -89,9 +89,7 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
     buffers = soc.actors.reward_state.buffer
     obs_shape = tuple(buffers.obs.shape[2:])
     base = phases.isr_config(exp)
-    init = jax.vmap(lambda k: isr_init_params(base, k, obs_shape))
-    # Only the shapes when loading a finished unit (play --from): the checkpoint fills them.
-    template = jax.eval_shape(init, runner.keys.isr) if runner.load_only else init(runner.keys.isr)
+    template = initial_state(runner, jax.vmap(lambda k: isr_init_params(base, k, obs_shape)), runner.keys.isr)
 
     def compute() -> tuple[Any, pd.DataFrame, dict]:
         # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).

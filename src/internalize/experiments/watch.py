@@ -33,7 +33,7 @@ class Watched(NamedTuple):
     condition: str
     world: str
     seed: int
-    kind: str = "navigation"  # the world's kind (navigation, prosocial, peer): what its rewarded event is
+    kind: str  # the world's kind (navigation, prosocial, peer): what its rewarded event is
 
 
 def load_experiment(run_dir: str | Path) -> Experiment:
