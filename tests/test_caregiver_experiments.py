@@ -141,15 +141,6 @@ def test_noisy_inconsistent_caregiver_pays_three_quarters_of_the_deserved_reward
                        np.round(wide["social_return"] / 0.4 * wide["episodes"]), atol=1e-3)
 
 
-def test_paper_caregiver_pays_exactly_the_worlds_reward(tmp_path):
-    path = _toml(tmp_path, "exact", "", conditions='["none"]', socialization_rollouts=8, autonomy_rollouts=1)
-    df = _run(path, tmp_path / "out")
-    soc = df[(df.phase == "socialization") & (df.condition == "none")]
-    wide = soc.pivot_table(index="step", columns="metric", values="value")
-    np.testing.assert_array_equal(wide["paid_return"], wide["social_return"])
-    assert (wide["presence_rate"] == 1).all()
-
-
 @pytest.mark.parametrize("table, message", [
     ('[caregiver]\nmiss = 1.5\n', "line 20: caregiver.miss: got 1.5; allowed: a probability in [0, 1]."),
     ('[caregiver]\npresence = { kind = "sometimes" }\n',

@@ -243,3 +243,15 @@ def test_each_condition_gets_its_own_slice_of_the_autonomy_batch(base: Run) -> N
         want = MEANING[condition]
         assert flags == ([want[0]] * S, [want[1]] * S), f"{condition} was trained with flags {flags}, not {want}"
     assert used == set(range(blocks))
+
+
+def test_the_paper_caregiver_pays_exactly_the_worlds_reward_whenever_present(base: Run) -> None:
+    """The default caregiver (no noise, no misses, always present) pays R_s itself: while it is there the paid
+    reward is the noise-free one, rollout by rollout, in socialization and for the conditions that keep it."""
+    rows = base.table[((base.table["phase"] == "socialization") & (base.table["condition"] == "caregiver"))
+                      | ((base.table["phase"] == "autonomy")
+                         & base.table["condition"].isin(["caregiver", "frozen-continued"]))]
+    wide = rows.pivot_table(index=["phase", "condition", "seed", "step"], columns="metric", values="value")
+    assert (wide["social_return"] > 0).sum() >= 4, "too few rewarded rollouts to tell paid from deserved"
+    np.testing.assert_array_equal(wide["paid_return"], wide["social_return"])
+    assert (wide["presence_rate"] == 1).all(), wide["presence_rate"]

@@ -72,7 +72,7 @@ def test_files_get_the_mode_the_umask_gives_not_a_private_one(tmp_path):
 def finished(tmp_path_factory):
     """A finished tiny experiment and its table."""
     out = tmp_path_factory.mktemp("runs")
-    exp = tiny("fig4a", conditions=("none", "isr"), evaluation_episodes=0)
+    exp = tiny("fig4a", conditions=("none", "isr"))  # test_run_lock's and test_watch's: compiled programs shared
     df = run_experiment(exp, out, progress=False, log=lambda _: None)
     return exp, out, df
 

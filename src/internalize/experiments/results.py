@@ -164,14 +164,16 @@ class ResultsStore:
         path = self.dir.parent / f".{self.name}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise
-                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
-                raise RunLocked(f"output directory {self.dir} is being written by another run ({holder}); wait "
-                                "for it to finish, or choose another --out.") from None
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            # Refused: the holder's PID and host stay in the file (a refused run must not erase them).
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            raise RunLocked(f"output directory {self.dir} is being written by another run ({holder}); wait "
+                            "for it to finish, or choose another --out.") from None
+        try:
             left = os.pread(fd, 4096, 0).decode(errors="replace").strip()
             if left:
                 self.warn(f"{self.name}: taking over the lock of a run that stopped without releasing it ({left})")
