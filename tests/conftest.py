@@ -20,7 +20,18 @@ import pytest  # noqa: E402  (after the cache settings, which must precede any J
 SLOW_TIMEOUT_S = 1800
 
 
+# The files that take longest (seconds of one CI run, ``--durations=0``), handed to the pytest-xdist workers first
+# (with ``--dist loadfile --no-loadscope-reorder``, as the Makefile runs them): a long file started last would
+# leave one worker computing alone at the end. Learning files (marked slow) go first as well. Any other order
+# is correct, only slower.
+HEAVIEST_FIRST = ("test_internalization.py", "test_prosocial_learning.py", "test_experiments.py", "test_run_lock.py",
+                  "test_empathy.py", "test_caregiver_experiments.py", "test_condition_wiring.py", "test_isr.py",
+                  "test_integrity.py", "test_ppo_learning.py", "test_watch.py", "test_ppo.py", "test_cli.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
