@@ -21,14 +21,15 @@ demo: setup
 # at the default level, the one `internalize run` uses. Both passes always run; the target fails if either does.
 FAST_XLA_FLAGS := --xla_backend_optimization_level=0
 PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+FAST_PASS := XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS" $(PYTEST) -m "not slow"
 
 test: setup
-	@XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS" $(PYTEST) -m "not slow"; fast=$$?; \
+	@$(FAST_PASS); fast=$$?; \
 	$(PYTEST) -m slow; slow=$$?; \
 	echo "make test: fast tests exit $$fast, learning tests exit $$slow"; [ $$fast -eq 0 ] && [ $$slow -eq 0 ]
 
 test-fast: setup
-	XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS" $(PYTEST) -m "not slow"
+	$(FAST_PASS)
 
 bench: setup
 	$(PY) benchmarks/env_throughput.py

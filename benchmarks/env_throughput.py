@@ -136,9 +136,10 @@ def main() -> None:
 
     worlds = {name: measure(name) for name in args.worlds.split(",")}
     if "navigation" in worlds:
-        rate64 = lambda w: next(v["env_steps_per_s"] for v in w["vmapped"] if v["n_envs"] == 64)  # noqa: E731
-        for w in worlds.values():
-            w["vs_navigation_64"] = round(rate64(worlds["navigation"]) / rate64(w), 2)
+        rate = {name: next(v["env_steps_per_s"] for v in w["vmapped"] if v["n_envs"] == 64)
+                for name, w in worlds.items()}
+        for name, w in worlds.items():
+            w["vs_navigation_64"] = round(rate["navigation"] / rate[name], 2)
 
     print(json.dumps({
         "benchmark": "env_throughput",
