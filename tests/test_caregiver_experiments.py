@@ -1,5 +1,6 @@
-"""Caregivers and conditions as data, end to end: TOML experiments whose caregiver fades or pays unreliably, and a
-condition of the file's own, run through the runner; the table's presence and paid-reward metrics must match
+"""Caregivers and conditions as data, end to end: TOML experiments whose caregiver fades or pays unreliably, two
+caregivers paying for different events on their own schedules, and a condition of the file's own, run through
+the runner; the table's presence and paid-reward metrics must match
 the configured schedule and rates within sampling error.
 
 Budgets are tiny (16 envs x 64 steps per rollout, 20-step episodes: about 50 presence draws per rollout), so
@@ -8,6 +9,7 @@ every check compares with the *configured* value and a tolerance of four standar
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from internalize.experiments.config_file import load_experiment
 from internalize.experiments.runner import run_experiment
+from internalize.experiments.spec import Experiment
 
 ROLLOUT = 16 * 64  # env steps per rollout (n_envs x n_steps)
 EPISODE = 20  # navigation's episode length: presence is drawn once per episode
@@ -141,11 +144,60 @@ def test_noisy_inconsistent_caregiver_pays_three_quarters_of_the_deserved_reward
                        np.round(wide["social_return"] / 0.4 * wide["episodes"]), atol=1e-3)
 
 
+def test_two_caregivers_in_the_prosocial_world_pay_for_their_own_events_on_their_own_schedules(tmp_path):
+    # One pays 0.4 whenever the helped agent reaches its goal and is always there; the other pays 0.1 for each
+    # boulder lift and comes to half the episodes. A learning rate too small to change the random policy keeps
+    # many lifts in every rollout.
+    path = _toml(tmp_path, "two", """
+        [[caregiver]]
+        event = "helped_goal"
+
+        [[caregiver]]
+        event = "boulder_lift"
+        reward = 0.1
+        presence = { kind = "random", rate = 0.5 }
+    """, world="prosocial", socialization_rollouts=12, autonomy_rollouts=4, learning_rate=1e-7)
+    exp = load_experiment(path)
+    assert [(c.event, c.reward, c.presence.kind) for c in exp.caregiver] == [
+        ("helped_goal", 0.4, "always"), ("boulder_lift", 0.1, "random")]
+    # A manifest's config gives the same experiment back (``internalize watch`` rebuilds it from there).
+    assert Experiment.from_dict(json.loads(json.dumps(exp.to_dict(), default=str))) == exp
+    df = _run(path, tmp_path / "out")
+
+    def sums(phase: str, condition: str) -> pd.DataFrame:
+        rows = df[(df.phase == phase) & (df.condition == condition)]
+        wide = rows.pivot_table(index="step", columns="metric", values="value")
+        # Per-episode means x episodes = the rollout's sums.
+        return wide[["social_return", "paid_return", "goals_per_episode"]].multiply(wide["episodes"], axis=0).sum()
+
+    soc = sums("socialization", "none")
+    helped_pay = 0.4 * soc["goals_per_episode"]  # the first caregiver is always there: paid = deserved
+    true_lifts, paid_lifts = soc["social_return"] - helped_pay, soc["paid_return"] - helped_pay
+    lifts = true_lifts / 0.1
+    assert soc["goals_per_episode"] >= 5 and lifts > 60, (soc, lifts)
+    assert abs(lifts - round(lifts)) < 1e-3 * lifts, "the true R_s holds whole 0.1 lift rewards"
+    # Half of them are paid. Presence is drawn per episode, so with m lifts per episode (about Poisson) the
+    # share paid has variance 0.25 (1 + 1/m) / episodes; 4 standard errors.
+    episodes = df[(df.phase == "socialization") & (df.condition == "none") & (df.metric == "episodes")].value.sum()
+    se = math.sqrt(0.25 * (1 + episodes / lifts) / episodes)
+    assert abs(paid_lifts / true_lifts - 0.5) < 4 * se, (paid_lifts / true_lifts, se)
+    # In the autonomous phase both follow the condition: all paid while they stay, nothing once they leave.
+    stay, leave = sums("autonomy", "caregiver"), sums("autonomy", "none")
+    assert stay["social_return"] > 0 and abs(stay["paid_return"] - stay["social_return"]) < 1e-3
+    assert leave["paid_return"] == 0 and leave["social_return"] > 0
+
+
 @pytest.mark.parametrize("table, message", [
     ('[caregiver]\nmiss = 1.5\n', "line 20: caregiver.miss: got 1.5; allowed: a probability in [0, 1]."),
     ('[caregiver]\npresence = { kind = "sometimes" }\n',
      "line 20: caregiver.presence.kind: must be one of always, never, until, linear, exponential, random, got "
      "'sometimes'."),
+    ('[caregiver]\nevent = "peer_goal"\n',
+     "line 20: caregiver.event: got 'peer_goal'; allowed: goal (or empty: goal)."),
+    ('[[caregiver]]\nreward = 0.2\n\n[[caregiver]]\nreward = 0.2\nevent = "lift"\n',
+     "line 24: caregiver[1].event: got 'lift'; allowed: goal (or empty: goal)."),
+    ('[[caregiver]]\nreward = 0.2\n[[caregiver]]\nmiss = 2\n',
+     "line 22: caregiver[1].miss: got 2; allowed: a probability in [0, 1]."),
     ('[conditions.odd]\nworld = "moon"\n',
      "line 20: conditions.odd.world: got 'moon'; allowed: autonomy | socialization."),
     ('[conditions.odd]\npresence = { kind = "until", switch_step = 99999 }\n',

@@ -119,7 +119,8 @@ def info_keys(reward: Reward, world: World, world_params: Any, n_envs: int) -> t
         obs, _ = jax.vmap(world.reset, in_axes=(0, None))(jax.random.split(key, n_envs), world_params)
         rstate = reward.init_state(key, n_envs)
         zeros = jnp.zeros((n_envs,), jnp.float32)
-        channels = Channels(zeros, zeros, jnp.zeros((n_envs,), bool))
+        flags = jnp.zeros((n_envs,), bool)
+        channels = Channels(zeros, zeros, flags, {name: flags for name in getattr(world, "events", ())})
         action = jnp.zeros((n_envs,), jnp.int32)
         start = jnp.ones((n_envs,), bool)
         return reward.reward_fn(rstate, obs, action, channels, obs, start, jnp.int32(0), key)[2]

@@ -26,10 +26,12 @@ Format (every key optional unless marked; unknown keys are errors)::
     [utility]        # how R_i enters the utility while the caregiver is absent (social.utility): mode, threshold
     mode = "threshold-replace"
 
-    [caregiver]      # who pays R_s in socialization (social.caregiver): reward, noise, miss, false_reward
+    [caregiver]      # who pays R_s in socialization (social.caregiver): reward, noise, miss, false_reward, event
     reward = 0.4
     miss = 0.25                      # a quarter of the deserved rewards are not paid
     presence = { kind = "linear", p0 = 1.0, p1 = 0.2, end = 100_000 }   # or a [caregiver.presence] table
+    # Several caregivers: [[caregiver]] tables instead, each with its own event, reward and presence; R_s is their
+    # sum (e.g. in a prosocial world one pays 0.4 for event = "helped_goal", another 0.1 for "boulder_lift").
 
     [conditions.fading]              # your own conditions (social.conditions): presence, isr, learns, world;
     presence = { kind = "exponential", half_life = 20_000 }   # list them in [experiment] conditions
@@ -83,8 +85,11 @@ def _line(text: str, section: str | None, key: str | None) -> int | None:
     lines = text.splitlines()
     start = 0
     if section is not None:
-        header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
-        found = [i for i, ln in enumerate(lines) if header.match(ln)]
+        item = re.fullmatch(r"(.+)\[(\d+)\]", section)  # the i-th [[name]] table of an array of tables
+        name, index = (item.group(1), int(item.group(2))) if item else (section, 0)
+        brackets = (r"\[\[", r"\]\]") if item else (r"\[", r"\]")
+        header = re.compile(rf"^\s*{brackets[0]}\s*{re.escape(name)}\s*{brackets[1]}\s*(#.*)?$")
+        found = [i for i, ln in enumerate(lines) if header.match(ln)][index:]
         if not found:
             # An inline sub-table (``presence = { ... }``) has no header: point at its key in the parent.
             parent, _, last = section.rpartition(".")
@@ -166,7 +171,7 @@ def load_experiment(path: str | Path) -> Experiment:
                        f"four_rooms, prosocial, prosocial-instrumental, or a [worlds.NAME] table "
                        f"({', '.join(worlds) or 'none defined'})") from None
 
-    caregiver = _caregiver(data.get("caregiver", {}), fail)
+    caregiver = _caregivers(data.get("caregiver", {}), fail)
     defined = _conditions(data.get("conditions", {}), fail)
     learner = _sub(data.get("learner", {}), learner_base, "learner", fail)
     isr = _sub(data.get("isr", {}), isr_base, "isr", fail)
@@ -187,7 +192,7 @@ def load_experiment(path: str | Path) -> Experiment:
         return Experiment(**kwargs)
     except ValueError as e:
         head, _, rest = str(e).partition(": ")
-        if head.startswith(("conditions.", "caregiver.")):  # a table of its own, e.g. a schedule too long
+        if head.startswith(("conditions.", "caregiver.", "caregiver[")):  # a table of its own, e.g. a schedule too long
             raise fail(head, None, rest) from None
         key = head.split("[")[0].split(".")[-1]
         raise fail("experiment", key if key in exp else None, str(e)) from None
@@ -243,18 +248,27 @@ def _presence(table: Any, where: str, fail) -> Presence:
         raise fail(where, None, str(e)) from None
 
 
-def _caregiver(table: Any, fail) -> Caregiver:
+def _caregivers(value: Any, fail) -> Caregiver | tuple[Caregiver, ...]:
+    """One ``[caregiver]`` table, or several caregivers as ``[[caregiver]]`` tables (``caregiver[i]`` in messages)."""
+    if isinstance(value, list):
+        if not value:
+            raise fail("caregiver", None, "an empty list; give one [caregiver] table or [[caregiver]] tables")
+        return tuple(_caregiver(table, f"caregiver[{i}]", fail) for i, table in enumerate(value))
+    return _caregiver(value, "caregiver", fail)
+
+
+def _caregiver(table: Any, where: str, fail) -> Caregiver:
     if not isinstance(table, dict):
-        raise fail("caregiver", None, "must be a table")
-    _check_keys(table, allowed("caregiver"), "caregiver", fail)
+        raise fail(where, None, "must be a table")
+    _check_keys(table, allowed("caregiver"), where, fail)
     values = dict(table)
     if "presence" in values:
-        values["presence"] = _presence(values["presence"], "caregiver.presence", fail)
+        values["presence"] = _presence(values["presence"], f"{where}.presence", fail)
     try:
         return Caregiver(**values)
     except ValueError as e:
         key = str(e).split(":")[0].split(".")[-1]
-        raise fail("caregiver", key if key in table else None, str(e).split(": ", 1)[-1]) from None
+        raise fail(where, key if key in table else None, str(e).split(": ", 1)[-1]) from None
 
 
 def _conditions(tables: Any, fail) -> tuple[Condition, ...]:

@@ -106,7 +106,8 @@ def sections() -> dict[str, Section]:
                        "observation scale are filled in)", _keys(IsrConfig, exclude=derived_fields())),
         "utility": Section("utility", UtilityConfig, "how R_i enters the learner's utility while the caregiver is "
                            "absent (the step cost is the world's)", _keys(UtilityConfig, exclude=("step_cost",))),
-        "caregiver": Section("caregiver", Caregiver, "who pays R_s while socializing, how much, how reliably",
+        "caregiver": Section("caregiver", Caregiver, "who pays R_s while socializing, what for, how much, how "
+                             "reliably; several caregivers as [[caregiver]] tables (R_s is their sum)",
                              _keys(Caregiver)),
         "conditions.NAME": Section("conditions.NAME", Condition, "a condition of your own, listed in conditions",
                                    _keys(Condition, exclude=("name",))),

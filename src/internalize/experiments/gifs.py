@@ -32,7 +32,7 @@ def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: s
     if not exp.autonomy_worlds:
         return []
     spec, seed = exp.autonomy_worlds[0], exp.seeds[0]
-    env, world_params = spec.env(), phases.world_params(exp, spec)
+    env, world_params = phases.env(exp), phases.world_params(exp, spec)
     network = phases.policy_network(exp)
     steps = min(2 * int(world_params.max_steps), max_steps)
     run = jax.jit(lambda p, k: policy_trajectory(network.apply, p, env, world_params, k, steps))

@@ -11,7 +11,7 @@ the same held-out layouts (paired comparisons).
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ from internalize.agents.networks import ActorCritic
 from internalize.agents.ppo_config import PPOConfig
 from internalize.agents.reward import Reward
 from internalize.experiments.spec import Experiment, WorldSpec
+from internalize.social.caregiver import Caregiver, as_caregivers, caregiven, is_plain, resolve_events
 from internalize.social.conditions import Condition
 from internalize.social.internalization import social_reward
 from internalize.social.presence import Presence
@@ -115,9 +116,26 @@ def isr_size_config(exp: Experiment, n_data: int, n_train: int, n_train_full: in
     return isr_config(exp, n_data, basis, curve_points=curve_points)
 
 
+def caregivers(exp: Experiment) -> tuple[Caregiver, ...]:
+    """The experiment's caregivers as the reward module takes them: as given in the paper's setting (one
+    caregiver of the world's own event, whose R_s the world reports), else with every event named."""
+    given, world = as_caregivers(exp.caregiver), exp.socialization_world
+    if is_plain(given, world.own_event):
+        return given
+    return resolve_events(given, world.own_event, world.env().events)
+
+
+def env(exp: Experiment) -> Any:
+    """The world object of every world of ``exp``: its kind's world, whose R_s is the sum of several caregivers'
+    (``social.caregiver.CaregivenWorld``) when the experiment has more than the paper's one."""
+    return caregiven(exp.socialization_world.env(), caregivers(exp), exp.socialization_world.own_event)
+
+
 def world_params(exp: Experiment, world: WorldSpec) -> object:
-    """The parameters of ``world`` with the experiment's caregiver's reward as its R_s."""
-    return exp.caregiver.world_params(world.params())
+    """The parameters of ``world``, with the caregiver's reward as its R_s in the paper's one-caregiver setting
+    (with several, :func:`env` computes R_s from the world's events)."""
+    given = caregivers(exp)
+    return given[0].world_params(world.params()) if len(given) == 1 else world.params()
 
 
 def utility_config(exp: Experiment) -> UtilityConfig:
@@ -127,8 +145,9 @@ def utility_config(exp: Experiment) -> UtilityConfig:
 
 def socialization_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
     """The caregiver's own schedule (paper: always present); every transition it was present for is stored."""
-    return social_reward(exp.caregiver.presence, utility_config(exp), None, store=socialization_capacity(exp),
-                         obs_shape=obs_shape, caregiver=exp.caregiver)
+    given = caregivers(exp)
+    return social_reward(tuple(c.presence for c in given), utility_config(exp), None,
+                         store=socialization_capacity(exp), obs_shape=obs_shape, caregiver=given)
 
 
 def autonomy_schedule(conditions: list[Condition]) -> Presence:
@@ -147,7 +166,7 @@ def autonomy_reward(exp: Experiment, obs_shape: tuple[int, ...], conditions: lis
     """One module for a group of conditions: presence flag and ISR weight are per-run data (:func:`run_flags`).
     ``phase_start``: the global step at which the autonomous phase begins (schedules count from it)."""
     return social_reward(autonomy_schedule(conditions), utility_config(exp), isr_config(exp), obs_shape=obs_shape,
-                         caregiver=exp.caregiver, phase_start=phase_start)
+                         caregiver=caregivers(exp), phase_start=phase_start)
 
 
 def run_flags(conditions: list[Condition], n_seeds: int) -> tuple[np.ndarray, np.ndarray]:

@@ -69,7 +69,7 @@ class Runner:
         self.progress = Progress(enabled=progress)
         self.checkpoint_seconds = checkpoint_seconds
         self.log = log
-        self.world = exp.socialization_world.env()  # every world of an experiment is of this kind
+        self.world = phases.env(exp)  # every world of an experiment is of this kind
         self.keys = phases.seed_keys(exp.seeds)
         self.units: list[str] = []
         # --force recomputes everything, shared units included (and republishes them).

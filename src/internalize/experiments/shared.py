@@ -42,7 +42,8 @@ def unit_key(exp: Experiment, unit: str) -> str:
         "seeds": list(exp.seeds),
         "chunk_rollouts": exp.chunk_rollouts,
         "utility": dataclasses.asdict(exp.utility),
-        "caregiver": dataclasses.asdict(exp.caregiver),
+        "caregiver": [dataclasses.asdict(c) for c in exp.caregiver] if isinstance(exp.caregiver, tuple)
+        else dataclasses.asdict(exp.caregiver),
     }
     if unit == "isr":
         inputs["isr"] = dataclasses.asdict(exp.isr)

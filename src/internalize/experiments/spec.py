@@ -32,7 +32,7 @@ from typing import Any
 
 from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
-from internalize.social.caregiver import Caregiver
+from internalize.social.caregiver import Caregiver, as_caregivers, resolve_events
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.utility import UtilityConfig
 from internalize.worlds.layouts import PAPER_MAPS
@@ -111,6 +111,12 @@ class WorldSpec:
                      (self.map, self.check_reachable), "only for kind = 'navigation' (the peer world draws its "
                      "blocks at random and always keeps the goal reachable)")
         self.params()  # validates the world now, before anything runs
+
+    @property
+    def own_event(self) -> str:
+        """The event this world's own R_s is paid for (an empty ``Caregiver.event`` means it): ``goal``, or the
+        prosocial world's ``rewarded_event``."""
+        return self.rewarded_event if self.kind == "prosocial" else "goal"
 
     def env(self) -> Any:
         """The world object (``Navigation()``, ``Prosocial()`` or ``PeerNavigation()``); params: :meth:`params`."""
@@ -204,8 +210,9 @@ class Experiment:
     chunk_rollouts: int = field(default=10, metadata=_help(
         "rollouts per jitted chunk; progress, metrics and checkpoints happen between chunks"))
     figures: tuple[str, ...] = field(default=(), metadata=_help("report sections that use this experiment"))
-    caregiver: Caregiver = field(default_factory=Caregiver, metadata=_help(
-        "who pays R_s during socialization, how much, how reliably and when (social.caregiver)"))
+    caregiver: Caregiver | tuple[Caregiver, ...] = field(default_factory=Caregiver, metadata=_help(
+        "who pays R_s during socialization, for which event, how much, how reliably and when (social.caregiver); "
+        "a tuple for several caregivers, each on its own schedule, R_s their sum"))
     defined_conditions: tuple[Condition, ...] = field(default=(), metadata=_help(
         "the experiment's own conditions (social.conditions), each listed by name in conditions"))
 
@@ -231,10 +238,15 @@ class Experiment:
         _positive_int("socialization_steps", self.socialization_steps)
         if any(self.condition(c).learns for c in self.conditions):
             _positive_int("autonomy_steps", self.autonomy_steps)
-        try:
-            self.caregiver.presence.validate_for_budget(self.socialization_steps)
-        except ValueError as e:
-            raise ValueError(f"caregiver.presence: {e}") from None
+        caregivers = as_caregivers(self.caregiver)
+        for i, c in enumerate(caregivers):
+            label = "caregiver" if len(caregivers) == 1 else f"caregiver[{i}]"
+            try:
+                c.presence.validate_for_budget(self.socialization_steps)
+            except ValueError as e:
+                raise ValueError(f"{label}.presence: {e}") from None
+        world = self.socialization_world
+        resolve_events(caregivers, world.own_event, world.env().events)  # names the allowed events if one is not
         for c in self.defined_conditions:
             try:
                 if c.learns:
@@ -308,5 +320,10 @@ def _from_value(tp: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None
-        return _from_value(next(a for a in args if a is not type(None)), value, where)
+        options = [a for a in args if a is not type(None)]
+        # One value or several (a JSON list): the union's tuple member takes the list.
+        sequence = [a for a in options if typing.get_origin(a) is tuple]
+        chosen = sequence[0] if isinstance(value, list) and sequence else next(
+            a for a in options if typing.get_origin(a) is not tuple)
+        return _from_value(chosen, value, where)
     return value

@@ -92,7 +92,7 @@ def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = 
     """Record ``steps`` greedy steps of one trained learner (:func:`trained_policy`) on fresh layouts of its world
     (the layouts' key is the seed's), with the world's renderer."""
     pol = trained_policy(run_dir, condition, seed, world, log)
-    env, world_params = pol.world.env(), phases.world_params(pol.exp, pol.world)
+    env, world_params = phases.env(pol.exp), phases.world_params(pol.exp, pol.world)
     run = jax.jit(lambda p, k: policy_trajectory(pol.network.apply, p, env, world_params, k, steps))
     trajectory = jax.device_get(run(pol.params, jax.random.key(pol.seed)))
     frames = RENDERERS[pol.world.kind](jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size, world_params)

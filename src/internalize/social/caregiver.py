@@ -13,14 +13,25 @@ reward that curves are judged by). A :class:`Caregiver` says how much that rewar
 * ``noise``: standard deviation of Gaussian noise added to every reward that is paid (so a missed reward is
   a clean 0, and noise never turns a step without payment into a payment);
 * ``presence``: the schedule P(step) of the socialization phase (``social.presence``); the autonomous phase's
-  schedule belongs to each condition (``social.conditions``).
+  schedule belongs to each condition (``social.conditions``);
+* ``event``: which of the world's events it pays for (``World.events``: navigation ``goal``; prosocial
+  ``helped_goal`` and ``boulder_lift``; peer ``goal`` and ``peer_goal``); empty = the world's own rewarded event.
 
 With ``miss = false_reward = noise = 0`` (the paper) the paid reward *is* the world's R_s and no random numbers
 are drawn, so the paper's runs are unchanged by this module.
+
+Several caregivers
+------------------
+An experiment may list several caregivers, each with its own event, reward, reliability and socialization
+schedule; each is present or absent independently, and a learner is paid the sum of what the present ones pay.
+The hidden true R_s (``Channels.social``, every logged ``social_return``) is then the sum of their noise-free
+rewards: :class:`CaregivenWorld` recomputes the world's social channel from its ``events``. In the autonomous
+phase every caregiver follows the condition's schedule (they stay or leave together).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -56,6 +67,9 @@ class Caregiver:
         default_factory=Presence,
         metadata={"help": "presence schedule during socialization (a [caregiver.presence] table; default always)."},
     )
+    event: str = field(default="", metadata={"help": (
+        "the world's event this caregiver pays for; empty = the world's own rewarded event. navigation: goal; "
+        "prosocial: helped_goal, boulder_lift; peer: goal, peer_goal.")})
 
     def __post_init__(self) -> None:
         if not _number(self.reward):
@@ -68,6 +82,8 @@ class Caregiver:
                 raise ValueError(f"caregiver.{name}: got {value!r}; allowed: a probability in [0, 1].")
         if not isinstance(self.presence, Presence):
             raise ValueError(f"caregiver.presence: got {self.presence!r}; allowed: a Presence schedule.")
+        if not isinstance(self.event, str):
+            raise ValueError(f"caregiver.event: got {self.event!r}; allowed: an event name of the world, or empty.")
 
     @property
     def exact(self) -> bool:
@@ -80,22 +96,96 @@ class Caregiver:
         return params.replace(goal_reward=jnp.asarray(self.reward, jnp.float32))
 
 
+def deserved(caregiver: Caregiver, channels: Channels) -> jax.Array:
+    """Whether the caregiver's event happened (bool, shape of ``channels.event``): ``channels.event`` for the
+    world's own event, else ``channels.events[caregiver.event]``."""
+    if not caregiver.event:
+        return jnp.asarray(channels.event, bool)
+    if channels.events is None or caregiver.event not in channels.events:
+        named = [] if channels.events is None else sorted(channels.events)
+        raise ValueError(f"caregiver.event: got {caregiver.event!r}; allowed: {' | '.join(named) or 'none named'}.")
+    return jnp.asarray(channels.events[caregiver.event], bool)
+
+
 def paid_reward(caregiver: Caregiver, channels: Channels, key: jax.Array) -> jax.Array:
     """The reward the caregiver pays on each step *if present* (float32, shape of ``channels.event``).
 
-    ``channels.social`` itself when the caregiver is exact; otherwise the event's reward survives a miss with
-    probability ``1 - miss``, a step without the event pays ``reward`` with probability ``false_reward``, and
-    every payment gets N(0, noise^2) added. One independent draw per element (env) and step.
+    The noise-free reward when the caregiver is exact (``channels.social`` itself for a caregiver of the world's
+    own event, whose reward :meth:`Caregiver.world_params` put there); otherwise the event's reward survives a
+    miss with probability ``1 - miss``, a step without the event pays ``reward`` with probability
+    ``false_reward``, and every payment gets N(0, noise^2) added. One independent draw per element (env) and step.
     """
-    if caregiver.exact:
+    if caregiver.exact and not caregiver.event:
         return jnp.asarray(channels.social, jnp.float32)
+    event = deserved(caregiver, channels)
+    if caregiver.exact:
+        return jnp.where(event, jnp.float32(caregiver.reward), 0.0).astype(jnp.float32)
     k_miss, k_false, k_noise = jax.random.split(key, 3)
-    deserved = jnp.asarray(channels.event, bool)
-    shape = deserved.shape
+    deserved_ = event
+    shape = deserved_.shape
     pay = jnp.where(
-        deserved,
+        deserved_,
         jax.random.uniform(k_miss, shape) >= caregiver.miss,
         jax.random.uniform(k_false, shape) < caregiver.false_reward,
     )
     amount = jnp.float32(caregiver.reward) + jnp.float32(caregiver.noise) * jax.random.normal(k_noise, shape)
     return jnp.where(pay, amount, 0.0).astype(jnp.float32)
+
+
+def as_caregivers(caregiver: Caregiver | tuple[Caregiver, ...]) -> tuple[Caregiver, ...]:
+    """One caregiver or several, as a non-empty tuple (an experiment's ``caregiver`` field accepts both)."""
+    caregivers = caregiver if isinstance(caregiver, tuple) else (caregiver,)
+    if not caregivers or not all(isinstance(c, Caregiver) for c in caregivers):
+        raise ValueError(f"caregiver: got {caregiver!r}; allowed: a Caregiver or a non-empty tuple of them.")
+    return caregivers
+
+
+def resolve_events(caregivers: tuple[Caregiver, ...], world_event: str,
+                   events: tuple[str, ...]) -> tuple[Caregiver, ...]:
+    """``caregivers`` with every event named: the world's own rewarded event (``world_event``) for an empty one;
+    a name outside the world's ``events`` is refused with the allowed ones."""
+    named = []
+    for i, c in enumerate(caregivers):
+        where = "caregiver" if len(caregivers) == 1 else f"caregiver[{i}]"
+        if c.event and c.event not in events:
+            raise ValueError(f"{where}.event: got {c.event!r}; allowed: {' | '.join(events)} (or empty: "
+                             f"{world_event}).")
+        named.append(dataclasses.replace(c, event=c.event or world_event))
+    return tuple(named)
+
+
+def is_plain(caregivers: tuple[Caregiver, ...], world_event: str) -> bool:
+    """True for the paper's setting: one caregiver paying for the world's own event, whose R_s the world itself
+    reports (no :class:`CaregivenWorld` needed)."""
+    return len(caregivers) == 1 and caregivers[0].event in ("", world_event)
+
+
+@dataclass(frozen=True)
+class CaregivenWorld:
+    """``world`` whose social channel R_s is the caregivers' summed noise-free rewards for their events.
+
+    ``rewards``: ((event name, R_s), ...), one pair per caregiver. Everything else (observations, R_e, the
+    world's own ``event``, its ``events``, ``episode_stats``) is the wrapped world's.
+    """
+
+    world: Any
+    rewards: tuple[tuple[str, float], ...]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "world":  # not set yet (e.g. while copying): never recurse
+            raise AttributeError(name)
+        return getattr(self.world, name)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> tuple[Any, Any, Channels, Any]:
+        obs, state, channels, truncated = self.world.step(key, state, action, params)
+        social = jnp.zeros_like(jnp.asarray(channels.social, jnp.float32))
+        for event, reward in self.rewards:
+            social = social + jnp.where(channels.events[event], jnp.float32(reward), 0.0)
+        return obs, state, channels._replace(social=social.astype(jnp.float32)), truncated
+
+
+def caregiven(world: Any, caregivers: tuple[Caregiver, ...], world_event: str) -> Any:
+    """The world whose R_s is what ``caregivers`` (events resolved) deserve: ``world`` itself in the plain case."""
+    if is_plain(caregivers, world_event):
+        return world
+    return CaregivenWorld(world, tuple((c.event, float(c.reward)) for c in caregivers))

@@ -43,7 +43,7 @@ from flax import struct
 from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_reward, isr_update
 from internalize.agents.isr_data import IsrBuffer, isr_buffer_add, isr_buffer_init
 from internalize.agents.reward import Reward
-from internalize.social.caregiver import Caregiver, paid_reward
+from internalize.social.caregiver import Caregiver, as_caregivers, paid_reward
 from internalize.social.presence import Presence, update_presence
 from internalize.social.utility import UtilityConfig, utility
 
@@ -53,7 +53,8 @@ class SocialState:
     """The reward module's state for one run (a leading seed/run axis when vmapped).
 
     Attributes:
-      presence: (n_envs,) bool, the schedule's draw for each env's current episode.
+      presence: (n_envs,) bool, the schedule's draw for each env's current episode; (C, n_envs) with C > 1
+        caregivers, one row per caregiver.
       caregiver: () bool, False removes the caregiver from this run whatever the schedule says.
       isr_weight: () float32, multiplies R_i (0 = no ISR in this run).
       isr: the ISR (params, optimizer state, update count), or None without one.
@@ -68,26 +69,29 @@ class SocialState:
 
 
 def social_reward(
-    presence: Presence,
+    presence: Presence | tuple[Presence, ...],
     utility_config: UtilityConfig,
     isr_config: IsrConfig | None = None,
     *,
     store: int = 0,
     isr_updates_per_rollout: int = 0,
     obs_shape: Sequence[int] = (9, 9, 4),
-    caregiver: Caregiver | None = None,
+    caregiver: Caregiver | tuple[Caregiver, ...] | None = None,
     phase_start: int = 0,
 ) -> Reward:
     """A PPO reward module for an MDP with social rewards (see the module docstring).
 
     Args:
-      presence: the caregiver's schedule over this phase's global env steps.
+      presence: the caregiver's schedule over this phase's global env steps; with several caregivers, one
+        schedule each, or one that all of them follow.
       utility_config: how R_e, R_s and R_i combine (paper: additive).
       isr_config: the ISR whose output is R_i; None for a learner without one.
       store: capacity of the socialization buffer in transitions (0 = store nothing).
       isr_updates_per_rollout: ISR updates on the buffer after each rollout (needs ``store`` and an ISR).
       obs_shape: the world's observation shape.
-      caregiver: what the caregiver pays while present (default: exactly the world's R_s).
+      caregiver: what the caregiver pays while present (default: exactly the world's R_s); a tuple for several
+        caregivers, each present on its own draws, the learner paid the sum of the present ones' payments
+        (their events named: ``caregiver.resolve_events``). ``presence`` in the info is then "any present".
       phase_start: the global env step at which this phase began; ``presence`` is evaluated at
         ``step - phase_start`` (an autonomous phase continues the socialization's step count).
 
@@ -100,24 +104,41 @@ def social_reward(
             f"(isr_config and store > 0)."
         )
     obs_shape = tuple(obs_shape)
-    caregiver = Caregiver() if caregiver is None else caregiver
+    caregivers = as_caregivers(Caregiver() if caregiver is None else caregiver)
+    schedules = presence if isinstance(presence, tuple) else (presence,) * len(caregivers)
+    if len(schedules) != len(caregivers):
+        raise ValueError(f"presence: {len(schedules)} schedules for {len(caregivers)} caregivers; allowed: one "
+                         "schedule, or one per caregiver.")
+    several = len(caregivers) > 1
+    presence_shape = (len(caregivers),) if several else ()
 
     def init_state(key: jax.Array, n_envs: int) -> SocialState:
         return SocialState(
-            presence=jnp.zeros((n_envs,), bool),
+            presence=jnp.zeros((*presence_shape, n_envs), bool),
             caregiver=jnp.array(True),
             isr_weight=jnp.float32(0.0 if isr_config is None else 1.0),
             isr=None if isr_config is None else isr_init(isr_config, key, obs_shape),
             buffer=isr_buffer_init(store, obs_shape) if store else None,
         )
 
+    def pay(rstate: SocialState, channels, new_episode, step, key):
+        """(presence draws, present, paid if present) of this step, each (n_envs,); draws (C, n_envs) if several."""
+        if not several:
+            # An exact caregiver draws nothing: the presence draws keep the key they always had.
+            k_presence, k_paid = (key, key) if caregivers[0].exact else jax.random.split(key)
+            drawn = update_presence(schedules[0], k_presence, step - phase_start, new_episode, rstate.presence)
+            present = drawn & rstate.caregiver
+            return drawn, present, paid_reward(caregivers[0], channels, k_paid)
+        keys = jax.random.split(key, 2 * len(caregivers))
+        drawn = jnp.stack([update_presence(s, keys[2 * i], step - phase_start, new_episode, rstate.presence[i])
+                           for i, s in enumerate(schedules)])
+        present = drawn & rstate.caregiver
+        paid = jnp.stack([paid_reward(c, channels, keys[2 * i + 1]) for i, c in enumerate(caregivers)])
+        return drawn, jnp.any(present, axis=0), jnp.sum(jnp.where(present, paid, 0.0), axis=0)
+
     def reward_fn(rstate: SocialState, obs, action, channels, next_obs, new_episode, step, key):
         del next_obs
-        # An exact caregiver draws nothing: the presence draws keep the key they always had.
-        k_presence, k_paid = (key, key) if caregiver.exact else jax.random.split(key)
-        drawn = update_presence(presence, k_presence, step - phase_start, new_episode, rstate.presence)
-        present = drawn & rstate.caregiver
-        paid = paid_reward(caregiver, channels, k_paid)
+        drawn, present, paid = pay(rstate, channels, new_episode, step, key)
         if isr_config is None:
             internal = jnp.zeros(action.shape, jnp.float32)
         else:

@@ -20,18 +20,22 @@ class Channels(NamedTuple):
       social: R_s, what the caregiver pays *if present* (0.4 when the rewarded event happens). Always computed,
         whether or not a caregiver is there: it is the hidden true reward curves are judged by.
       event: the event the caregiver rewards happened on this step (navigation: the learner reached the goal).
+      events: every event a caregiver could reward, by name (the world's ``events``), each a bool like
+        ``event``; one of them is ``event``. ``None`` in hand-made channels that name no events.
     """
 
     extrinsic: jax.Array
     social: jax.Array
     event: jax.Array
+    events: dict[str, jax.Array] | None = None
 
 
 class World(Protocol):
     """A pure, functional world in the gymnax style: all state explicit, all constants in ``params``."""
 
     num_actions: int
-    obs_scale: float  # what a learner multiplies the uint8 observation by (SB3: 1/255 for image-shaped Boxes)
+    obs_scale: float
+    events: tuple[str, ...]  # the names in ``Channels.events``: what a caregiver can pay for in this world  # what a learner multiplies the uint8 observation by (SB3: 1/255 for image-shaped Boxes)
 
     def observation_shape(self, params: Any) -> tuple[int, ...]: ...
 

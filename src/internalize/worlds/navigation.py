@@ -28,7 +28,7 @@ Rewards (channels, never mixed)
 * extrinsic R_e: ``-step_cost`` (0.9 / max_steps = 0.045) for every forward, blocked ones included; turns 0.
 * social R_s: ``goal_reward`` (0.4) on the step that enters the goal; that step's cost is replaced, not added,
   so a caregiver-present learner nets +0.4 on it, as in the reference.
-* event: True on the step that enters the goal.
+* event: True on the step that enters the goal; ``events`` names it ``goal``.
 
 Termination
 -----------
@@ -233,6 +233,7 @@ class Navigation:
 
     num_actions = 3
     action_names = ("left", "right", "forward")
+    events = ("goal",)
     obs_scale = 1.0 / 255.0  # SB3 normalizes the (9, 9, 4) uint8 image Box (PAPER-SPEC §2.1)
 
     def observation_shape(self, params: NavParams) -> tuple[int, int, int]:
@@ -276,6 +277,7 @@ class Navigation:
             extrinsic=jnp.where(forward & ~at_goal, -params.step_cost, 0.0).astype(jnp.float32),
             social=jnp.where(at_goal, params.goal_reward, 0.0).astype(jnp.float32),
             event=at_goal,
+            events={"goal": at_goal},
         )
         truncated = next_state.step_count >= params.max_steps
         return self.observe(next_state), next_state, channels, truncated

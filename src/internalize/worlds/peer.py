@@ -48,8 +48,9 @@ Rewards (channels, never mixed)
   except on the step whose forward enters the goal (cost replaced, as in navigation).
 * social R_s: ``goal_reward`` (0.4) on the step the *learner* enters the goal.
 * event: True on the step the learner enters the goal.
+* events: ``goal`` (that event) and ``peer_goal`` (the peer entered the goal), for caregivers that pay for either.
 
-The peer's goal pays nothing in any channel; it is counted in the state (``peer_goals``).
+The peer's goal pays nothing in the world's own channels; it is counted in the state (``peer_goals``).
 
 Termination
 -----------
@@ -322,6 +323,7 @@ class PeerNavigation:
 
     num_actions = 3
     action_names = ("left", "right", "forward")
+    events = ("goal", "peer_goal")
     obs_scale = 0.1  # see the module docstring: keeps the direction codes visible
     self_channel = SELF_CHANNEL
 
@@ -394,6 +396,7 @@ class PeerNavigation:
             extrinsic=jnp.where(forward & ~at_goal, -params.step_cost, 0.0).astype(jnp.float32),
             social=jnp.where(at_goal, params.goal_reward, 0.0).astype(jnp.float32),
             event=at_goal,
+            events={"goal": at_goal, "peer_goal": reached},
         )
         truncated = next_state.step_count >= params.max_steps
         return self.observe(next_state, params), next_state, channels, truncated

@@ -37,7 +37,8 @@ Rewards (channels, never mixed)
   It is not replaced on social steps (the reference pays 0.4 - 0.009 then).
 * social R_s: ``goal_reward`` (0.4) on the step of the rewarded event, always computed.
 * event: ``rewarded_event="helped_goal"`` (default) the helped agent entered its goal; ``"boulder_lift"`` the
-  learner lifted the boulder. Both events are counted in the state either way (``helped_goals``, ``lifts``).
+  learner lifted the boulder. Both events are counted in the state either way (``helped_goals``, ``lifts``) and
+  reported in ``events`` (``helped_goal``, ``boulder_lift``), so caregivers may pay for either or both.
 
 Termination
 -----------
@@ -302,6 +303,7 @@ class Prosocial:
 
     num_actions = 5
     action_names = ("left", "right", "forward", "pickup", "drop")
+    events = ("helped_goal", "boulder_lift")
     # The reference's observation is a 4-D Box, which SB3 neither transposes nor divides by 255 (PAPER-SPEC §8.3).
     obs_scale = 1.0
 
@@ -362,6 +364,7 @@ class Prosocial:
             extrinsic=jnp.where(forward, -params.step_cost, 0.0).astype(jnp.float32),
             social=jnp.where(event, params.goal_reward, 0.0).astype(jnp.float32),
             event=event,
+            events={"helped_goal": reached, "boulder_lift": lift},
         )
         truncated = next_state.step_count >= params.max_steps
         return self.observe(next_state), next_state, channels, truncated
