@@ -179,7 +179,7 @@ WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer
 
 @pytest.mark.parametrize(("extra", "marker", "message"), [
     ("[learnr]\nn_envs = 2\n", "[learnr]",
-     "learnr: unknown section; allowed: experiment, learner, isr, utility, worlds, caregiver, conditions"),
+     "learnr: unknown section; allowed: experiment, learner, isr, utility, worlds, caregiver, conditions, probes"),
     ("[learner]\nn_envs = 2\nlr = 0.1\n", "lr =", f"learner.lr: unknown key; allowed: {LEARNER_KEYS}"),
     ("[isr]\nepochs = 3\n", "epochs =", f"isr.epochs: unknown key; allowed: {ISR_KEYS}"),
     ("[worlds.hall]\nmap = 'plus'\ncolour = 'red'\n", "colour =",
@@ -275,7 +275,7 @@ def test_the_schema_documents_every_key_the_loader_accepts():
 
     found = sections()
     assert set(found) == {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence",
-                          "worlds.NAME"}
+                          "worlds.NAME", "probes.empathy"}
     for section in found.values():
         for key in section.keys.values():
             assert key.help.strip(), f"{section.name}.{key.name} has no help"
@@ -295,3 +295,45 @@ def test_the_schema_documents_every_key_the_loader_accepts():
     assert one.exit_code == 0 and "[caregiver]" in one.output and "[learner]" not in one.output
     bad = CliRunner().invoke(app, ["schema", "nope"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: section: got 'nope'; allowed: experiment | ")
+
+
+PEER = """
+[experiment]
+name = "kin"
+socialization_world = "peer-colour-egocentric"
+socialization_steps = 4096
+conditions = []
+
+[isr]
+width = 0.5
+"""
+
+
+def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifest(tmp_path):
+    from internalize.empathy.unit import EmpathyProbe
+    from internalize.experiments.spec import Experiment
+
+    exp = load_experiment(_write(tmp_path, PEER + "\n[probes.empathy]\nisr_widths = [0.5, 2]\nn_stimuli = 16\n"))
+    assert exp.probes == (EmpathyProbe(isr_widths=(0.5, 2), n_stimuli=16),)
+    config = exp.to_dict()
+    assert config["probes"] == [{"kind": "empathy", "isr_widths": (0.5, 2), "n_stimuli": 16}]
+    import json
+
+    assert Experiment.from_dict(json.loads(json.dumps(config))) == exp
+    assert load_experiment(_write(tmp_path, PEER, "none.toml")).probes == ()
+
+
+@pytest.mark.parametrize(("text", "marker", "message"), [
+    (PEER + "\n[probes.mirror]\nn_stimuli = 4\n", "[probes.mirror]",
+     "probes.mirror: unknown probe; allowed: empathy"),
+    (PEER + "\n[probes.empathy]\nstimuli = 4\n", "stimuli =",
+     "probes.empathy.stimuli: unknown key; allowed: isr_widths, n_stimuli"),
+    (PEER + "\n[probes.empathy]\nisr_widths = [0.5, 0.5]\n", "isr_widths =",
+     "probes.empathy.isr_widths: got (0.5, 0.5); allowed: distinct numbers in (0, 64]."),
+    (MINIMAL + "\n[probes.empathy]\nisr_widths = [1.0]\n", "[probes.empathy]",
+     "probes.empathy: socialization_world 'blocks-3' is a navigation world; allowed: a peer world (the probe's "
+     "stimuli are two-agent scenes)."),
+])
+def test_a_malformed_probe_table_is_an_exact_error(tmp_path, text, marker, message):
+    path = _write(tmp_path, text)
+    assert _error(path) == f"{path}, line {_line_of(path, marker)}: {message}"

@@ -24,9 +24,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from internalize.analysis import empathy as E
-from internalize.analysis import empathy_section as S
-from internalize.worlds.peer import SELF_CHANNEL, make_params
+from internalize.empathy import probe as E
+from internalize.empathy import section as S
+from internalize.empathy.world import SELF_CHANNEL, make_params
 
 
 def _rewards(lg, ln, pg, pn) -> dict[str, np.ndarray]:

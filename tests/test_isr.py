@@ -361,7 +361,7 @@ def test_bad_config_and_missing_data_are_clear_errors():
 
 
 def _all_preset_experiments():
-    from internalize.experiments.empathy import empathy_study
+    from internalize.empathy.study import empathy_study
     from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 
     for preset in ("quick", "paper"):

@@ -10,7 +10,7 @@ import pytest
 from internalize.worlds import grid
 from internalize.worlds.base import step_autoreset
 from internalize.worlds.navigation import Navigation, NavState
-from internalize.worlds.peer import (
+from internalize.empathy.world import (
     PEER_CODES,
     SELF_CHANNEL,
     SIMILARITIES,

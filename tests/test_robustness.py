@@ -13,7 +13,7 @@ from internalize.analysis.report import write_report
 from internalize.analysis.robustness import DEPENDS, SECTION_TITLE, robustness_table
 from internalize.cli import app
 from internalize.experiments import reproduce as rep
-from internalize.experiments.empathy import empathy_study
+from internalize.empathy.study import empathy_study
 from internalize.experiments.paper import EXPERIMENTS, PAPER_SEEDS, paper_experiment
 from internalize.storage import write_json_verified, write_parquet_verified
 

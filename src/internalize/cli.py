@@ -105,7 +105,7 @@ def _scripted_world(world: WorldName, blocks: int | None, map_name: str | None):
         from internalize.worlds.prosocial import Prosocial, make_params
 
         return Prosocial(), make_params()
-    from internalize.worlds.peer import PeerNavigation, make_params as peer_params
+    from internalize.empathy.world import PeerNavigation, make_params as peer_params
 
     try:
         return PeerNavigation(), peer_params(2 if blocks is None else blocks)
@@ -356,7 +356,8 @@ def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("ru
 
 @app.command()
 def schema(section: Annotated[str | None, typer.Argument(
-        help="One section: experiment, learner, isr, caregiver, conditions.NAME, presence, worlds.NAME.")] = None,
+        help="One section: experiment, learner, isr, caregiver, conditions.NAME, presence, worlds.NAME, "
+             "probes.empathy.")] = None,
 ) -> None:
     """Every section and key an experiment file (.toml) may hold, with its type, default and help."""
     from internalize.experiments.file_schema import describe

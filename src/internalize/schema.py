@@ -28,5 +28,5 @@ A finished table is sorted by them."""
 PHASES: tuple[str, ...] = ("socialization", "isr", "autonomy", "evaluation", "empathy")
 """The values of the ``phase`` column, in the order an experiment runs them: socialization with the caregiver,
 the ISR's training, the autonomous phase, held-out evaluation, and the empathy probe
-(:mod:`internalize.experiments.empathy`). Only membership matters to the code (validation); the order is for
+(:mod:`internalize.empathy.study`). Only membership matters to the code (validation); the order is for
 display (tables are sorted by the phase's name)."""

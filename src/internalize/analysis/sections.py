@@ -17,7 +17,7 @@ import pandas as pd
 from . import paper, plots
 from .blocks import Block, Heading, Image, Table, Text, fmt, seed_list
 from .claims import isr_condition
-from .empathy_section import empathy_section
+from internalize.empathy.section import empathy_section
 from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, mean_diff_ci, spearman, ttest
 from .table import (
     FROZEN_NAMES, ORACLE_NAMES, across_seeds, condition_order, end_of_phase, final_per_seed,

@@ -37,6 +37,9 @@ Format (every key optional unless marked; unknown keys are errors)::
     presence = { kind = "exponential", half_life = 20_000 }   # list them in [experiment] conditions
     isr = true
 
+    # [probes.empathy]  # probes run after evaluation (experiments.probes), e.g. a peer world's empathy probe:
+                        # isr_widths, n_stimuli
+
     [worlds.corridor]   # your own worlds: map (ASCII, '#' wall, '.' free), n_blocks, check_reachable
                         # (kind = "prosocial": map = a layout of '# . B H G L', n_walls, drop, helper,
                         # rewarded_event; kind = "peer": n_blocks, similarity, view, peer_noise)
@@ -62,6 +65,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from internalize.experiments.probes import KINDS as PROBE_KINDS
+from internalize.experiments.probes import Probe, probe_class
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
 from internalize.agents.isr_config import IsrConfig
@@ -73,7 +78,7 @@ from internalize.social.presence import Presence
 
 # Keys of earlier versions of the file format, and where they are now.
 _MOVED = {"isr.utility": "[utility] mode", "isr.threshold": "[utility] threshold"}
-_SECTIONS = ("experiment", "learner", "isr", "utility", "worlds", "caregiver", "conditions")
+_SECTIONS = ("experiment", "learner", "isr", "utility", "worlds", "caregiver", "conditions", "probes")
 
 
 class ExperimentFileError(ValueError):
@@ -173,6 +178,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
     caregiver = _caregivers(data.get("caregiver", {}), fail)
     defined = _conditions(data.get("conditions", {}), fail)
+    probes = _probes(data.get("probes", {}), fail)
     learner = _sub(data.get("learner", {}), learner_base, "learner", fail)
     isr = _sub(data.get("isr", {}), isr_base, "isr", fail)
     utility = _sub(data.get("utility", {}), UtilityConfig(), "utility", fail)
@@ -187,12 +193,13 @@ def load_experiment(path: str | Path) -> Experiment:
         socialization_steps=exp["socialization_steps"], autonomy_steps=exp.get("autonomy_steps", 0),
         seeds=seeds, evaluation_episodes=exp.get("evaluation_episodes", 100), learner=learner, isr=isr, utility=utility,
         chunk_rollouts=exp.get("chunk_rollouts", 10), caregiver=caregiver, defined_conditions=defined,
+        probes=probes,
     )
     try:
         return Experiment(**kwargs)
     except ValueError as e:
         head, _, rest = str(e).partition(": ")
-        if head.startswith(("conditions.", "caregiver.", "caregiver[")):  # a table of its own, e.g. a schedule too long
+        if head.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):  # a table of its own, e.g. a schedule too long
             raise fail(head, None, rest) from None
         key = head.split("[")[0].split(".")[-1]
         raise fail("experiment", key if key in exp else None, str(e)) from None
@@ -269,6 +276,26 @@ def _caregiver(table: Any, where: str, fail) -> Caregiver:
     except ValueError as e:
         key = str(e).split(":")[0].split(".")[-1]
         raise fail(where, key if key in table else None, str(e).split(": ", 1)[-1]) from None
+
+
+def _probes(tables: Any, fail) -> tuple[Probe, ...]:
+    """``[probes.KIND]`` tables: the experiment's probes (``experiments.probes``), each with its own keys."""
+    if not isinstance(tables, dict):
+        raise fail("probes", None, "must be tables [probes.KIND]")
+    out = []
+    for kind, table in tables.items():
+        where = f"probes.{kind}"
+        if kind not in PROBE_KINDS:
+            raise fail(where, None, f"unknown probe; allowed: {', '.join(PROBE_KINDS)}")
+        if not isinstance(table, dict):
+            raise fail(where, None, "must be a table ([probes.KIND])")
+        _check_keys(table, allowed(where), where, fail)
+        try:
+            out.append(probe_class(kind)(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}))
+        except ValueError as e:
+            key, _, rest = str(e).partition(": ")
+            raise fail(where, key if key in table else None, rest if key in table else str(e)) from None
+    return tuple(out)
 
 
 def _conditions(tables: Any, fail) -> tuple[Condition, ...]:

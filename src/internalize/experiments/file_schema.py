@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from internalize.agents.ppo_config import PPOConfig
 from internalize.agents.isr_config import IsrConfig, derived_fields
+from internalize.experiments.probes import KINDS as PROBE_KINDS
+from internalize.experiments.probes import probe_class
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import Condition
@@ -23,7 +25,7 @@ from internalize.social.utility import UtilityConfig
 # TOML value types of the field annotations (a Presence is a table; worlds are named by label).
 _TOML_TYPES: dict[str, type] = {
     "int": int, "float": float, "str": str, "bool": bool, "int | None": int, "float | None": float,
-    "str | None": str, "tuple[int, ...]": list, "tuple[str, ...]": list, "tuple[WorldSpec, ...]": list,
+    "str | None": str, "tuple[int, ...]": list, "tuple[float, ...]": list, "tuple[str, ...]": list, "tuple[WorldSpec, ...]": list,
     "WorldSpec": str, "Presence": dict,
 }
 _EXPERIMENT_FIELDS = ("name", "title", "seeds", "socialization_world", "autonomy_worlds", "conditions",
@@ -115,6 +117,9 @@ def sections() -> dict[str, Section]:
                             " (a table, or inline: presence = { kind = \"linear\", end = 10_000 })", presence),
         "worlds.NAME": Section("worlds.NAME", WorldSpec, "a world of your own, named in the experiment's worlds",
                                _keys(WorldSpec, exclude=("name",))),
+        **{f"probes.{kind}": Section(f"probes.{kind}", cls, f"a probe run after evaluation: "
+                                     f"{(cls.__doc__ or '').splitlines()[0]}", _keys(cls))
+           for kind, cls in ((kind, probe_class(kind)) for kind in PROBE_KINDS)},
     }
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from internalize.experiments.config_file import load_experiment
 from internalize.storage import read_json_verified, read_parquet_verified, write_json_verified
-from internalize.experiments.empathy import EmpathyStudy, empathy_study, run_empathy
+from internalize.empathy.study import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment

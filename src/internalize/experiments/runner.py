@@ -10,7 +10,9 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
    vmapped together (the conditions differ only in data: caregiver flag and ISR weight); a condition with a
    gradual schedule runs alone (``autonomy-<world>-<condition>``) and one that continues on the socialization
    world in ``autonomy-<condition>`` (``autonomy-frozen-continued``); see ``phases.autonomy_groups``;
-4. ``evaluation`` — held-out deterministic episodes for every (condition, world, seed).
+4. ``evaluation`` — held-out deterministic episodes for every (condition, world, seed);
+5. one unit per probe (``experiments.probes``, e.g. ``empathy``) — questions asked of the socialization data and
+   the full-data ISR.
 
 Every unit goes through one lifecycle (``experiments.lifecycle.run_unit``): a finished unit leaves its rows in
 ``units/<unit>.parquet`` and its product (final states) in ``checkpoints/<unit>/final.ckpt``, and a rerun loads
@@ -42,7 +44,7 @@ from internalize.experiments.results import ResultsStore, config_identity
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
-    evaluation_unit, isr_unit, metrics_rows, socialization_rows,
+    evaluation_unit, isr_unit, metrics_rows, probe_unit, socialization_rows,
 )
 from internalize.social.conditions import Condition
 from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
@@ -89,9 +91,12 @@ class Runner:
         if self.store.is_complete():
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
             return self.store.read_table()
-        finals = self._trained()
+        soc, isr_params = self._socialized()
+        finals = self._trained(soc, isr_params)
         if exp.evaluation_episodes and finals:
             self.evaluation(finals)
+        for probe in exp.probes:
+            probe_unit(self, probe, soc, isr_params)
         if self.gifs and finals:
             learner_gifs(exp, finals, self.store.dir / "gifs")
         df = self.store.finish(self.units)
@@ -107,16 +112,23 @@ class Runner:
         self.store.identity = config_identity(self.exp.to_dict())
         self.load_only = True
         try:
-            return self._trained(with_socialization=True, worlds=worlds)
+            soc, isr_params = self._socialized()
+            return {**self._trained(soc, isr_params, worlds),
+                    (SOCIALIZATION, self.exp.socialization_world.name): soc.params}
         finally:
             self.load_only = False
 
-    def _trained(self, with_socialization: bool = False,
-                 worlds: tuple[str, ...] | None = None) -> dict[tuple[str, str], Any]:
+    def _socialized(self) -> tuple[Any, Any]:
+        """The socialization's final state and, where a condition, Figure 3b or a probe needs it, the ISR's
+        parameters (else None)."""
         exp = self.exp
         soc = self.socialization()
         uses_isr = any(exp.condition(c).isr for c in exp.conditions)
-        isr_params = self.isr(soc) if (uses_isr or exp.isr.data_sizes) else None
+        return soc, self.isr(soc) if (uses_isr or exp.isr.data_sizes or exp.probes) else None
+
+    def _trained(self, soc: Any, isr_params: Any,
+                 worlds: tuple[str, ...] | None = None) -> dict[tuple[str, str], Any]:
+        exp = self.exp
         finals: dict[tuple[str, str], Any] = {}
         for unit, world, w_index, conditions in phases.autonomy_groups(exp):
             places = {c.name: [world] if c.world == "autonomy" else list(exp.autonomy_worlds) for c in conditions}
@@ -130,8 +142,6 @@ class Runner:
             if not exp.condition(c).learns:
                 for world in exp.autonomy_worlds:
                     finals[(c, world.name)] = soc.params
-        if with_socialization:
-            finals[(SOCIALIZATION, exp.socialization_world.name)] = soc.params
         return finals
 
     # ------------------------------------------------------------------------------------------------ units

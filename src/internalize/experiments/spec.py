@@ -32,6 +32,7 @@ from typing import Any
 
 from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
+from internalize.experiments.probes import Probe, probe_class, probe_to_dict
 from internalize.social.caregiver import Caregiver, as_caregivers, resolve_events
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.utility import UtilityConfig
@@ -125,7 +126,7 @@ class WorldSpec:
 
             return Prosocial()
         if self.kind == "peer":
-            from internalize.worlds.peer import PeerNavigation
+            from internalize.empathy.world import PeerNavigation
 
             return PeerNavigation()
         return Navigation()
@@ -133,7 +134,7 @@ class WorldSpec:
     def params(self) -> Any:
         try:
             if self.kind == "peer":
-                from internalize.worlds.peer import make_params as peer_params
+                from internalize.empathy.world import make_params as peer_params
 
                 return peer_params(self.n_blocks, similarity=self.similarity, view=self.view,
                                    peer_noise=self.peer_noise)
@@ -215,6 +216,9 @@ class Experiment:
         "a tuple for several caregivers, each on its own schedule, R_s their sum"))
     defined_conditions: tuple[Condition, ...] = field(default=(), metadata=_help(
         "the experiment's own conditions (social.conditions), each listed by name in conditions"))
+    probes: tuple[Probe, ...] = field(default=(), metadata=_help(
+        "units run after evaluation on the socialization data and the full-data ISR (experiments.probes), e.g. "
+        "the empathy probe; their rows join the results table"))
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name.replace("-", "").replace("_", "").isalnum(),
@@ -269,6 +273,11 @@ class Experiment:
         _require(len(set(names)) == len(names), "autonomy_worlds", names, "distinct world names")
         if any(self.condition(c).learns for c in self.conditions):
             _require(len(self.autonomy_worlds) > 0, "autonomy_worlds", names, "at least one world")
+        for probe in self.probes:
+            _require(isinstance(probe, Probe), "probes[]", probe, "probes (experiments.probes.Probe)")
+            probe.check(self)
+        _require(len({p.kind for p in self.probes}) == len(self.probes), "probes", [p.kind for p in self.probes],
+                 "each kind once (a probe is one unit)")
         for n in self.isr.data_sizes:
             _require(n <= self.socialization_steps, "isr.data_sizes[]", n,
                      f"at most socialization_steps = {self.socialization_steps}")
@@ -290,13 +299,22 @@ class Experiment:
         return dataclasses.replace(self, seeds=seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.probes:
+            out["probes"] = [probe_to_dict(p) for p in self.probes]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
         """The Experiment a manifest's ``config`` (:meth:`to_dict`, as JSON) describes; ``ValueError`` naming the
         first key this version does not know (a run made by another version)."""
-        return _from_dict(cls, data, "config")
+        if not isinstance(data, dict) or not data.get("probes"):
+            return _from_dict(cls, data, "config")
+        probes = []
+        for i, entry in enumerate(data["probes"]):
+            fields_ = {k: v for k, v in entry.items() if k != "kind"}
+            probes.append(_from_dict(probe_class(entry.get("kind", "")), fields_, f"config.probes[{i}]"))
+        return dataclasses.replace(_from_dict(cls, {**data, "probes": []}, "config"), probes=tuple(probes))
 
 
 def _from_dict(cls: type, data: Any, where: str) -> Any:

@@ -15,6 +15,7 @@ from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
 from internalize.agents.isr_metrics import isr_metrics
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, UnitContext, initial_state, run_unit
+from internalize.experiments.probes import Probe
 from internalize.experiments.results import COLUMNS, rows_frame
 from internalize.experiments.spec import Experiment
 
@@ -173,3 +174,13 @@ def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> 
         return None, pd.concat(frames, ignore_index=True), {}
 
     run_unit(runner, "evaluation", compute)
+
+
+def probe_unit(runner: UnitContext, probe: Probe, soc: Any, isr_params: Any) -> None:
+    """One of the experiment's probes (``experiments.probes``) as a unit named by its kind; its rows join the
+    table."""
+
+    def compute() -> tuple[None, pd.DataFrame, dict]:
+        return None, rows_frame(probe.rows(runner.exp, runner.keys, soc, isr_params)), {}
+
+    run_unit(runner, probe.kind, compute)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import plots
-from .blocks import Block, Image, Table, Text, fmt, seed_list
-from .stats import bootstrap_ci, paired_ttest
+from internalize.analysis import plots
+from internalize.analysis.blocks import Block, Image, Table, Text, fmt, seed_list
+from internalize.analysis.stats import bootstrap_ci, paired_ttest
 
 SIMILARITY_ORDER = ("identical", "colour", "kind")
 VIEW_ORDER = ("egocentric", "allocentric")

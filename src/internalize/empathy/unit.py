@@ -1,0 +1,113 @@
+"""The empathy probe as a unit of an experiment in the peer world (``experiments.probes``).
+
+After the experiment's evaluation, the probe scores every seed's ISR -- the experiment's own full-data ISR and
+ISRs of other widths trained on the same socialization data (ISR capacity) -- on matched held-out stimuli
+(``empathy.probe``): the empathy index, its parts, each stimulus kind's mean reward and the ISR's held-out fit,
+one row per (ISR width, seed), condition ``isr-width-W``, phase ``empathy``. Hand-built calibration models of
+index 0 (``oracle-own``) and 1 (``oracle-any``) are scored on the same stimuli.
+
+A seed's stimuli come from ``fold_in(key(seed), STIMULUS_TAG)``, a key no training phase uses, identical across
+similarity levels, views and widths (paired comparisons on the same layouts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import jax
+import numpy as np
+
+from internalize.agents.isr import check_isr_data, isr_reward, train_isr
+from internalize.agents.isr_metrics import isr_metrics
+from internalize.empathy import probe as stimuli_probe
+from internalize.experiments import phases
+from internalize.experiments.probes import Probe
+from internalize.experiments.spec import Experiment
+
+STIMULUS_TAG = 0x5EE  # folded into a seed's root key for its held-out stimuli
+
+
+def stimulus_key(seed: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(seed), STIMULUS_TAG)
+
+
+@dataclass(frozen=True)
+class EmpathyProbe(Probe):
+    """ISRs of several widths scored on matched stimuli: is another agent's goal reaching rewarded?
+
+    See the module docstring; every field's help is in its metadata (``internalize schema probes.empathy``).
+    """
+
+    kind: ClassVar[str] = "empathy"
+    isr_widths: tuple[float, ...] = field(default=(0.25, 1.0, 4.0), metadata={"help": (
+        "ISR capacities probed (hidden-width multipliers); the experiment's isr.width must be among them (its own "
+        "ISR is probed too); the others are trained on the same socialization data")})
+    n_stimuli: int = field(default=256, metadata={"help": "matched stimuli of each kind per seed"})
+
+    def __post_init__(self) -> None:
+        if not self.isr_widths or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 64
+                                      for w in self.isr_widths) or len(set(self.isr_widths)) != len(self.isr_widths):
+            raise ValueError(f"isr_widths: got {self.isr_widths!r}; allowed: distinct numbers in (0, 64].")
+        if not isinstance(self.n_stimuli, int) or isinstance(self.n_stimuli, bool) or self.n_stimuli < 1:
+            raise ValueError(f"n_stimuli: got {self.n_stimuli!r}; allowed: a positive integer.")
+
+    def check(self, exp: Experiment) -> None:
+        if exp.socialization_world.kind != "peer":
+            raise ValueError(f"probes.empathy: socialization_world {exp.socialization_world.name!r} is a "
+                             f"{exp.socialization_world.kind} world; allowed: a peer world (the probe's stimuli are "
+                             "two-agent scenes).")
+        if exp.isr.width not in self.isr_widths:
+            raise ValueError(f"isr.width: got {exp.isr.width!r}; allowed: one of isr_widths {self.isr_widths!r} "
+                             "(the behaviour run's ISR is also probed).")
+        if exp.isr.network == "policy" and set(self.isr_widths) != {1.0}:
+            raise ValueError(f"isr.network: got 'policy' with isr_widths {self.isr_widths!r}; allowed: 'reference' "
+                             "or 'mlp' (the policy network has one size), or isr_widths = (1.0,).")
+
+    def rows(self, exp: Experiment, keys: Any, soc: Any, isr_params: Any) -> list[dict]:
+        """Rows of every ISR width x seed: the index, its parts, and the ISR's held-out fit; then calibration."""
+        world, params = exp.socialization_world, exp.socialization_world.params()
+        buffers = soc.actors.reward_state.buffer
+        stimuli = [stimuli_probe.build_stimuli(params, stimulus_key(s), self.n_stimuli) for s in exp.seeds]
+        rows: list[dict] = []
+
+        def add(condition: str, seed: int, metric: str, value: float) -> None:
+            rows.append({"experiment": exp.name, "condition": condition, "world": world.name, "seed": seed,
+                         "phase": self.kind, "step": 0, "episode": np.nan, "metric": metric, "value": float(value)})
+
+        kinds = stimuli_probe.KINDS
+        stacked = {k: np.stack([st.obs[k] for st in stimuli]) for k in kinds}
+        marks = {k: np.stack([st.mark[k] for st in stimuli]) for k in kinds}
+        action = np.stack([st.action for st in stimuli])
+        for width in self.isr_widths:
+            wexp = dataclasses.replace(exp, isr=dataclasses.replace(exp.isr, width=float(width)))
+            n_train = int(np.min(check_isr_data(phases.isr_config(wexp), buffers)["n_train"]))
+            cfg = phases.isr_config(wexp, None, n_train, curve_points=10)
+            if width == exp.isr.width:
+                widened = isr_params  # the experiment's own ISR
+            else:
+                widened, _, _ = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys.isr)
+            fit = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b)))(widened, buffers))
+            # Every seed's ISR on that seed's stimuli, all seeds in one program.
+            model = jax.jit(jax.vmap(lambda p, o, a, m: isr_reward(cfg, p, o, a, m)))
+            rewards = {k: np.asarray(model(widened, stacked[k], action, marks[k]), np.float64) for k in kinds}
+            label = f"isr-width-{width:g}"
+            for i, seed in enumerate(exp.seeds):
+                s = stimuli_probe.empathy_index({k: rewards[k][i] for k in kinds})
+                add(label, seed, "empathy_index", s.index)
+                add(label, seed, "empathy_own", s.own)
+                add(label, seed, "empathy_other", s.other)
+                for kind, v in s.means.items():
+                    add(label, seed, f"isr_{kind}", v)
+                add(label, seed, "isr_heldout_corr", fit["holdout/pearson"][i])
+        # Calibration: hand-built models of index 0 and 1 on the same stimuli (the any-agent model reads the
+        # peer's direction, which a ball does not show).
+        calib = [("oracle-own", stimuli_probe.own_goal_model(world.view))]
+        if world.similarity != "kind":
+            calib.append(("oracle-any", stimuli_probe.any_agent_goal_model(world.view)))
+        for label, model in calib:
+            for i, seed in enumerate(exp.seeds):
+                add(label, seed, "empathy_index",
+                    stimuli_probe.empathy_index(stimuli_probe.score(model, stimuli[i])).index)
+        return rows
