@@ -15,7 +15,6 @@ sees it, with a white dot for the viewer) :func:`render_peer_frame` and :func:`r
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 
+from internalize.storage import atomic_write_bytes
 from internalize.worlds.navigation import NavState
 from internalize.worlds.prosocial import ProsocialState
 
@@ -151,7 +151,7 @@ def render_frames(states: NavState, tile_size: int = 32) -> list[np.ndarray]:
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 4.0) -> str:
-    """Write frames as a looping GIF, atomically (a temporary file in the same folder, then a rename).
+    """Write frames as a looping GIF, atomically (``storage.atomic_write_bytes``).
 
     Args:
       frames: non-empty sequence of (H, W, 3) uint8 arrays, all the same shape.
@@ -178,18 +178,9 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: fl
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps: must be a positive number of frames per second, got {fps!r}.")
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # A unique name in the destination folder, so the final rename is atomic (same file system).
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp.gif")
-    try:
-        iio.imwrite(tmp, np.stack([np.asarray(f) for f in frames]), extension=".gif",
-                    duration=1000.0 / fps, loop=0)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    data = iio.imwrite("<bytes>", np.stack([np.asarray(f) for f in frames]), extension=".gif",
+                       duration=1000.0 / fps, loop=0)
+    atomic_write_bytes(path, data)
     return path
 
 
