@@ -45,7 +45,8 @@ def _parse() -> argparse.Namespace:
 
 def _world(name: str, blocks: int):
     """(world, params, Gymnasium env, description) of one world, each with its defaults."""
-    from internalize.worlds import gym, navigation, peer, prosocial
+    from internalize.empathy import world as peer
+    from internalize.worlds import gym, navigation, prosocial
 
     if name == "navigation":
         return (navigation.Navigation(), navigation.make_params(n_blocks=blocks), gym.NavigationEnv(n_blocks=blocks),
