@@ -121,10 +121,9 @@ def paid_reward(caregiver: Caregiver, channels: Channels, key: jax.Array) -> jax
     if caregiver.exact:
         return jnp.where(event, jnp.float32(caregiver.reward), 0.0).astype(jnp.float32)
     k_miss, k_false, k_noise = jax.random.split(key, 3)
-    deserved_ = event
-    shape = deserved_.shape
+    shape = event.shape
     pay = jnp.where(
-        deserved_,
+        event,
         jax.random.uniform(k_miss, shape) >= caregiver.miss,
         jax.random.uniform(k_false, shape) < caregiver.false_reward,
     )
