@@ -30,7 +30,8 @@ from pathlib import Path
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", default="fig4a", help="a paper experiment: fig4a, fig3, fig4b, fig5, fig6, fig7")
+    parser.add_argument("--experiment", default="fig4a",
+                        help="a paper experiment: fig4a, fig3, fig4b, fig5, fig6, fig7")
     parser.add_argument("--preset", default="paper", help="paper (default) or quick")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     parser.add_argument("--fraction", type=float, default=1.0,

@@ -65,10 +65,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from internalize.experiments.probes import KINDS as PROBE_KINDS
-from internalize.experiments.probes import Probe, probe_class
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
+from internalize.experiments.probes import KINDS as PROBE_KINDS
+from internalize.experiments.probes import Probe, probe_class
 from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, WorldSpec, learner_config, world
 from internalize.social.utility import UtilityConfig
@@ -199,7 +199,8 @@ def load_experiment(path: str | Path) -> Experiment:
         return Experiment(**kwargs)
     except ValueError as e:
         head, _, rest = str(e).partition(": ")
-        if head.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):  # a table of its own, e.g. a schedule too long
+        # A table of its own, e.g. a schedule too long for the budget: its line, not [experiment]'s.
+        if head.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):
             raise fail(head, None, rest) from None
         key = head.split("[")[0].split(".")[-1]
         raise fail("experiment", key if key in exp else None, str(e)) from None

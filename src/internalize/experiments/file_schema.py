@@ -25,7 +25,8 @@ from internalize.social.utility import UtilityConfig
 # TOML value types of the field annotations (a Presence is a table; worlds are named by label).
 _TOML_TYPES: dict[str, type] = {
     "int": int, "float": float, "str": str, "bool": bool, "int | None": int, "float | None": float,
-    "str | None": str, "tuple[int, ...]": list, "tuple[float, ...]": list, "tuple[str, ...]": list, "tuple[WorldSpec, ...]": list,
+    "str | None": str, "tuple[int, ...]": list, "tuple[float, ...]": list, "tuple[str, ...]": list,
+    "tuple[WorldSpec, ...]": list,
     "WorldSpec": str, "Presence": dict,
 }
 _EXPERIMENT_FIELDS = ("name", "title", "seeds", "socialization_world", "autonomy_worlds", "conditions",

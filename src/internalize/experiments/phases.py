@@ -126,8 +126,8 @@ def caregivers(exp: Experiment) -> tuple[Caregiver, ...]:
 
 
 def env(exp: Experiment) -> Any:
-    """The world object of every world of ``exp``: its kind's world, whose R_s is the sum of several caregivers'
-    (``social.caregiver.CaregivenWorld``) when the experiment has more than the paper's one."""
+    """The world object of every world of ``exp``: its kind's world, whose R_s is what the experiment's caregivers
+    deserve (``social.caregiver.CaregivenWorld``) unless they are the paper's one of the world's own event."""
     return caregiven(exp.socialization_world.env(), caregivers(exp), exp.socialization_world.own_event)
 
 

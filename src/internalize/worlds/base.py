@@ -34,8 +34,8 @@ class World(Protocol):
     """A pure, functional world in the gymnax style: all state explicit, all constants in ``params``."""
 
     num_actions: int
-    obs_scale: float
-    events: tuple[str, ...]  # the names in ``Channels.events``: what a caregiver can pay for in this world  # what a learner multiplies the uint8 observation by (SB3: 1/255 for image-shaped Boxes)
+    obs_scale: float  # what a learner multiplies the uint8 observation by (SB3: 1/255 for image-shaped Boxes)
+    events: tuple[str, ...]  # the names in ``Channels.events``: what a caregiver can pay for in this world
 
     def observation_shape(self, params: Any) -> tuple[int, ...]: ...
 
