@@ -367,6 +367,8 @@ def test_keeping_reversed_the_isr_unlearns_like_none(experiment, number):
     c = _claim({experiment: retention_table(end, experiment)}, number)
     assert c.verdict == NOT_REPRODUCED, c.evidence
     assert "(30% kept)" in c.evidence and "(not equivalent)" in c.evidence
+    # Far outside the margin is a contradiction, not a run that cannot tell.
+    assert "the CI lies wholly outside the margin" in c.evidence and "inconclusive" not in c.evidence
 
 
 @pytest.mark.parametrize("experiment, number", KEEP_EXPERIMENTS)
@@ -448,6 +450,11 @@ def test_claim4_tost_numbers_match_a_direct_student_computation():
     assert (f"TOST Student t isr \u2212 caregiver: 90% CI [{fmt(lo)}, {fmt(hi)}] not inside ±{fmt(m)}, "
             f"p = {p:.3g} (not equivalent)") in c.evidence, c.evidence
     assert c.verdict == NOT_REPRODUCED
+    # Just outside, the 90% CI still overlaps the margin: the run cannot tell, and says so with its n.
+    assert lo < m < hi
+    assert (f"(not equivalent); the CI crosses the margin: inconclusive at n = {a.size} + {b.size}"
+            in c.evidence), c.evidence
+    assert "wholly outside" not in c.evidence
 
 
 # ---- claim 5: the upper end of the margin, and the effect reversed -----------------------------------

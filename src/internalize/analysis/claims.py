@@ -128,9 +128,21 @@ def _margin_text(oracle: str, baseline: str, advantage: float, where: str = "") 
 
 def _tost_text(eq: Equivalence) -> str:
     lo, hi = eq.ci_tost
-    return (f"{eq.method} {eq.label_a} {_MINUS} {eq.label_b}: {_pct(eq.tost_level)} CI {_ci(lo, hi)} "
+    text = (f"{eq.method} {eq.label_a} {_MINUS} {eq.label_b}: {_pct(eq.tost_level)} CI {_ci(lo, hi)} "
             f"{'inside' if eq.equivalent else 'not inside'} ±{_f(eq.margin[1])}, p = {eq.p:.3g} "
             f"({'equivalent' if eq.equivalent else 'not equivalent'})")
+    return text if eq.equivalent else f"{text}; {_not_equivalent_reading(eq)}"
+
+
+def _not_equivalent_reading(eq: Equivalence) -> str:
+    """What a failed TOST means: a CI that crosses the margin cannot tell (more seeds could decide either
+    way); one wholly outside it shows a difference larger than the margin, which contradicts the claim."""
+    (lo, hi), (m_lo, m_hi) = eq.ci_tost, eq.margin
+    if hi <= m_lo or lo >= m_hi:
+        return (f"the CI lies wholly outside the margin: {eq.label_a} differs from {eq.label_b} by more than "
+                "the margin (contradicts the claim)")
+    return (f"the CI crosses the margin: inconclusive at n = {eq.n_a} + {eq.n_b} (more seeds could decide "
+            "either way)")
 
 
 def _claim_unlearning(t: pd.DataFrame | None, number: int = 1, figure: str = "Fig 1b",
