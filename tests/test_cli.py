@@ -104,8 +104,9 @@ def no_compute(monkeypatch):
     """Stand-ins for run_many and write_report that record their calls (an error path must not reach them)."""
     calls = SimpleNamespace(runs=[], reports=[])
 
-    def run_many(experiments, out, *, force=False, progress=True, log=print):
-        calls.runs.append(SimpleNamespace(experiments=list(experiments), out=Path(out), force=force))
+    def run_many(experiments, out, *, force=False, progress=True, log=print, layout="vmap", processes=None):
+        calls.runs.append(SimpleNamespace(experiments=list(experiments), out=Path(out), force=force, layout=layout,
+                                          processes=processes))
         return {}
 
     def write_report(out, extra=None):
@@ -302,6 +303,8 @@ BAD_OFFSET = "allowed: an integer >= 0 (e.g. 0, 1000, 2000)."
     (["reproduce", "--preset", "slow"], {}, "preset: unknown preset 'slow'; allowed: quick | paper."),
     (["reproduce", "--seed-offset", "x"], {}, f"seed offset: got 'x'; {BAD_OFFSET}"),
     (["reproduce"], {SEED_OFFSET_ENV: "1e3"}, f"{SEED_OFFSET_ENV}: got '1e3'; {BAD_OFFSET}"),
+    (["run", "fig4a", "--layout", "threads"], {}, "--layout: unknown layout 'threads'; allowed: vmap | per-core."),
+    (["reproduce", "--layout", "gpu"], {}, "--layout: unknown layout 'gpu'; allowed: vmap | per-core."),
 ])
 def test_errors_end_with_exit_2_and_one_line(tmp_path, no_compute, args, env, message):
     (tmp_path / "bad.toml").write_text(BAD_FILE)
@@ -343,6 +346,7 @@ def test_a_non_finite_number_during_a_run_is_a_one_line_error(tmp_path, monkeypa
     (["run"], "Missing argument 'experiment'."),
     (["run", "fig4a", "--seeds", "0"], "Invalid value for '--seeds': Input should be greater than or equal to 1"),
     (["reproduce", "--seeds", "-2"], "Invalid value for '--seeds': Input should be greater than or equal to 1"),
+    (["run", "fig4a", "--layout", "per-core", "--processes", "0"], "Invalid value for '--processes'"),
     (["report"], "Missing argument 'out'."),
     (["demo"], "Missing option '--out'."),
     (["frobnicate"], "No such command 'frobnicate'."),
@@ -385,6 +389,18 @@ def test_run_passes_preset_seeds_force_and_report_on(tmp_path, no_compute):
     assert result.exit_code == 0, result.output
     assert no_compute.runs[-1].experiments == [paper_experiment("fig4a", "quick", 0)] and not no_compute.runs[-1].force
     assert [r.out for r in no_compute.reports] == [out] and result.stdout == f"report: {out / 'report.md'}\n"
+
+
+def test_layout_and_processes_reach_the_runs(tmp_path, no_compute):
+    out = tmp_path / "out"
+    assert invoke(["run", "fig4a", "--out", out, "--no-report"]).exit_code == 0
+    assert (no_compute.runs[-1].layout, no_compute.runs[-1].processes) == ("vmap", None)
+    result = invoke(["run", "fig4a", "--out", out, "--no-report", "--layout", "per-core", "--processes", "3"])
+    assert result.exit_code == 0, result.output
+    assert (no_compute.runs[-1].layout, no_compute.runs[-1].processes) == ("per-core", 3)
+    result = invoke(["reproduce", "--out", out, "--layout", "per-core"])
+    assert result.exit_code == 0, result.output
+    assert (no_compute.runs[-1].layout, no_compute.runs[-1].processes) == ("per-core", None)
 
 
 def test_a_toml_file_keeps_its_seeds_and_directory_under_a_seed_offset(tmp_path, no_compute):

@@ -253,6 +253,21 @@ SeedOffset = Annotated[str | None, typer.Option(
          "another seed set. K != 0 writes into OUT/seed-offset-K/ and then rebuilds OUT's report, which compares "
          "the seed sets. .toml experiments keep their own seeds (the offset applies to presets only).")]
 
+Layout = Annotated[str, typer.Option(
+    "--layout", help="How the seeds run: vmap (all in one vectorized program; for an accelerator) or per-core (each "
+                     "seed its own run, one single-threaded worker process per core; on a CPU). The numbers of the "
+                     "two differ in float rounding, so an output directory keeps its layout.")]
+Processes = Annotated[int | None, typer.Option(
+    "--processes", min=1, show_default="one per core", help="Worker processes of --layout per-core.")]
+
+
+def _check_layout(layout: str) -> None:
+    """A bad --layout ends the command (exit 2) before anything runs."""
+    from internalize.experiments.layout import LAYOUTS
+
+    if layout not in LAYOUTS:
+        _fail(ValueError(f"--layout: unknown layout {layout!r}; allowed: {' | '.join(LAYOUTS)}."))
+
 
 def _seed_offset(value: str | None) -> int:
     """The seed offset from --seed-offset or $INTERNALIZE_SEED_OFFSET; a bad one ends the command (exit 2)."""
@@ -323,17 +338,20 @@ def run(
     force: Force = False,
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
     seed_offset: SeedOffset = None,
+    layout: Layout = "vmap",
+    processes: Processes = None,
 ) -> None:
     """Run one experiment (resuming it if it was interrupted), then the report."""
     k = _seed_offset(seed_offset)
     _check_out(out)
+    _check_layout(layout)
     from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
 
     try:
         exp = resolve(experiment, preset, seeds, None if seed_offset is None else k)
         if k and is_config_file(experiment):
             typer.echo(f"note: seed offset {k} ignored: {experiment} keeps its own seeds and writes into {out}.")
-        run_many([exp], output_dir(out, experiment, k), force=force)
+        run_many([exp], output_dir(out, experiment, k), force=force, layout=layout, processes=processes)
         if report:
             typer.echo(f"report: {write_report(out)}")
     except (ValueError, FloatingPointError) as e:
@@ -342,14 +360,16 @@ def run(
 
 @app.command()
 def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False,
-              seed_offset: SeedOffset = None) -> None:
+              seed_offset: SeedOffset = None, layout: Layout = "vmap", processes: Processes = None) -> None:
     """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
     k = _seed_offset(seed_offset)
     _check_out(out)
+    _check_layout(layout)
     from internalize.experiments.reproduce import reproduce as run_all
 
     try:
-        run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k)
+        run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k,
+                layout=layout, processes=processes)
     except (ValueError, FloatingPointError) as e:
         _fail(e)
 

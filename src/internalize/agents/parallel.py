@@ -91,7 +91,7 @@ def _worker(index: int, core: int | None, args: tuple, out: Any) -> None:
 
 
 @contextlib.contextmanager
-def _worker_environment(extra_flags: str) -> Iterator[None]:
+def worker_environment(extra_flags: str) -> Iterator[None]:
     """Spawned children copy ``os.environ`` when started; XLA reads its flags there on first use."""
     saved = os.environ.get("XLA_FLAGS")
     os.environ["XLA_FLAGS"] = f"{saved or ''} {extra_flags}".strip()
@@ -149,7 +149,7 @@ def run_seeds(
     out = ctx.Queue()
     cores = os.cpu_count() or 1
     workers = []
-    with _worker_environment(WORKER_XLA_FLAGS):
+    with worker_environment(WORKER_XLA_FLAGS):
         for i, block in enumerate(blocks):
             core = i % cores if pin else None
             proc = ctx.Process(target=_worker, args=(i, core, (factory, block, num_rollouts, vmap), out))

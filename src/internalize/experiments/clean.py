@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from internalize.experiments.layout import PER_CORE_DIR
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SHARED_DIR
 from internalize.storage import CorruptFile
@@ -56,7 +57,9 @@ def clean(out: str | Path, log: Callable[[str], None] = print) -> Cleaned:
     if not out.is_dir():
         raise ValueError(f"clean: {out} is not a directory of runs.")
     cleaned, kept, freed = [], [], 0
-    directories = [out, *sorted(p for p in out.glob("seed-offset-*") if p.is_dir())]
+    seed_sets = [out, *sorted(p for p in out.glob("seed-offset-*") if p.is_dir())]
+    # A per-core run's seeds each have their own output directory (experiments.layout).
+    directories = [d for root in seed_sets for d in (root, *sorted(root.glob(f"{PER_CORE_DIR}/seed-*")))]
     for root in directories:
         kept_here = len(kept)
         for manifest in sorted(root.glob("*/manifest.json")):

@@ -186,14 +186,17 @@ class ResultsStore:
                 os.ftruncate(fd, 0)  # released cleanly: nothing to take over
             os.close(fd)  # closing the descriptor releases the flock
 
-    def claim(self, config: dict[str, Any], force: bool = False) -> dict[str, Any]:
+    def claim(self, config: dict[str, Any], force: bool = False, layout: str = "vmap") -> dict[str, Any]:
         """Make sure this directory belongs to ``config``'s experiment; start or continue its manifest.
 
         Call it holding :meth:`lock`. Sets :attr:`identity`; removes temporary files an interrupted run left.
+        ``layout`` is how the seeds run (``experiments.layout``): recorded in the manifest (a manifest without one
+        is ``vmap``), and a directory run with another layout is refused, since the layouts' floats differ.
 
         Raises:
-          ValueError: the directory holds results of a different experiment or of a different configuration, or
-            units without a readable manifest (nothing is written); pass ``force=True`` to start afresh there.
+          ValueError: the directory holds results of a different experiment, of a different configuration or of
+            another layout, or units without a readable manifest (nothing is written); pass ``force=True`` to
+            start afresh there.
         """
         self.identity = config_identity(config)
         stray = remove_stray_temporaries(self.dir) if self.dir.exists() else []
@@ -220,6 +223,12 @@ class ResultsStore:
                     f"output directory {self.dir} holds results of {self.name!r} with a different configuration "
                     f"(preset, seeds or budgets changed); choose another --out or pass --force to start afresh."
                 )
+            if old.get("layout", "vmap") != layout:
+                raise ValueError(
+                    f"output directory {self.dir} holds results of {self.name!r} run with --layout "
+                    f"{old.get('layout', 'vmap')}, not {layout} (their floats differ); rerun with --layout "
+                    f"{old.get('layout', 'vmap')}, choose another --out, or pass --force to start afresh."
+                )
             return old
         if force and self.dir.exists():
             for sub in ("units", "checkpoints"):
@@ -230,6 +239,7 @@ class ResultsStore:
             "experiment": self.name,
             "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
             "identity": self.identity,
+            "layout": layout,
             "versions": versions(),
             "git_commit": git_commit(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -270,14 +280,16 @@ class ResultsStore:
         manifest.setdefault("timings", {})[unit] = round(seconds, 3)
         self._write_manifest(manifest)
 
-    def finish(self, units: list[str]) -> pd.DataFrame:
-        """Concatenate the units' rows into ``results.parquet`` and mark the manifest complete."""
-        frames = [self.read_unit(u) for u in units]
+    def finish(self, units: list[str], frames: list[pd.DataFrame] | None = None,
+               extra: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Concatenate the units' rows (or the given ``frames``) into ``results.parquet`` and mark the manifest
+        complete; ``extra``: more manifest fields (a per-core run's summed timings and wall time)."""
+        frames = [self.read_unit(u) for u in units] if frames is None else frames
         df = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
         check_table(df)
         df = df.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
         write_parquet_verified(self.table_path, df, self.identity)
-        manifest = self.read_manifest() or {}
+        manifest = (self.read_manifest() or {}) | (extra or {})
         manifest["status"] = "complete"
         manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._write_manifest(manifest)

@@ -1,5 +1,7 @@
 """Run any Experiment: seeds vmapped, phases in jitted chunks, checkpoints, resume, one results table.
 
+(This is the ``vmap`` layout; ``experiments.layout`` also runs an experiment one seed per worker process.)
+
 An experiment is a sequence of *units*, each a phase of all its seeds (and conditions) in one compiled program:
 
 1. ``socialization`` — all seeds with the experiment's caregiver (present on its schedule; the paper: always);
@@ -62,13 +64,14 @@ SOCIALIZATION = "socialization"
 class Runner:
     """Executes one Experiment into ``out/<name>/``; see the module docstring."""
 
-    def __init__(self, exp: Experiment, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
+    def __init__(self, exp: Experiment, out: str | Path = "runs", *, force: bool = False,
+                 progress: bool | Progress = True,
                  checkpoint_seconds: float = 30.0, log: Callable[[str], None] = print, gifs: bool = False):
         self.exp = exp
         self.gifs = gifs  # write out/<name>/gifs/<condition>.gif at the end (experiments.gifs)
         self.store = ResultsStore(out, exp.name, warn=log)
         self.force = force
-        self.progress = Progress(enabled=progress)
+        self.progress = progress if isinstance(progress, Progress) else Progress(enabled=progress)
         self.checkpoint_seconds = checkpoint_seconds
         self.log = log
         self.world = phases.env(exp)  # every world of an experiment is of this kind

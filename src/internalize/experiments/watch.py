@@ -20,7 +20,8 @@ from internalize.agents.networks import ActorCritic
 from internalize.agents.scripted import Trajectory
 from internalize.experiments import phases
 from internalize.experiments.gifs import RENDERERS
-from internalize.experiments.runner import SOCIALIZATION, Runner
+from internalize.experiments.layout import trained
+from internalize.experiments.runner import SOCIALIZATION
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.storage import read_json_verified
 
@@ -82,7 +83,7 @@ def trained_policy(run_dir: str | Path, condition: str | None = None, seed: int 
     seed = exp.seeds[0] if seed is None else seed
     if seed not in exp.seeds:
         raise ValueError(f"--seed: {exp.name} ran seeds {', '.join(map(str, exp.seeds))}, not {seed}.")
-    finals = Runner(exp, run_dir.parent, progress=False, log=log).trained(worlds=(spec.name,))
+    finals = trained(exp, run_dir.parent, worlds=(spec.name,), log=log)
     params = jax.tree.map(lambda x: x[exp.seeds.index(seed)], finals[(condition, spec.name)])
     return Policy(exp, condition, spec, seed, phases.policy_network(exp), params)
 
