@@ -40,7 +40,7 @@ def _parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _scaled(exp, fraction: float):
+def scaled(exp, fraction: float):
     """``exp`` with every phase's budget scaled by ``fraction`` (at least one rollout per phase)."""
     if not 0 < fraction <= 1:
         raise SystemExit(f"--fraction: got {fraction}; allowed: a number in (0, 1].")
@@ -55,7 +55,7 @@ def _scaled(exp, fraction: float):
                                isr=dataclasses.replace(exp.isr, data_sizes=sizes))
 
 
-def _env_steps(exp) -> int:
+def env_steps(exp) -> int:
     """Environment steps of every learner of ``exp``: the socialization of each seed, then each autonomy unit's
     condition x seed runs."""
     from internalize.experiments import phases
@@ -78,7 +78,7 @@ def main() -> None:
     exp = paper_experiment(args.experiment, args.preset)
     if args.seeds is not None:
         exp = exp.with_seeds(args.seeds)
-    exp = _scaled(exp, args.fraction)
+    exp = scaled(exp, args.fraction)
     with tempfile.TemporaryDirectory(prefix="gpu-paper-preset-") as tmp:
         out = Path(args.out or tmp)
         started = time.perf_counter()
@@ -86,7 +86,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         timings = read_json_verified(out / exp.name / "manifest.json").get("timings", {})
     training = sum(s for unit, s in timings.items() if unit == "socialization" or unit.startswith("autonomy"))
-    steps = _env_steps(exp)
+    steps = env_steps(exp)
     device = jax.devices()[0]
     print(json.dumps({
         "experiment": exp.name, "preset": args.preset, "seeds": len(exp.seeds), "fraction": args.fraction,

@@ -138,6 +138,22 @@ def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = No
     return df
 
 
+@contextlib.contextmanager
+def _compilation_cache(out: str | Path) -> Iterator[None]:
+    """Workers share compiled programs through JAX's persistent cache: the one this process was given (the command
+    line's), else ``OUT/.per-core/xla-cache``; the size limit turns on the cache's file lock (workers write it at
+    once)."""
+    wanted = {"JAX_COMPILATION_CACHE_DIR": str(Path(out) / PER_CORE_DIR / "xla-cache"),
+              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "1", "JAX_COMPILATION_CACHE_MAX_SIZE": str(8 * 2**30)}
+    added = [k for k in wanted if k not in os.environ]
+    os.environ.update({k: wanted[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def _processes(n: int) -> str:
     return f"{n} process" + ("" if n == 1 else "es")
 
@@ -150,7 +166,7 @@ def _run_seeds(exp: Experiment, out: str | Path, processes: int, force: bool, pr
     steps = ctx.Value("d", 0.0)
     started, last_steps, last_t = time.perf_counter(), 0.0, time.perf_counter()
     walls: dict[int, float] = {}
-    with worker_environment(WORKER_XLA_FLAGS):  # spawned workers copy os.environ when they start
+    with worker_environment(WORKER_XLA_FLAGS), _compilation_cache(out):  # workers copy os.environ at start
         pool = cf.ProcessPoolExecutor(max_workers=min(processes, len(exp.seeds)), mp_context=ctx,
                                       initializer=_init_worker, initargs=(steps,))
         try:
