@@ -5,9 +5,11 @@
   this is the layout to use.
 * ``per-core``: each seed is its own run of the experiment (a one-seed sub-experiment, with every unit, checkpoint,
   resume and shared unit of a normal run) in ``OUT/.per-core/seed-<s>/``, and ``processes`` worker processes (one
-  per core by default) take the seeds in turn, each with XLA single-threaded. On a CPU the small networks vectorize
-  poorly across seeds, so whole cores on whole seeds do more (``python -m internalize.agents.parallel`` measures
-  it). When every seed is done the rows are gathered into ``OUT/<name>/results.parquet`` as usual.
+  per core by default) take the seeds in turn, each with XLA single-threaded. When every seed is done the rows are
+  gathered into ``OUT/<name>/results.parquet`` as usual. Whether it is faster than ``vmap`` depends on the machine
+  and the learner (``benchmarks/layouts.py`` measures it): a 1-env learner's training vectorizes poorly across
+  seeds (``python -m internalize.agents.parallel``), but each worker compiles its programs and runs the ISR and
+  evaluation alone; on a 2-core CPU the quick preset ran faster under ``vmap``.
 
 A seed's numbers under ``per-core`` depend neither on the number of processes nor on which worker ran it: its
 sub-experiment is the same program, started from the keys of its seed alone, in a process with the same flags.
