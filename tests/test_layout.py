@@ -133,3 +133,15 @@ def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp
     assert sorted(done.cleaned) == [f".per-core/seed-{s}/fig4a" for s in SEEDS] + ["fig4a"] and done.freed > 0
     assert not list((tmp_path / "one" / ".per-core").glob("seed-*/fig4a/checkpoints"))
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "fig4a" / "results.parquet"), a)
+
+
+def test_the_empathy_study_says_it_ignores_the_layout(tmp_path, monkeypatch):
+    import internalize.experiments.reproduce as rep
+
+    ran = []
+    monkeypatch.setattr(rep, "run_empathy", lambda study, out, **kwargs: ran.append(study.name) or pd.DataFrame())
+    logs: list[str] = []
+    study = rep.resolve("empathy", "quick", seed_offset=0)
+    rep.run_many([study], tmp_path, layout="per-core", log=logs.append)
+    assert ran == ["empathy"]
+    assert logs[0] == "note: --layout per-core ignored: the empathy study runs its experiments with vmap.", logs

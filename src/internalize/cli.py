@@ -254,9 +254,10 @@ SeedOffset = Annotated[str | None, typer.Option(
          "the seed sets. .toml experiments keep their own seeds (the offset applies to presets only).")]
 
 Layout = Annotated[str, typer.Option(
-    "--layout", help="How the seeds run: vmap (all in one vectorized program; for an accelerator) or per-core (each "
-                     "seed its own run, one single-threaded worker process per core; on a CPU). The numbers of the "
-                     "two differ in float rounding, so an output directory keeps its layout.")]
+    "--layout", help="How the seeds run: vmap (all in one vectorized program) or per-core (each seed its own "
+                     "run, one single-threaded worker process per core; benchmarks/layouts.py measures which is "
+                     "faster on a machine). The numbers of the two differ in float rounding, so an output "
+                     "directory keeps its layout. The empathy study always runs vmap.")]
 Processes = Annotated[int | None, typer.Option(
     "--processes", min=1, show_default="one per core", help="Worker processes of --layout per-core.")]
 

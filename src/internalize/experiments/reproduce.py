@@ -64,6 +64,8 @@ def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, f
     for exp in experiments:
         started = time.perf_counter()
         if isinstance(exp, EmpathyStudy):
+            if layout != "vmap":
+                log(f"note: --layout {layout} ignored: the {exp.name} study runs its experiments with vmap.")
             tables[exp.name] = run_empathy(exp, out, force=force, progress=progress, log=log)
         else:  # with GIFs of its learners for the report
             tables[exp.name] = run_with_layout(exp, out, layout=layout, processes=processes, force=force,
