@@ -151,7 +151,8 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     timings = read_json_verified(tmp_path / study.name / "manifest.json")["timings"]
     subs = sum(sum(read_json_verified(m)["timings"].values())
                for m in (tmp_path / study.name / "runs").glob("*/manifest.json"))
-    assert timings["behaviour"] > 0 and timings["behaviour"] + timings["empathy"] >= subs, (timings, subs)
+    # Each manifest rounds its seconds to 3 decimals, so the two sums may differ by a few milliseconds.
+    assert timings["behaviour"] > 0 and timings["behaviour"] + timings["empathy"] >= subs - 0.01, (timings, subs)
     # A rerun loads the finished study instead of recomputing it.
     again = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
     pd.testing.assert_frame_equal(again, df)
