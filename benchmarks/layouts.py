@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_paper_preset import env_steps, scaled  # noqa: E402  (a sibling script)
 
+from internalize.xla_cache import cache_settings  # noqa: E402
+
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,8 +80,7 @@ def main() -> None:
                                            ("processes", processes)) if v is not None]
     for layout in args.layouts.split(","):
         with tempfile.TemporaryDirectory(prefix=f"layout-{layout}-") as tmp:
-            env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(Path(tmp) / "xla-cache"),
-                   "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "1"}
+            env = {**os.environ, **cache_settings(Path(tmp) / "xla-cache")}  # cold: a new cache per layout
             done = subprocess.run([sys.executable, __file__, *forwarded, f"--one={layout}",
                                    f"--out={Path(tmp) / 'runs'}"], env=env, capture_output=True, text=True)
             if done.returncode != 0:

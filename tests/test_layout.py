@@ -29,21 +29,21 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {tests!r})
-    from test_experiments import tiny
+    from test_layout import experiment
     from internalize.experiments.layout import run_per_core
-    exp = tiny("fig4a", seeds={seeds!r}, autonomy_steps=4 * 32 * 40, chunk_rollouts=1)
-    run_per_core(exp, sys.argv[1], processes=int(sys.argv[2]), checkpoint_seconds=0.0)
+    run_per_core(experiment(), sys.argv[1], processes=int(sys.argv[2]), checkpoint_seconds=0.0)
     """
 )
 
 
 def _start(out: Path, processes: int, env: dict) -> subprocess.Popen:
-    script = SCRIPT.format(tests=str(Path(__file__).parent), seeds=SEEDS)
+    script = SCRIPT.format(tests=str(Path(__file__).parent))
     return subprocess.Popen([sys.executable, "-c", script, str(out), str(processes)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _experiment():
+def experiment():
+    """The tiny fig4a the test runs (in its subprocesses, too): long enough an autonomy to be killed during it."""
     sys.path.insert(0, str(Path(__file__).parent))
     from test_experiments import tiny
 
@@ -112,7 +112,7 @@ def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp
         pd.testing.assert_frame_equal(a[a["seed"] == s].reset_index(drop=True), own.reset_index(drop=True))
 
     # The run's learners, gathered in seed order (what `play --from` and the GIFs load).
-    exp = _experiment()
+    exp = experiment()
     assert layout_of(tmp_path / "one", "fig4a") == "per-core"
     finals = trained(exp, tmp_path / "one")
     for i, s in enumerate(SEEDS):

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from internalize import __version__
+from internalize.xla_cache import missing_settings
 
 app = typer.Typer(
     help="Value internalization: learning and generalizing from social reward (Rong & Kleiman-Weiner 2024).",
@@ -33,10 +34,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-#: Size limit of the compiled-program cache (least recently used entries go first).
-CACHE_MAX_BYTES = 4 * 2**30
-
-
 @app.callback()
 def main(
     version: Annotated[
@@ -48,11 +45,7 @@ def main(
     # without recompiling: INTERNALIZE_CACHE_DIR/xla (default ~/.cache/internalize/xla, beside the prosocial
     # layout banks); JAX_COMPILATION_CACHE_DIR wins if set.
     cache = Path(os.environ.get("INTERNALIZE_CACHE_DIR", str(Path.home() / ".cache" / "internalize"))) / "xla"
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
-    # A size limit turns on JAX's file lock around every cache read and write (filelock): two runs at once (or a
-    # run and the tests) never read each other's half-written entries.
-    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(CACHE_MAX_BYTES))
+    os.environ.update(missing_settings(cache))  # two runs at once (or a run and the tests) share it safely
 
 
 class WorldName(str, Enum):
@@ -264,10 +257,12 @@ Processes = Annotated[int | None, typer.Option(
 
 def _check_layout(layout: str) -> None:
     """A bad --layout ends the command (exit 2) before anything runs."""
-    from internalize.experiments.layout import LAYOUTS
+    from internalize.experiments.layout import check_layout
 
-    if layout not in LAYOUTS:
-        _fail(ValueError(f"--layout: unknown layout {layout!r}; allowed: {' | '.join(LAYOUTS)}."))
+    try:
+        check_layout(layout)
+    except ValueError as e:
+        _fail(e)
 
 
 def _seed_offset(value: str | None) -> int:

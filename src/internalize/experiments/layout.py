@@ -41,6 +41,7 @@ from internalize.experiments.progress import PLAIN_EVERY_S, Progress
 from internalize.experiments.results import ResultsStore, config_identity
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment
+from internalize.xla_cache import missing_settings
 
 LAYOUTS = ("vmap", "per-core")
 PER_CORE_DIR = ".per-core"
@@ -143,12 +144,9 @@ def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = No
 @contextlib.contextmanager
 def _compilation_cache(out: str | Path) -> Iterator[None]:
     """Workers share compiled programs through JAX's persistent cache: the one this process was given (the command
-    line's), else ``OUT/.per-core/xla-cache``; the size limit turns on the cache's file lock (workers write it at
-    once)."""
-    wanted = {"JAX_COMPILATION_CACHE_DIR": str(Path(out) / PER_CORE_DIR / "xla-cache"),
-              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "1", "JAX_COMPILATION_CACHE_MAX_SIZE": str(8 * 2**30)}
-    added = [k for k in wanted if k not in os.environ]
-    os.environ.update({k: wanted[k] for k in added})
+    line's), else ``OUT/.per-core/xla-cache``."""
+    added = missing_settings(Path(out) / PER_CORE_DIR / "xla-cache")
+    os.environ.update(added)
     try:
         yield
     finally:
@@ -208,12 +206,17 @@ def trained(exp: Experiment, out: str | Path, worlds: tuple[str, ...] | None = N
     return {key: jax.tree.map(lambda *xs: jnp.concatenate(xs), *(p[key] for p in parts)) for key in parts[0]}
 
 
+def check_layout(layout: str) -> None:
+    """ValueError (one line, for the command line) unless ``layout`` is one of :data:`LAYOUTS`."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"--layout: unknown layout {layout!r}; allowed: {' | '.join(LAYOUTS)}.")
+
+
 def run_with_layout(exp: Experiment, out: str | Path, *, layout: str = "vmap", processes: int | None = None,
                     force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
                     gifs: bool = False) -> pd.DataFrame:
     """Run ``exp`` into ``out/<name>/`` with ``layout`` (one of :data:`LAYOUTS`)."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"--layout: unknown layout {layout!r}; allowed: {' | '.join(LAYOUTS)}.")
+    check_layout(layout)
     if layout == "per-core":
         return run_per_core(exp, out, processes=processes, force=force, progress=progress, log=log, gifs=gifs)
     return Runner(exp, out, force=force, progress=progress, log=log, gifs=gifs).run()
