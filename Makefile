@@ -19,9 +19,12 @@ demo: setup
 # optimisation level 0 they compile in about half the time (a tiny experiment's programs: 20 s instead of 36 s; their
 # floats may differ in the last bits, as they would on another machine). The learning tests (marked slow) then run
 # at the default level, the one `internalize run` uses. Both passes always run; the target fails if either does.
+# `make test-fast` is the first pass without the tests marked expensive (end-to-end runs of tiny experiments,
+# subprocesses and kills): the quick check while editing. Every pass prints its 15 slowest tests.
 FAST_XLA_FLAGS := --xla_backend_optimization_level=0
-PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
-FAST_PASS := XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS" $(PYTEST) -m "not slow"
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
+FAST_XLA := XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS"
+FAST_PASS := $(FAST_XLA) $(PYTEST) -m "not slow"
 
 test: setup
 	@$(FAST_PASS); fast=$$?; \
@@ -29,7 +32,7 @@ test: setup
 	echo "make test: fast tests exit $$fast, learning tests exit $$slow"; [ $$fast -eq 0 ] && [ $$slow -eq 0 ]
 
 test-fast: setup
-	$(FAST_PASS)
+	$(FAST_XLA) $(PYTEST) -m "not slow and not expensive"
 
 bench: setup
 	$(PY) benchmarks/env_throughput.py

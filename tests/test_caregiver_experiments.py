@@ -22,6 +22,8 @@ from internalize.experiments.config_file import load_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 ROLLOUT = 16 * 64  # env steps per rollout (n_envs x n_steps)
 EPISODE = 20  # navigation's episode length: presence is drawn once per episode
 

@@ -34,6 +34,7 @@ def _random_steps(world, params, n_envs: int = 64, n_steps: int = 200, seed: int
     return jax.device_get(out)
 
 
+@pytest.mark.expensive
 def test_every_world_names_its_events_and_its_own_event_is_one_of_them():
     from internalize.worlds.navigation import Navigation, make_params as nav_params
     from internalize.empathy.world import PeerNavigation, make_params as peer_params

@@ -7,12 +7,15 @@ import dataclasses
 import shutil
 
 import pandas as pd
+import pytest
 from test_experiments import tiny
 from typer.testing import CliRunner
 
 from internalize.cli import app
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.shared import SHARED_DIR
+
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 
 
 def test_clean_frees_checkpoints_of_finished_runs_and_keeps_results_and_unfinished_ones(tmp_path):

@@ -120,6 +120,7 @@ def no_compute(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ run a TOML file
+@pytest.mark.expensive
 def test_toml_learner_and_isr_are_recorded_in_the_manifest_and_used_by_the_run(tiny_run):
     result, store = tiny_run.result, tiny_run.out / "cli-tiny"
     assert result.exit_code == 0, result.output
@@ -162,6 +163,7 @@ def test_toml_learner_and_isr_are_recorded_in_the_manifest_and_used_by_the_run(t
     assert set(isr["condition"]) == {"isr"}, "a data size equal to the whole socialization is the full-data ISR"
 
 
+@pytest.mark.expensive
 def test_report_command_writes_the_report_of_a_finished_run(tiny_run, tmp_path):
     out = _copy(tiny_run, tmp_path)
     result = invoke(["report", out])
@@ -182,6 +184,7 @@ def test_report_command_writes_the_report_of_a_finished_run(tiny_run, tmp_path):
     assert "| preset | quick |" in md and "| wall time | 1,234 s |" in md, md[:600]
 
 
+@pytest.mark.expensive
 def test_rerun_skips_a_finished_run_and_force_recomputes_it(tiny_run, tmp_path):
     out = _copy(tiny_run, tmp_path)
     store = out / "cli-tiny"
@@ -207,6 +210,7 @@ def test_rerun_skips_a_finished_run_and_force_recomputes_it(tiny_run, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(store / "results.parquet"), first)
 
 
+@pytest.mark.expensive
 def test_the_runner_refuses_a_changed_configuration_or_another_experiments_directory(tiny_run, tmp_path):
     out = _copy(tiny_run, tmp_path)
     changed = tmp_path / "changed.toml"
@@ -315,6 +319,7 @@ def test_errors_end_with_exit_2_and_one_line(tmp_path, no_compute, args, env, me
     assert not out.exists(), "nothing is written after an error"
 
 
+@pytest.mark.expensive
 def test_report_of_a_directory_without_finished_runs_is_a_one_line_error(tmp_path, tiny_run):
     for out in (tmp_path / "empty", tmp_path / "nowhere"):
         if out.name == "empty":

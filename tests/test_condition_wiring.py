@@ -37,6 +37,8 @@ from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, learner_config
 from internalize.social.utility import UtilityConfig
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 LEARNER = learner_config(torso="mlp", n_envs=4, n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3)
 ISR = IsrConfig(network="mlp", encoding="onehot", learning_rate=1e-3, batch_size=32)
 STEPS = 2 * 4 * 32  # two rollouts per phase: every rollout of 32 steps ends at least one 20-step episode per env

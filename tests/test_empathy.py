@@ -63,6 +63,7 @@ def test_observations_of_the_stimuli_are_the_worlds_own():
     assert np.array_equal(np.asarray(st.obs["peer_goal"][2]), np.asarray(WORLD.observe(state, params)))
 
 
+@pytest.mark.expensive
 @pytest.mark.parametrize("view", E.VIEWS)
 @pytest.mark.parametrize("similarity", ["identical", "colour"])
 def test_index_is_0_for_a_self_only_reward_and_1_for_an_any_agent_reward(view, similarity):
@@ -117,6 +118,7 @@ def test_isr_marks_the_action_on_the_self_channel_not_on_a_lookalike_peer():
     assert np.array_equal(np.asarray(moved[..., -3:]).sum(axis=-1) > 0, np.asarray(st.mark["peer_goal"]))
 
 
+@pytest.mark.expensive
 def test_isr_width_scales_the_network_and_is_refused_for_the_policy_network():
     size = lambda w: sum(x.size for x in jax.tree.leaves(  # noqa: E731
         isr_init_params(IsrConfig(network="reference", width=w), jax.random.key(0), (9, 9, 5))))
@@ -126,6 +128,7 @@ def test_isr_width_scales_the_network_and_is_refused_for_the_policy_network():
     assert world("peer-kind-allocentric").params().view == "allocentric"
 
 
+@pytest.mark.expensive
 def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_report_section(tmp_path):
     # The probe alone (no autonomous phase, which the behaviour test below covers): 3 worlds x 2 seeds.
     study = EmpathyStudy(
@@ -165,6 +168,7 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     assert "empathy-identical-egocentric" not in report, "sub-experiments belong to the study, not the report"
 
 
+@pytest.mark.expensive
 def test_evaluation_counts_the_peers_goals_and_blocked_moves_per_episode():
     from internalize.agents.evaluate import evaluate
 

@@ -193,6 +193,7 @@ map = '''
 """
 
 
+@pytest.mark.expensive
 def test_user_experiment_file_runs_end_to_end(tmp_path):
     path = tmp_path / "corridors.toml"
     path.write_text(USER_FILE)
@@ -242,6 +243,7 @@ def test_invalid_toml_syntax_is_reported_with_the_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ end to end
+@pytest.mark.expensive
 def test_cli_run_fig4a_writes_table_manifest_figures_and_report(tmp_path, monkeypatch):
     import internalize.experiments.reproduce as reproduce
 
@@ -286,6 +288,7 @@ def _run_script(out: Path, env: dict) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.expensive
 def test_killed_runner_resumes_to_the_same_table(tmp_path):
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
@@ -317,6 +320,7 @@ def test_killed_runner_resumes_to_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.expensive
 def test_fig7_runs_in_the_prosocial_world_end_to_end(tmp_path):
     exp = tiny("fig7", learner=dataclasses.replace(TINY_LEARNER, n_steps=100, batch_size=80), evaluation_episodes=2,
                socialization_steps=4 * 100 * 4, autonomy_steps=4 * 100 * 2)
@@ -383,6 +387,7 @@ def test_fig7_runs_in_the_prosocial_world_end_to_end(tmp_path):
     assert ev["extrinsic_return"].between(-0.9 - 1e-6, 0).all(), ev["extrinsic_return"]
 
 
+@pytest.mark.expensive
 def test_identical_socialization_and_isr_are_computed_once_and_reused(tmp_path):
     from internalize.experiments.runner import run_experiment
 

@@ -50,6 +50,7 @@ def _n_train(n: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ tiny real run
+@pytest.mark.expensive
 def test_each_seed_and_size_is_one_point(run):
     exp, df = run
     runs = isr_final_per_run(df)
@@ -61,6 +62,7 @@ def test_each_seed_and_size_is_one_point(run):
     assert c6.n == len(exp.seeds) * len(SIZES)
 
 
+@pytest.mark.expensive
 def test_the_whole_socialization_is_trained_once_as_the_full_data_isr(run):
     exp, df = run
     isr = df[df.phase == "isr"]
@@ -70,6 +72,7 @@ def test_the_whole_socialization_is_trained_once_as_the_full_data_isr(run):
     assert phases.isr_data_sizes(exp, TINY_STEPS) == (384, 576)
 
 
+@pytest.mark.expensive
 def test_every_size_is_scored_on_the_same_heldout_transitions(run):
     exp, df = run
     held = df[(df.phase == "isr") & (df.metric == "isr_n_heldout")]
@@ -83,6 +86,7 @@ def test_every_size_is_scored_on_the_same_heldout_transitions(run):
     assert (curve[curve.condition == "isr"].groupby("seed").size() > 1).all()
 
 
+@pytest.mark.expensive
 def test_full_budget_gives_every_size_the_full_data_isrs_updates(run):
     exp, df = run
     runs = isr_final_per_run(df)

@@ -86,6 +86,7 @@ def warnings_of(logs: list[str]) -> list[str]:
     return [m for m in logs if m.startswith("warning: ")]
 
 
+@pytest.mark.expensive
 def test_every_file_the_run_leaves_is_readable_by_others(finished):
     exp, out, _ = finished
     files = [p for p in (out / exp.name).rglob("*") if p.is_file()]
@@ -93,6 +94,7 @@ def test_every_file_the_run_leaves_is_readable_by_others(finished):
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {FILE_MODE}
 
 
+@pytest.mark.expensive
 def test_a_flipped_bit_in_the_results_table_is_rebuilt_from_the_units(finished):
     exp, out, df = finished
     flip_bit(out / exp.name / "results.parquet")
@@ -102,6 +104,7 @@ def test_a_flipped_bit_in_the_results_table_is_rebuilt_from_the_units(finished):
     pd.testing.assert_frame_equal(again, df)
 
 
+@pytest.mark.expensive
 @pytest.mark.parametrize("damage", ["bit", "truncate", "checksum lost"])
 def test_a_damaged_unit_table_is_recomputed_to_the_same_numbers(finished, damage):
     exp, out, df = finished
@@ -121,6 +124,7 @@ def test_a_damaged_unit_table_is_recomputed_to_the_same_numbers(finished, damage
     pd.testing.assert_frame_equal(again, df)
 
 
+@pytest.mark.expensive
 def test_a_damaged_final_checkpoint_is_recomputed_not_loaded(finished):
     exp, out, df = finished
     flip_bit(out / exp.name / "checkpoints" / "isr" / "final.ckpt", 0.7)
@@ -131,6 +135,7 @@ def test_a_damaged_final_checkpoint_is_recomputed_not_loaded(finished):
     pd.testing.assert_frame_equal(again, df)
 
 
+@pytest.mark.expensive
 def test_a_damaged_resume_checkpoint_restarts_the_unit(finished):
     exp, out, df = finished
     unit = f"autonomy-{exp.autonomy_worlds[0].name}"
@@ -145,6 +150,7 @@ def test_a_damaged_resume_checkpoint_restarts_the_unit(finished):
     pd.testing.assert_frame_equal(again, df)
 
 
+@pytest.mark.expensive
 def test_a_damaged_shared_unit_is_deleted_not_copied(finished):
     exp, out, df = finished
     other = dataclasses.replace(exp, name="fig4a-again")

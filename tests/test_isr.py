@@ -371,6 +371,7 @@ def _all_preset_experiments():
             yield f"{exp.name}/{preset}", exp
 
 
+@pytest.mark.expensive
 def test_isr_and_policy_see_identically_scaled_observations_in_every_world():
     """The ISR reads the observation on exactly the policy's scale — in navigation (1/255), the prosocial world
     (the preset's learner scale) and the peer world (1/10) — for every preset experiment and the empathy study."""

@@ -23,6 +23,8 @@ from internalize.experiments.layout import layout_of, one_seed, seed_root, train
 from internalize.experiments.results import KEY_COLUMNS
 from internalize.experiments.runner import Runner
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 SEEDS = (3, 4, 5)
 
 SCRIPT = textwrap.dedent(

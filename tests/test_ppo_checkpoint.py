@@ -160,6 +160,7 @@ def _metrics(directory, prefix, chunks):
     return {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0]}
 
 
+@pytest.mark.expensive
 @pytest.mark.timeout(400)
 def test_killed_vmapped_run_resumes_bit_identically(tmp_path):
     script = tmp_path / "train.py"

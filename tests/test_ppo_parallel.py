@@ -11,6 +11,8 @@ from internalize.agents.parallel import run_seeds
 from internalize.agents.ppo import PPOConfig, make_train
 from internalize.worlds.navigation import Navigation, make_params
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 CONFIG = PPOConfig(n_steps=16, n_envs=2, batch_size=16, n_epochs=1, learning_rate=1e-3, torso="mlp")
 FACTORY = functools.partial(make_train, CONFIG, Navigation(), make_params(n_blocks=3))
 

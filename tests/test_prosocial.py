@@ -252,6 +252,7 @@ rollout = jax.jit(jax.vmap(_episode, in_axes=(0, None, None)))
 EPISODE_KEYS = jax.random.split(jax.random.key(42), 192)
 
 
+@pytest.mark.expensive
 @pytest.mark.parametrize("kwargs", [{}, {"drop": "noop"}, {"n_walls": 8, "wall_rule": "reference"}])
 def test_clearing_the_path_earns_social_reward_and_idling_never_does(kwargs):
     params = make_params(**kwargs)

@@ -28,6 +28,8 @@ from test_experiments import tiny
 from internalize.experiments.runner import run_experiment
 from internalize.storage import checksum_path
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 # Long enough (several seconds of training) that a second process starts while the first still computes.
 SLOW_FILE = """\
 [experiment]

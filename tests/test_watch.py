@@ -18,6 +18,8 @@ from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment
 from internalize.experiments.watch import trained_policy, watch
 
+pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
+
 WIDE = {"COLUMNS": "200"}
 
 

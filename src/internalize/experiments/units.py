@@ -110,7 +110,10 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
             keys = runner.keys.isr if n_data is None else jax.vmap(
                 lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
             with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
-                params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys)
+                # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while
+                # its training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
+                params, _, curve = jax.block_until_ready(
+                    jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys))
                 bar.advance(cfg.n_updates)
             # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
             holdout = None if n_data is None else base
