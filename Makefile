@@ -19,8 +19,8 @@ demo: setup
 # optimisation level 0 they compile in about half the time (a tiny experiment's programs: 20 s instead of 36 s; their
 # floats may differ in the last bits, as they would on another machine). The learning tests (marked slow) then run
 # at the default level, the one `internalize run` uses. Both passes always run; the target fails if either does.
-# `make test-fast` is the first pass without the tests marked expensive (end-to-end runs of tiny experiments,
-# subprocesses and kills): the quick check while editing. Every pass prints its 15 slowest tests.
+# `make test-fast` is the first pass without the tests marked expensive (end-to-end runs of tiny experiments, training
+# runs, subprocesses and kills): the quick check while editing. Every pass prints its 15 slowest tests.
 FAST_XLA_FLAGS := --xla_backend_optimization_level=0
 PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 FAST_XLA := XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS"

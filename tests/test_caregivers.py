@@ -53,6 +53,7 @@ def test_every_world_names_its_events_and_its_own_event_is_one_of_them():
     assert states.peer_goals[-1].sum() > 0
 
 
+@pytest.mark.expensive
 def test_caregiven_world_reports_the_sum_of_the_caregivers_noise_free_rewards():
     from internalize.worlds.prosocial import Prosocial, make_params
 

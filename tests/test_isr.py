@@ -213,6 +213,7 @@ def test_balanced_sampler_never_draws_held_out_transitions(buffer):
     assert (np.asarray(buffer.social)[drawn] == 0).all() and not holdout[drawn].any()
 
 
+@pytest.mark.expensive
 def test_trained_isr_predicts_social_reward_on_held_out_data(buffer, trained):
     params, curve = trained
     m = {k: float(v) for k, v in isr_metrics(FAST, params, buffer).items()}
@@ -228,6 +229,7 @@ def test_trained_isr_predicts_social_reward_on_held_out_data(buffer, trained):
     assert np.isfinite(np.asarray(curve.holdout_loss)).all() and np.isfinite(np.asarray(curve.holdout_mse)).all()
 
 
+@pytest.mark.expensive
 def test_metrics_match_a_direct_computation(buffer, trained):
     params, _ = trained
     target = np.asarray(buffer.social)
@@ -253,6 +255,7 @@ def test_metrics_match_a_direct_computation(buffer, trained):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.expensive
 def test_held_out_data_never_influences_training(buffer, trained):
     """Training on a buffer whose held-out part is scrambled gives bit-identical parameters."""
     params, _ = trained
@@ -268,6 +271,7 @@ def test_held_out_data_never_influences_training(buffer, trained):
     assert float(curve.holdout_mse[-1]) > 0.5  # it was evaluated on the scrambled targets, not trained on them
 
 
+@pytest.mark.expensive
 def test_undertrained_isr_is_worse_and_incremental_training_catches_up(buffer, trained):
     params, _ = trained
     full = float(isr_metrics(FAST, params, buffer)["holdout/pearson"])
@@ -282,6 +286,7 @@ def test_undertrained_isr_is_worse_and_incremental_training_catches_up(buffer, t
     assert float(isr_metrics(FAST, state.params, buffer)["holdout/pearson"]) >= 0.8
 
 
+@pytest.mark.expensive
 def test_traced_vmapped_training_runs_one_epoch_of_each_seeds_data():
     """Under jit/vmap the scan has a static bound and skips the updates beyond each seed's own epoch."""
     config = IsrConfig(network="mlp", batch_size=64, log_every=8)

@@ -71,6 +71,7 @@ def single_runs():
     return [_chunks(INIT(k), 2) for k in KEYS]
 
 
+@pytest.mark.expensive
 def test_reward_module_info_update_and_metrics(single_runs):
     _, m = single_runs[0]
     assert m["rollout"].tolist() == [1, 2, 3, 4]
@@ -90,12 +91,14 @@ def test_reward_module_info_update_and_metrics(single_runs):
     check_finite(m)  # NaN per-episode means are legitimate, not a failure
 
 
+@pytest.mark.expensive
 def test_same_seed_twice_is_identical_and_seeds_differ(single_runs):
     state, m = _chunks(INIT(KEYS[0]), 2)
     assert _equal_trees(m, single_runs[0][1]) and _equal_trees(state, single_runs[0][0])
     assert not np.array_equal(single_runs[0][1]["policy_loss"], single_runs[1][1]["policy_loss"])
 
 
+@pytest.mark.expensive
 def test_vmapped_seeds_equal_seeds_run_one_by_one(single_runs):
     # Not bit-identical: XLA lowers the vmapped matmuls as batched dots with another summation order, so
     # floats differ by ~1e-7. Over 4 rollouts the sampled actions stay the same, so counts and
@@ -111,6 +114,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(single_runs):
         assert np.array_equal(states.key[i], state.key)
 
 
+@pytest.mark.expensive
 def test_resume_from_checkpoint_is_bit_identical(tmp_path, single_runs):
     full_state, full = RUN(INIT(KEYS[0]), 4)
     half, first = RUN(INIT(KEYS[0]), 2)
@@ -125,6 +129,7 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path, single_runs):
     assert _equal_trees(both, single_runs[0][1]), "chunking (2 + 2) must not change the run"
 
 
+@pytest.mark.expensive
 def test_next_phase_continues_params_and_adam_state(single_runs):
     state, _ = single_runs[0]
     phase2 = make_train(PPOConfig(n_steps=16, n_envs=4, batch_size=32, learning_rate=3e-4, torso="mlp"),
