@@ -22,8 +22,6 @@ from internalize.experiments.config_file import load_experiment
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.spec import Experiment
 
-pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
-
 ROLLOUT = 16 * 64  # env steps per rollout (n_envs x n_steps)
 EPISODE = 20  # navigation's episode length: presence is drawn once per episode
 
@@ -75,6 +73,7 @@ def _check_rates(observed: np.ndarray, expected: np.ndarray) -> None:
         assert abs(o.mean() - e.mean()) < 4 * se + 0.02, (part, o.mean(), e.mean(), se)
 
 
+@pytest.mark.expensive
 def test_linearly_fading_caregiver_and_a_fading_condition_of_the_files_own(tmp_path):
     path = _toml(tmp_path, "fading", """
         [caregiver.presence]
@@ -110,6 +109,7 @@ def test_linearly_fading_caregiver_and_a_fading_condition_of_the_files_own(tmp_p
     assert _series(df, "autonomy", "internal_return", "leaving").value.abs().sum() > 0
 
 
+@pytest.mark.expensive
 def test_noisy_inconsistent_caregiver_pays_three_quarters_of_the_deserved_rewards(tmp_path):
     # A small room, where an untrained learner finds the goal in about a third of its episodes, and a learning
     # rate too small to change that (a learner would soon stop walking, at 0.045 per step): many events.
@@ -146,6 +146,7 @@ def test_noisy_inconsistent_caregiver_pays_three_quarters_of_the_deserved_reward
                        np.round(wide["social_return"] / 0.4 * wide["episodes"]), atol=1e-3)
 
 
+@pytest.mark.expensive
 def test_two_caregivers_in_the_prosocial_world_pay_for_their_own_events_on_their_own_schedules(tmp_path):
     # One pays 0.4 whenever the helped agent reaches its goal and is always there; the other pays 0.1 for each
     # boulder lift and comes to half the episodes. A learning rate too small to change the random policy keeps

@@ -15,9 +15,8 @@ from internalize.cli import app
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.shared import SHARED_DIR
 
-pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 
-
+@pytest.mark.expensive
 def test_clean_frees_checkpoints_of_finished_runs_and_keeps_results_and_unfinished_ones(tmp_path):
     out = tmp_path / "runs"
     exp = tiny("fig4b", conditions=("isr", "caregiver"), evaluation_episodes=0)

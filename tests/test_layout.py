@@ -23,8 +23,6 @@ from internalize.experiments.layout import layout_of, one_seed, seed_root, train
 from internalize.experiments.results import KEY_COLUMNS
 from internalize.experiments.runner import Runner
 
-pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
-
 SEEDS = (3, 4, 5)
 
 SCRIPT = textwrap.dedent(
@@ -70,6 +68,7 @@ def _worker_pids(out: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.expensive
 def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp_path):
     env = dict(os.environ)
     one = _start(tmp_path / "one", 1, env)
