@@ -23,7 +23,7 @@ from internalize.experiments.layout import layout_of, one_seed, seed_root, train
 from internalize.experiments.results import KEY_COLUMNS
 from internalize.experiments.runner import Runner
 
-SEEDS = (3, 4, 5)
+SEEDS = (3, 4)  # two: on two processes each seed has its own, on one the second follows the first
 
 SCRIPT = textwrap.dedent(
     """
@@ -74,7 +74,7 @@ def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp
     one = _start(tmp_path / "one", 1, env)
     out, _ = one.communicate(timeout=900)
     assert one.returncode == 0, out
-    assert "3/3 seeds done" in out and "3 seeds on 1 process)" in out, out
+    assert "2/2 seeds done" in out and "2 seeds on 1 process)" in out, out
 
     # Two processes, killed without warning once a seed's autonomy has checkpointed, then resumed.
     killed = _start(tmp_path / "two", 2, env)
