@@ -22,12 +22,13 @@ class _Bar:
 
 class _PlainBar:
     """Progress as plain lines: ``name: 45% (44,032/98,304 steps), 1,234 steps/s, 36 s``, at most every
-    ``every`` seconds, and one when the task ends."""
+    ``every`` seconds, and one when the task ends (unless the last line already said where it ended)."""
 
     def __init__(self, name: str, total: float, completed: float, write: Callable[[str], None], every: float):
         self.name, self.total, self.done, self.write, self.every = name, total, completed, write, every
         self.start_done, self.start = completed, time.perf_counter()
         self.last = self.start
+        self.written: float | None = None  # ``done`` when the last line was written
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -40,7 +41,11 @@ class _PlainBar:
         self.done += n
         if time.perf_counter() - self.last >= self.every:
             self.last = time.perf_counter()
-            self.write(self.line())
+            self.write_line()
+
+    def write_line(self) -> None:
+        self.written = self.done
+        self.write(self.line())
 
 
 def _stderr_line(text: str) -> None:
@@ -65,7 +70,8 @@ class Progress:
         if not self.terminal:
             bar = _PlainBar(name, total, completed, self.write, self.every)
             yield bar
-            self.write(bar.line())
+            if bar.written != bar.done:
+                bar.write_line()
             return
         from rich.progress import (
             BarColumn, Progress as RichProgress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
