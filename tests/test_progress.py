@@ -25,6 +25,14 @@ def test_without_a_terminal_progress_is_plain_lines_at_most_every_interval():
     assert [line.split(",")[0] for line in lines] == ["u: 50% (5/10 steps)", "u: 100% (10/10 steps)"]
 
 
+def test_an_isr_counts_updates_not_steps():
+    lines: list[str] = []
+    progress = Progress(every=3600.0, write=lines.append, terminal=False)
+    with progress.task("fig4a/isr (isr)", 1383, unit="updates") as bar:
+        bar.advance(1383)
+    assert re.fullmatch(r"fig4a/isr \(isr\): 100% \(1,383/1,383 updates\), [\d,]+ updates/s, \d+ s", lines[0]), lines
+
+
 def test_disabled_progress_writes_nothing():
     lines: list[str] = []
     with Progress(enabled=False, write=lines.append, terminal=False).task("u", total=10) as bar:

@@ -24,8 +24,9 @@ class _PlainBar:
     """Progress as plain lines: ``name: 45% (44,032/98,304 steps), 1,234 steps/s, 36 s``, at most every
     ``every`` seconds, and one when the task ends (unless the last line already said where it ended)."""
 
-    def __init__(self, name: str, total: float, completed: float, write: Callable[[str], None], every: float):
-        self.name, self.total, self.done, self.write, self.every = name, total, completed, write, every
+    def __init__(self, name: str, total: float, completed: float, write: Callable[[str], None], every: float,
+                 unit: str = "steps"):
+        self.name, self.total, self.done, self.write, self.every, self.unit = name, total, completed, write, every, unit
         self.start_done, self.start = completed, time.perf_counter()
         self.last = self.start
         self.written: float | None = None  # ``done`` when the last line was written
@@ -34,8 +35,8 @@ class _PlainBar:
         elapsed = time.perf_counter() - self.start
         rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"{self.name}: {pct:.0f}% ({self.done:,.0f}/{self.total:,.0f} steps), {rate:,.0f} steps/s, "
-                f"{elapsed:.0f} s")
+        return (f"{self.name}: {pct:.0f}% ({self.done:,.0f}/{self.total:,.0f} {self.unit}), {rate:,.0f} "
+                f"{self.unit}/s, {elapsed:.0f} s")
 
     def advance(self, n: float) -> None:
         self.done += n
@@ -63,12 +64,14 @@ class Progress:
         self.every, self.write = every, write
 
     @contextmanager
-    def task(self, name: str, total: float, completed: float = 0) -> Iterator[_Bar | _PlainBar]:
+    def task(self, name: str, total: float, completed: float = 0,
+             unit: str = "steps") -> Iterator[_Bar | _PlainBar]:
+        """``unit``: what ``total`` counts (environment ``steps``; an ISR's ``updates``)."""
         if not self.enabled:
             yield _Bar(None, None)
             return
         if not self.terminal:
-            bar = _PlainBar(name, total, completed, self.write, self.every)
+            bar = _PlainBar(name, total, completed, self.write, self.every, unit)
             yield bar
             if bar.written != bar.done:
                 bar.write_line()
@@ -84,11 +87,11 @@ class Progress:
         )
 
         class _Rate(RichProgress):
-            def advance(self, task_id, advance=1.0):  # show env steps/s next to the bar
+            def advance(self, task_id, advance=1.0):  # show env steps/s (or updates/s) next to the bar
                 super().advance(task_id, advance)
                 task = self._tasks[task_id]
                 speed = task.finished_speed or task.speed
-                self.update(task_id, rate=f"{speed:,.0f} steps/s" if speed else "")
+                self.update(task_id, rate=f"{speed:,.0f} {unit}/s" if speed else "")
 
         with _Rate(*columns, transient=False) as progress:
             task = progress.add_task(name, total=total, completed=completed, rate="")

@@ -109,7 +109,7 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
                 cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
             keys = runner.keys.isr if n_data is None else jax.vmap(
                 lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
-            with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates) as bar:
+            with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates, unit="updates") as bar:
                 # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while
                 # its training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
                 params, _, curve = jax.block_until_ready(
