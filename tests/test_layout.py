@@ -146,3 +146,18 @@ def test_the_empathy_study_says_it_ignores_the_layout(tmp_path, monkeypatch):
     rep.run_many([study], tmp_path, layout="per-core", log=logs.append)
     assert ran == ["empathy"]
     assert logs[0] == "note: --layout per-core ignored: the empathy study runs its experiments with vmap.", logs
+
+
+def test_a_workers_progress_counts_environment_steps_not_isr_updates(monkeypatch):
+    import multiprocessing
+
+    import internalize.experiments.layout as layout
+
+    steps = multiprocessing.Value("d", 0.0)
+    monkeypatch.setattr(layout, "_steps", steps)
+    progress = layout._Counted()
+    with progress.task("fig4a/socialization", total=2048) as bar:
+        bar.advance(2048)
+    with progress.task("fig4a/isr (isr)", total=1843, unit="updates") as bar:
+        bar.advance(1843)
+    assert steps.value == 2048

@@ -72,14 +72,19 @@ _steps: Any = None  # the parent's shared step counter, in a worker
 
 
 class _Counted(Progress):
-    """A worker's progress: no display of its own, every environment step added to the parent's counter."""
+    """A worker's progress: no display of its own, every environment step added to the parent's counter (an ISR's
+    updates are not environment steps: not counted)."""
 
     def __init__(self) -> None:
         super().__init__(enabled=False)
 
     @contextlib.contextmanager
-    def task(self, name: str, total: float, completed: float = 0) -> Iterator[Any]:
-        yield self
+    def task(self, name: str, total: float, completed: float = 0, unit: str = "steps") -> Iterator[Any]:
+        if unit == "steps":
+            yield self
+        else:
+            with super().task(name, total, completed, unit) as bar:
+                yield bar
 
     def advance(self, n: float) -> None:
         if _steps is not None:
