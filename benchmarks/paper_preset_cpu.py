@@ -98,14 +98,15 @@ def rates(exp, short: int, long: int, cold: dict, warm_short: dict, warm_long: d
     seeds = len(exp.seeds)
     groups = phases.autonomy_groups(exp)
     batch = {"socialization": seeds} | {name: seeds * len(conds) for name, _, _, conds in groups}
-    per_seed_rollout = {u: (warm_long[u] - warm_short[u]) / (b * (long - short)) for u, b in batch.items()}
-    fixed = {u: warm_short[u] - per_seed_rollout[u] * b * short for u, b in batch.items()}
+    # Seconds per rollout of one run (a seed, or a condition x seed): the unit's time over its batch.
+    per_run_rollout = {u: (warm_long[u] - warm_short[u]) / (b * (long - short)) for u, b in batch.items()}
+    fixed = {u: warm_short[u] - per_run_rollout[u] * b * short for u, b in batch.items()}
     updates = {r: isr_updates(with_rollouts(exp, r), None) for r in (short, long)}
     per_update = (warm_long["isr"] - warm_short["isr"]) / (updates[long] - updates[short])
     isr_fixed = warm_short["isr"] - per_update * updates[short]
     return {
-        "socialization_s_per_seed_rollout": per_seed_rollout["socialization"],
-        "autonomy_s_per_seed_rollout": sum(per_seed_rollout[n] for n, *_ in groups) / len(groups),
+        "socialization_s_per_seed_rollout": per_run_rollout["socialization"],
+        "autonomy_s_per_run_rollout": sum(per_run_rollout[n] for n, *_ in groups) / len(groups),
         "isr_s_per_update_all_seeds": per_update, "seeds": seeds,
         "evaluation_s_per_episode": warm_short["evaluation"] / (evaluated(exp) * exp.evaluation_episodes),
         "fixed_s_per_unit": (sum(fixed.values()) + isr_fixed) / (len(fixed) + 1),
@@ -139,7 +140,7 @@ def extrapolate(rate: dict) -> dict:
             total += sum(isr_updates(exp, n) for n in sizes) * isr_rate
             units += 1
         for _, _, _, conds in phases.autonomy_groups(exp) if exp.autonomy_steps else ():
-            total += exp.learner.rollouts(exp.autonomy_steps) * seeds * len(conds) * rate["autonomy_s_per_seed_rollout"]
+            total += exp.learner.rollouts(exp.autonomy_steps) * seeds * len(conds) * rate["autonomy_s_per_run_rollout"]
             units += 1
         if exp.evaluation_episodes and exp.autonomy_worlds:
             total += evaluated(exp) * exp.evaluation_episodes * rate["evaluation_s_per_episode"]
