@@ -14,7 +14,7 @@ import pytest
 
 from internalize.agents.isr import IsrConfig, isr_init_params
 from internalize.agents.isr_data import isr_buffer_add, isr_buffer_init
-from internalize.agents.isr_metrics import isr_metrics
+from internalize.agents.isr_metrics import isr_metrics, isr_metrics_seeds, isr_predict_all
 from internalize.analysis.claims import claims
 from internalize.analysis.table import isr_final_per_run, isr_heldout_shared
 from internalize.experiments import phases
@@ -142,6 +142,35 @@ def test_isr_metrics_scores_the_given_heldout_part():
     # A "held-out" part that overlaps the training part is refused (NaN), never scored.
     bad = isr_metrics(full, params, buf, holdout=part)
     assert float(bad["holdout/n"]) == 0 and np.isnan(float(bad["holdout/mse"]))
+
+
+def test_predict_all_skips_only_chunks_no_part_needs():
+    buf = _buffer(200)
+    cfg = IsrConfig(network="mlp", encoding="onehot")
+    params = isr_init_params(cfg, jax.random.key(1))
+    every = np.asarray(isr_predict_all(cfg, params, buf, chunk=32))
+    needed = np.zeros(200, bool)
+    needed[[5, 70, 199]] = True  # chunks 0 and 2 (slots 0-31, 64-95) and the 8-slot remainder (192-199)
+    some = np.asarray(isr_predict_all(cfg, params, buf, chunk=32, needed=jnp.asarray(needed)))
+    computed = np.zeros(200, bool)
+    computed[0:32] = computed[64:96] = computed[192:200] = True
+    # Whole chunks are computed; XLA may round a cond branch's program differently (1 ulp at -O0).
+    np.testing.assert_allclose(some[computed], every[computed], rtol=1e-6, atol=1e-9)
+    assert np.all(some[~computed] == 0.0) and np.all(every[~computed] != 0.0)
+
+
+def test_seed_mapped_metrics_equal_the_vmapped_ones():
+    bufs = jax.tree.map(lambda *x: jnp.stack(x), _buffer(200, 0), _buffer(200, 1))
+    full = IsrConfig(network="mlp", encoding="onehot")
+    part = dataclasses.replace(full, n_data=60)
+    params = jax.vmap(lambda k: isr_init_params(full, k))(jax.random.split(jax.random.key(2), 2))
+    for cfg, holdout in ((full, None), (part, full)):
+        vmapped = jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout))(params, bufs)
+        mapped = isr_metrics_seeds(cfg, params, bufs, holdout=holdout)
+        assert vmapped.keys() == mapped.keys()
+        for k in vmapped:
+            np.testing.assert_allclose(np.asarray(mapped[k]), np.asarray(vmapped[k]), rtol=1e-5, err_msg=k)
+    assert float(mapped["train/n"][0]) == 54 and float(mapped["holdout/n"][0]) == 20
 
 
 def test_old_tables_with_the_full_data_isr_trained_twice_count_each_seed_and_size_once():

@@ -32,10 +32,33 @@ from internalize.agents.isr_data import IsrBuffer, config_split
 PARTS = ("holdout", "train")
 
 
-def isr_predict_all(config: IsrConfig, params: Any, buffer: IsrBuffer, chunk: int = 4096) -> jax.Array:
-    """ISR predictions for every buffer slot, (capacity,) float32, computed ``chunk`` slots at a time."""
-    fn = lambda xs: isr_reward(config, params, xs[0], xs[1])  # noqa: E731
-    return jax.lax.map(fn, (buffer.obs, buffer.action), batch_size=min(chunk, buffer.capacity))
+def isr_predict_all(config: IsrConfig, params: Any, buffer: IsrBuffer, chunk: int = 4096,
+                    needed: jax.Array | None = None) -> jax.Array:
+    """ISR predictions for every buffer slot, (capacity,) float32, computed ``chunk`` slots at a time.
+
+    ``needed`` (capacity,) bool: a chunk without a needed slot is skipped and predicts 0 (a ``lax.cond``; under
+    ``vmap`` the cond becomes a select and every chunk is computed, so map over seeds to profit). A computed
+    chunk is the same function with or without ``needed`` (XLA may round a cond branch's program differently).
+    """
+    n = buffer.capacity
+    size = min(chunk, n)
+    whole = n // size * size
+
+    def block(obs: jax.Array, action: jax.Array, need: jax.Array | None) -> jax.Array:
+        # Per-transition vmap, as ``lax.map(..., batch_size=...)`` computes it (the program earlier versions ran).
+        predict = lambda: jax.vmap(lambda o, a: isr_reward(config, params, o, a))(obs, action)  # noqa: E731
+        if need is None:
+            return predict()
+        return jax.lax.cond(jnp.any(need), predict, lambda: jnp.zeros(action.shape, jnp.float32))
+
+    def chunks(x: jax.Array) -> jax.Array:
+        return x[:whole].reshape((whole // size, size) + x.shape[1:])
+
+    xs = (chunks(buffer.obs), chunks(buffer.action), None if needed is None else chunks(needed))
+    parts = [jax.lax.map(lambda c: block(*c), xs).reshape(-1)]
+    if whole < n:
+        parts.append(block(buffer.obs[whole:], buffer.action[whole:], None if needed is None else needed[whole:]))
+    return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
@@ -86,7 +109,8 @@ def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.A
         # Held out from every ISR it is shared by: a slot this ISR trained on makes the held-out metrics NaN.
         holdout = config_split(holdout_config, buffer).holdout
         holdout = jnp.where(jnp.any(holdout & split.train), False, holdout)
-    pred = isr_predict_all(config, params, buffer)
+    # Slots in neither part (a data-size ISR's unused middle, empty slots) are not predicted.
+    pred = isr_predict_all(config, params, buffer, needed=holdout | split.train)
     baseline = _masked_mean(buffer.social, split.train)
     out = {}
     for part, mask in zip(PARTS, (holdout, split.train)):
@@ -117,3 +141,21 @@ def _metrics_key(config: IsrConfig) -> IsrConfig:
         max_grad_norm=defaults.max_grad_norm, batch_size=defaults.batch_size, n_updates=None,
         log_every=defaults.log_every, eval_size=defaults.eval_size,
     )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _metrics_seeds(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.Array,
+                   holdout_config: IsrConfig | None) -> dict[str, jax.Array]:
+    return jax.lax.map(lambda pb: _metrics(config, pb[0], pb[1], threshold, holdout_config), (params, buffer))
+
+
+def isr_metrics_seeds(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: float = 0.2,
+                      holdout: IsrConfig | None = None) -> dict[str, jax.Array]:
+    """:func:`isr_metrics` of S seeds (params and buffer with a leading (S,) axis), one seed after another.
+
+    The same function as ``jax.vmap`` of :func:`isr_metrics`; mapped rather than vmapped so that buffer chunks in
+    neither part are skipped (an ISR trained on the first N of a larger buffer predicts about N + the held-out
+    transitions, not the whole buffer). Returns a dict of (S,) float32 arrays.
+    """
+    return _metrics_seeds(_metrics_key(config), params, buffer, jnp.float32(threshold),
+                          None if holdout is None else _metrics_key(holdout))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
-from internalize.agents.isr_metrics import isr_metrics
+from internalize.agents.isr_metrics import isr_metrics_seeds
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, UnitContext, initial_state, run_unit
 from internalize.experiments.probes import Probe
@@ -117,8 +117,7 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
                 bar.advance(cfg.n_updates)
             # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
             holdout = None if n_data is None else base
-            final = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout)))(
-                params, buffers))
+            final = jax.device_get(isr_metrics_seeds(cfg, params, buffers, holdout=holdout))
             frames.append(_isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=n_data is None))
             if n_data is None:
                 main_params = params
