@@ -4,6 +4,7 @@ scored on the same held-out transitions, and the update budget per size the pres
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import jax
@@ -43,6 +44,30 @@ def run(tmp_path_factory):
     exp = tiny_fig3()
     df = Runner(exp, tmp_path_factory.mktemp("fig3"), progress=False, log=lambda m: None).run()
     return exp, df
+
+
+@pytest.mark.expensive
+def test_the_full_data_isr_is_shared_and_the_sizes_are_a_unit_of_their_own(run, tmp_path):
+    """Figure 3's full-data ISR is the ISR of an experiment with the same socialization and no data sizes
+    (Figure 1b/4a's): trained once, taken from the shared units, with the numbers a computation alone gives."""
+    from internalize.experiments.runner import run_experiment
+
+    exp, alone = run
+    fields = ("seeds", "socialization_steps", "learner", "chunk_rollouts")
+    first = dataclasses.replace(paper_experiment("fig4a", "quick"), **{f: getattr(exp, f) for f in fields},
+                                isr=dataclasses.replace(exp.isr, data_sizes=()), conditions=("isr",),
+                                autonomy_steps=TINY_LEARNER.n_envs * TINY_LEARNER.n_steps, evaluation_episodes=0)
+    run_experiment(first, tmp_path, progress=False, log=lambda _: None)
+    logs: list[str] = []
+    shared = run_experiment(exp, tmp_path, progress=False, log=logs.append)
+    assert any("fig3/isr: identical" in m for m in logs) and not any("isr-sizes: identical" in m for m in logs), logs
+    order = ["condition", "world", "seed", "phase", "step", "metric"]
+    pd.testing.assert_frame_equal(shared.sort_values(order).reset_index(drop=True),
+                                  alone.sort_values(order).reset_index(drop=True))
+    timings = json.loads((tmp_path / "fig3" / "manifest.json").read_text())["timings"]
+    assert set(timings) == {"socialization", "isr", "isr-sizes"} and timings["isr"] == 0.0, timings
+    sizes = pd.read_parquet(tmp_path / "fig3" / "units" / "isr-sizes.parquet")
+    assert set(sizes["condition"]) == {f"isr-data-{n}" for n in SIZES[:-1]}
 
 
 def _n_train(n: int) -> int:

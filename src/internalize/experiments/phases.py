@@ -110,7 +110,7 @@ def isr_size_config(exp: Experiment, n_data: int, n_train: int, n_train_full: in
     data, as the reference (one epoch of batch 1 for every size), so less data also means fewer updates;
     ``full`` = the full-data ISR's updates for every size, so the sizes differ only in their data (a small one
     is seen for several epochs). Either way every size is scored on the full-data ISR's held-out transitions
-    (``isr_metrics(..., holdout=isr_config(exp))``, see ``units.isr_unit``).
+    (``isr_metrics(..., holdout=isr_config(exp))``, see ``units.isr_sizes_unit``).
     """
     basis = n_train_full if exp.isr.data_size_updates == "full" else n_train
     return isr_config(exp, n_data, basis, curve_points=curve_points)

@@ -6,8 +6,9 @@ An experiment is a sequence of *units*, each a phase of all its seeds (and condi
 
 1. ``socialization`` — all seeds with the experiment's caregiver (present on its schedule; the paper: always);
    every transition it was present for is stored for the ISR;
-2. ``isr`` — each seed's ISR trained on its data (and, for Figure 3b, on the first N transitions for each N below
-   the whole socialization, all scored on the full-data ISR's held-out transitions; see ``units.isr_unit``);
+2. ``isr`` — each seed's ISR trained on its socialization data; for Figure 3b, ``isr-sizes`` trains one on the
+   first N transitions for each N below the whole socialization, all scored on the full-data ISR's held-out
+   transitions (``units.isr_sizes_unit``);
 3. ``autonomy-<world>`` — every learning condition x seed continuing its socialization model on that world,
    vmapped together (the conditions differ only in data: caregiver flag and ISR weight); a condition with a
    gradual schedule runs alone (``autonomy-<world>-<condition>``) and one that continues on the socialization
@@ -46,7 +47,7 @@ from internalize.experiments.results import ResultsStore, config_identity
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
-    evaluation_unit, isr_unit, metrics_rows, probe_unit, socialization_rows,
+    evaluation_unit, isr_sizes_unit, isr_unit, metrics_rows, probe_unit, socialization_rows,
 )
 from internalize.social.conditions import Condition
 from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified
@@ -95,6 +96,8 @@ class Runner:
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
             return self.store.read_table()
         soc, isr_params = self._socialized()
+        if exp.isr.data_sizes:
+            isr_sizes_unit(self, soc)
         finals = self._trained(soc, isr_params)
         if exp.evaluation_episodes and finals:
             self.evaluation(finals)

@@ -2,7 +2,7 @@
 
 Several of the paper's experiments begin the same way: Figures 4b and 5 socialize the same seeds on the same
 1-block world with the same learner and train the same ISR on the result; Figures 1b/4a and 3 share their
-3-block socialization. A finished ``socialization`` or ``isr`` unit is published under
+3-block socialization and their full-data ISR. A finished ``socialization`` or ``isr`` unit is published under
 ``OUT/.shared/<unit>-<key>/`` (its final checkpoint and its rows), where ``key`` is a hash of everything the unit's
 numbers depend on; another experiment whose unit has the same key takes it instead of recomputing it. Checkpoints
 are hard links (``storage.atomic_link``): one file on disk however many experiments use it. The
@@ -28,7 +28,7 @@ from internalize.storage import CorruptFile, atomic_link, read_parquet_verified,
 from internalize.experiments.spec import Experiment
 
 SHARED_DIR = ".shared"
-VERSION = 2  # bump when what a unit computes changes, so old entries are never reused
+VERSION = 3  # bump when what a unit computes changes, so old entries are never reused
 
 
 def unit_key(exp: Experiment, unit: str) -> str:
@@ -46,7 +46,8 @@ def unit_key(exp: Experiment, unit: str) -> str:
         else dataclasses.asdict(exp.caregiver),
     }
     if unit == "isr":
-        inputs["isr"] = dataclasses.asdict(exp.isr)
+        # Figure 3b's data sizes are another unit's (isr-sizes): they do not change the full-data ISR.
+        inputs["isr"] = dataclasses.asdict(dataclasses.replace(exp.isr, data_sizes=(), data_size_updates="epoch"))
     elif unit != "socialization":
         raise ValueError(f"unit: only socialization and isr units are shared, got {unit!r}.")
     blob = json.dumps(inputs, sort_keys=True, default=str).encode()

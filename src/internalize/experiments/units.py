@@ -75,16 +75,25 @@ def socialization_rows(exp: Experiment) -> Callable[[pd.DataFrame], pd.DataFrame
     return expand
 
 
-def isr_unit(runner: UnitContext, soc: Any) -> Any:
-    """Train each seed's ISR on its socialization data (and on data prefixes for Figure 3b); returns the
-    full-data ISR parameters, (S,)-batched.
+def _train_isrs(runner: UnitContext, cfg: Any, buffers: Any, keys: jax.Array, condition: str,
+                holdout: Any = None) -> tuple[Any, pd.DataFrame]:
+    """Train one ISR per seed (vmapped) and score it; returns ((S,)-batched params, its rows). ``holdout``: the
+    config whose held-out transitions score it (default its own)."""
+    exp = runner.exp
+    with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates, unit="updates") as bar:
+        # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while its
+        # training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
+        params, _, curve = jax.block_until_ready(jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys))
+        bar.advance(cfg.n_updates)
+    final = jax.device_get(isr_metrics_seeds(cfg, params, buffers, holdout=holdout))
+    return params, _isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=holdout is None)
 
-    Figure 3b (``isr.data_sizes``): for each size N below the whole socialization, an ISR (condition
-    ``isr-data-N``) trained on the first floor((1 - holdout_fraction) N) transitions, for the updates
-    ``isr.data_size_updates`` gives it, and scored on the full-data ISR's held-out transitions (the
-    socialization's last 10%, after every size's training data): all sizes are scored on the same transitions,
-    not each on the tail of its own first N, which would come from a different stage of the learner's policy.
-    A size equal to the whole socialization is the full-data ISR itself (condition ``isr``), trained once.
+
+def isr_unit(runner: UnitContext, soc: Any) -> Any:
+    """Train each seed's ISR on its whole socialization data; returns its parameters, (S,)-batched.
+
+    The unit is the same for every experiment with the same socialization and ISR (Figure 3's full-data ISR is
+    Figure 1b/4a's), so it is shared; Figure 3b's ISRs on less data are the ``isr-sizes`` unit.
     """
     exp, unit = runner.exp, "isr"
     buffers = soc.actors.reward_state.buffer
@@ -95,36 +104,48 @@ def isr_unit(runner: UnitContext, soc: Any) -> Any:
     def compute() -> tuple[Any, pd.DataFrame, dict]:
         # One epoch is measured on the split itself (the same integer arithmetic the ISR trains with).
         n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
-        n_stored = int(np.max(jax.device_get(buffers.count)))
-        sizes = [(None, "isr")] + [(n, f"isr-data-{n}") for n in phases.isr_data_sizes(exp, n_stored)]
-        frames, main_params = [], None
-        for n_data, condition in sizes:
-            if n_data is None:
-                cfg = phases.isr_config(exp, None, n_full, curve_points=100)
-            else:
-                # Figure 3a draws the full-data ISR's curve; of the data-size ISRs (Figure 3b) only the end point
-                # is used, so they log a coarse curve and spend their time on training, not held-out batches.
-                probe = phases.isr_config(exp, n_data, curve_points=10)
-                n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
-                cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
-            keys = runner.keys.isr if n_data is None else jax.vmap(
-                lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
-            with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates, unit="updates") as bar:
-                # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while
-                # its training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
-                params, _, curve = jax.block_until_ready(
-                    jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys))
-                bar.advance(cfg.n_updates)
-            # Every size is scored on the full-data ISR's held-out transitions (``base``'s split).
-            holdout = None if n_data is None else base
-            final = jax.device_get(isr_metrics_seeds(cfg, params, buffers, holdout=holdout))
-            frames.append(_isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=n_data is None))
-            if n_data is None:
-                main_params = params
-        return main_params, pd.concat(frames, ignore_index=True), {"unit": unit}
+        cfg = phases.isr_config(exp, None, n_full, curve_points=100)
+        params, rows = _train_isrs(runner, cfg, buffers, runner.keys.isr, "isr")
+        return params, rows, {"unit": unit}
 
     shared = Shared(publish=lambda df: df, relabel=lambda df: df.assign(experiment=exp.name))
     return run_unit(runner, unit, compute, template=template, shared=shared).product
+
+
+def isr_sizes_unit(runner: UnitContext, soc: Any) -> None:
+    """Figure 3b (``isr.data_sizes``): for each size N below the whole socialization, an ISR (condition
+    ``isr-data-N``) trained on the first floor((1 - holdout_fraction) N) transitions, for the updates
+    ``isr.data_size_updates`` gives it, and scored on the full-data ISR's held-out transitions (the
+    socialization's last 10%, after every size's training data): all sizes are scored on the same transitions,
+    not each on the tail of its own first N, which would come from a different stage of the learner's policy.
+    A size equal to the whole socialization is the full-data ISR itself (the ``isr`` unit), trained once.
+    """
+    exp, unit = runner.exp, "isr-sizes"
+    store = runner.store
+    if not store.unit_done(unit) and store.unit_done("isr") and \
+            store.read_unit("isr")["condition"].str.startswith("isr-data-").any():
+        # An output directory of an earlier version, whose isr unit holds the data-size ISRs too.
+        return
+    buffers = soc.actors.reward_state.buffer
+    sizes = phases.isr_data_sizes(exp, int(np.max(jax.device_get(buffers.count))))
+    if not sizes:
+        return
+    base = phases.isr_config(exp)
+
+    def compute() -> tuple[None, pd.DataFrame, dict]:
+        n_full = int(np.min(check_isr_data(base, buffers)["n_train"]))
+        frames = []
+        for n_data in sizes:
+            # Of the data-size ISRs only the end point is used, so they log a coarse curve and spend their time
+            # on training, not held-out batches.
+            probe = phases.isr_config(exp, n_data, curve_points=10)
+            n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
+            cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
+            frames.append(_train_isrs(runner, cfg, buffers, keys, f"isr-data-{n_data}", holdout=base)[1])
+        return None, pd.concat(frames, ignore_index=True), {"unit": unit}
+
+    run_unit(runner, unit, compute)
 
 
 def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.ndarray],
