@@ -70,6 +70,31 @@ def test_the_full_data_isr_is_shared_and_the_sizes_are_a_unit_of_their_own(run, 
     assert set(sizes["condition"]) == {f"isr-data-{n}" for n in SIZES[:-1]}
 
 
+@pytest.mark.expensive
+def test_an_interrupted_directory_of_an_earlier_version_keeps_its_sizes_in_the_isr_unit(tmp_path):
+    """Before isr-sizes existed the isr unit held the data-size ISRs: resuming such a directory must not train
+    them again (their rows would be duplicates and the table refused)."""
+    from internalize.experiments.results import ResultsStore
+    from internalize.experiments.runner import run_experiment
+    from internalize.storage import remove_verified, write_json_verified, write_parquet_verified
+
+    exp = tiny_fig3()
+    done = run_experiment(exp, tmp_path, progress=False, log=lambda _: None)
+    store = ResultsStore(tmp_path, exp.name)
+    manifest = store.read_manifest()
+    store.identity = manifest["identity"]
+    old = pd.concat([store.read_unit("isr"), store.read_unit("isr-sizes")], ignore_index=True)
+    write_parquet_verified(store.unit_path("isr"), old, store.identity)
+    remove_verified(store.unit_path("isr-sizes"))
+    remove_verified(store.table_path)
+    del manifest["timings"]["isr-sizes"]
+    write_json_verified(store.manifest_path, {**manifest, "status": "running"})
+
+    again = run_experiment(exp, tmp_path, progress=False, log=lambda _: None)
+    pd.testing.assert_frame_equal(again, done)
+    assert "isr-sizes" not in store.read_manifest()["timings"] and not store.unit_path("isr-sizes").exists()
+
+
 def _n_train(n: int) -> int:
     return math.floor(0.9 * n)  # the chronological split of the first n transitions (holdout_fraction 0.1)
 
