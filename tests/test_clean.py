@@ -12,6 +12,7 @@ from test_experiments import tiny
 from typer.testing import CliRunner
 
 from internalize.cli import app
+from internalize.experiments.layout import PER_CORE_DIR
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.shared import SHARED_DIR
 
@@ -27,6 +28,9 @@ def test_clean_frees_checkpoints_of_finished_runs_and_keeps_results_and_unfinish
     for unit in (out / "half" / "units").glob("autonomy-*"):
         unit.unlink()
     (out / "report.md").write_text("# report\n")
+    cache = out / PER_CORE_DIR / "xla-cache"  # per-core workers' compiled programs (no cache given)
+    cache.mkdir(parents=True)
+    (cache / "program").write_bytes(b"x" * 100)
     before = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
     half = {p: p.read_bytes() for p in (out / "half").rglob("*") if p.is_file()}
 
@@ -35,6 +39,7 @@ def test_clean_frees_checkpoints_of_finished_runs_and_keeps_results_and_unfinish
     assert "half: unfinished, kept" in result.output and "cleaned 1 experiment(s), kept 1 unfinished" in result.output
     assert not (out / exp.name / "checkpoints").exists()
     assert (out / SHARED_DIR).exists(), "the unfinished experiment may still reuse the shared units"
+    assert (cache / "program").exists(), "and the compiled programs"
     assert {p: p.read_bytes() for p in (out / "half").rglob("*") if p.is_file()} == half, "left as it was"
     after = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
     assert {p for p in before - after if "checkpoints" not in p.parts} == set(), before - after
@@ -49,7 +54,7 @@ def test_clean_frees_checkpoints_of_finished_runs_and_keeps_results_and_unfinish
 
     shutil.rmtree(out / "half")
     result = CliRunner().invoke(app, ["clean", str(out)])
-    assert result.exit_code == 0 and not (out / SHARED_DIR).exists(), result.output
+    assert result.exit_code == 0 and not (out / SHARED_DIR).exists() and not cache.exists(), result.output
 
 
 def test_clean_of_a_missing_directory_is_one_line(tmp_path):

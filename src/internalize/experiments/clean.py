@@ -5,7 +5,8 @@ What an experiment keeps on disk falls in two kinds:
 * **results**: ``results.parquet``, ``manifest.json``, the unit tables ``units/*.parquet`` (small; the results table
   can be rebuilt from them), and, under ``OUT``, the report and its figures;
 * **work in progress**: ``checkpoints/`` (training states, the socialization buffers, the trained ISRs: what a
-  resume, a later unit or a shared unit needs) and ``OUT/.shared/`` (finished units other experiments may reuse).
+  resume, a later unit or a shared unit needs), ``OUT/.shared/`` (finished units other experiments may reuse) and
+  ``OUT/.per-core/xla-cache/`` (programs per-core workers compiled, when not given a compilation cache).
 
 :func:`clean` removes the second kind from every *complete* experiment (its manifest says so and its table
 verifies), holding each experiment's lock, and leaves an unfinished one untouched: its checkpoints are what lets it
@@ -83,9 +84,12 @@ def clean(out: str | Path, log: Callable[[str], None] = print) -> Cleaned:
                         freed += _size(work)
                         shutil.rmtree(work)
                 cleaned.append(label)
-        shared = root / SHARED_DIR
-        if shared.exists() and len(kept) == kept_here:  # an unfinished experiment here may still reuse them
-            freed += _size(shared)
-            shutil.rmtree(shared)
+        # An unfinished experiment here may still reuse the shared units and the per-core workers' compiled
+        # programs (``OUT/.per-core/xla-cache``, where the runner was not given a compilation cache).
+        if len(kept) == kept_here:
+            for work in (root / SHARED_DIR, root / PER_CORE_DIR / "xla-cache"):
+                if work.exists():
+                    freed += _size(work)
+                    shutil.rmtree(work)
     log(f"cleaned {len(cleaned)} experiment(s), kept {len(kept)} unfinished; freed {freed / 1e6:,.1f} MB")
     return Cleaned(cleaned, kept, freed)
