@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, read_checkpoint
+from internalize.experiments import phases
 from internalize.experiments.results import ResultsStore
 from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
@@ -46,8 +47,9 @@ def unit_key(exp: Experiment, unit: str) -> str:
         else dataclasses.asdict(exp.caregiver),
     }
     if unit == "isr":
-        # Figure 3b's data sizes are another unit's (isr-sizes): they do not change the full-data ISR.
-        inputs["isr"] = dataclasses.asdict(dataclasses.replace(exp.isr, data_sizes=(), data_size_updates="epoch"))
+        # The config the full-data ISR trains with (``phases.isr_config``): what the experiment does with other ISRs
+        # (Figure 3b's data sizes, the isr-sizes unit) is not in it.
+        inputs["isr"] = dataclasses.asdict(phases.isr_config(exp))
     elif unit != "socialization":
         raise ValueError(f"unit: only socialization and isr units are shared, got {unit!r}.")
     blob = json.dumps(inputs, sort_keys=True, default=str).encode()
