@@ -217,3 +217,17 @@ def test_caregiver_return_on_a_corridor_map_matches_the_expected_value():
     assert got == pytest.approx(float(out["social_return"]) + float(out["extrinsic_return"]), abs=1e-5)
     e_extrinsic = e_return - g * e_goals
     assert e_extrinsic < -0.1 and float(out["extrinsic_return"]) < -0.1, (e_extrinsic, float(out["extrinsic_return"]))
+
+
+def test_a_traced_map_with_its_horizon_given_evaluates_exactly_as_the_concrete_map():
+    # The runner evaluates every map of a world kind with one program: the map is an argument (traced) and the
+    # horizon, which sets the scan length, is given as a static int.
+    params = make_params(0, map=CORRIDOR)
+    key = jax.random.key(3)
+    concrete = jax.jit(lambda k: evaluate(shortest_path_apply, None, Navigation(), params, k, 50))(key)
+    traced = jax.jit(lambda k, p: evaluate(shortest_path_apply, None, Navigation(), p, k, 50,
+                                           horizon=int(params.max_steps)))(key, params)
+    for name, value in concrete.items():
+        assert np.array_equal(value, traced[name]), name
+    with pytest.raises(ValueError, match="horizon"):
+        jax.jit(lambda k, p: evaluate(shortest_path_apply, None, Navigation(), p, k, 50))(key, params)

@@ -143,6 +143,30 @@ def test_next_phase_continues_params_and_adam_state(single_runs):
     assert bool(nxt.actors.episode_start.all()), "a new phase starts new episodes"
 
 
+@pytest.mark.expensive
+def test_the_map_is_an_argument_of_the_seeds_program_so_maps_share_one_program(single_runs):
+    # The runner's seeds program takes the world's parameters as an argument: two maps of one world kind lower to
+    # the same program (one compile, then XLA's persistent cache), while the same phase with its map folded in as
+    # constants lowers to a program per map.
+    other = make_train(CONFIG, Navigation(), make_params(n_blocks=5), PROBE)
+    states = SEEDS.init(KEYS)
+    seeds_other = make_seeds_runner(other)
+    lowered = [s.run_on.lower(states, 2, learner.world_params).as_text()
+               for s, learner in ((SEEDS, LEARNER), (seeds_other, other))]
+    assert lowered[0] == lowered[1]
+    folded = [jax.jit(lambda s, learner=learner: learner.run(s, 2)).lower(INIT(KEYS[0])).as_text()
+              for learner in (LEARNER, other)]
+    assert folded[0] != folded[1], "the maps differ: folded in as constants they must give two programs"
+    # Passing the map as an argument computes exactly what the phase computes with it folded in.
+    state, m = _chunks(INIT(KEYS[0]), 2, run=lambda s, n: RUN(s, n, LEARNER.world_params))
+    assert _equal_trees(m, single_runs[0][1]) and _equal_trees(state, single_runs[0][0])
+    # And the map really is an input: the same seeds on the 5-block map see other layouts.
+    on5, _ = SEEDS.run_on(states, 2, other.world_params)
+    on3, _ = SEEDS.run(states, 2)
+    walls = lambda s: np.asarray(s.actors.env_state.walls).sum(axis=(-2, -1))  # noqa: E731 - (seeds, envs)
+    assert (walls(on5) == walls(on3) + 2).all(), "every layout holds two more blocks"
+
+
 def test_nan_in_reward_stops_with_rollout_and_step_named():
     state = _with_nan_at(INIT(KEYS[0]), 97)  # rollout 2 covers env steps 64..127; 97 = vector step 24, env 1
     _, m = RUN(state, 2)

@@ -29,6 +29,7 @@ def evaluate(
     key: jax.Array,
     episodes: int = 100,
     deterministic: bool = True,
+    horizon: int | None = None,
 ) -> dict[str, jax.Array]:
     """Run ``episodes`` (static) whole episodes of the policy on fresh layouts; jit/vmap-able over params/keys.
 
@@ -38,6 +39,8 @@ def evaluate(
       world, world_params: where to evaluate (e.g. the held-out 5-block world, or a hand-picked map).
       key: JAX key for layouts (and actions when not deterministic).
       episodes: number of held-out episodes (the paper: 100).
+      horizon: steps to scan (static), the world's ``max_steps``; None reads it from ``world_params``, which must
+        then be concrete. Give it when ``world_params`` are a traced argument (one program for several maps).
       deterministic: act greedily (argmax of the logits), as SB3's ``evaluate_policy`` does by default.
 
     Returns:
@@ -50,7 +53,7 @@ def evaluate(
         raise ValueError(f"episodes: must be a positive integer, got {episodes!r}.")
     k_reset, k_run = jax.random.split(key)
     obs, state = jax.vmap(world.reset, in_axes=(0, None))(jax.random.split(k_reset, episodes), world_params)
-    horizon = world_params.max_steps
+    horizon = world_params.max_steps if horizon is None else horizon
 
     def one_step(carry, step_key):
         obs, state, done, totals = carry
@@ -76,7 +79,7 @@ def evaluate(
     # Episodes truncate at max_steps; scanning that many steps (a traced bound is not allowed) covers them.
     steps = int(horizon) if not isinstance(horizon, jax.core.Tracer) else None
     if steps is None:
-        raise ValueError("world_params.max_steps must be concrete (not traced) for evaluation.")
+        raise ValueError("world_params.max_steps is traced: pass evaluate(..., horizon=max_steps) as a static int.")
     (_, state, done, totals), _ = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
     out = {
         "goals_per_episode": totals["goals"].mean(),

@@ -35,6 +35,7 @@ Per-rollout metrics (each ``(num_rollouts,)``; leading seed axis when vmapped):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -88,9 +89,11 @@ class TrainState:
 class Learner(NamedTuple):
     """The pure functions of one phase; jit (and vmap) them yourself or use :func:`make_seeds_runner`.
 
-    ``init(key, params=None, opt_state=None, reward_state=None, start_step=0) -> TrainState``;
-    ``run(state, num_rollouts) -> (state, metrics)`` with ``num_rollouts`` static;
+    ``init(key, params=None, opt_state=None, reward_state=None, start_step=0, world_params=None) -> TrainState``;
+    ``run(state, num_rollouts, world_params=None) -> (state, metrics)`` with ``num_rollouts`` static;
     ``train(key) -> (state, metrics)`` for the whole ``config.total_timesteps``.
+    ``world_params`` None is the phase's own (``make_train``'s); passing them as an argument of a jitted function
+    makes them traced, so one compiled program serves every map of the same world kind and shapes.
     """
 
     init: Callable[..., TrainState]
@@ -99,6 +102,7 @@ class Learner(NamedTuple):
     network: ActorCritic
     optimizer: optax.GradientTransformation
     config: PPOConfig
+    world_params: Any
 
 
 def clip_grad_norm_torch(max_norm: float) -> optax.GradientTransformation:
@@ -190,9 +194,11 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
     obs_shape = tuple(world.observation_shape(world_params))
     n_envs = config.n_envs
     acc_keys = EPISODE_KEYS + info_keys(reward, world, world_params, n_envs)
+    phase_params = world_params
 
-    def init(key, params=None, opt_state=None, reward_state=None, start_step=0) -> TrainState:
+    def init(key, params=None, opt_state=None, reward_state=None, start_step=0, world_params=None) -> TrainState:
         """A fresh phase; pass ``params``/``opt_state``/``reward_state`` to continue from an earlier one."""
+        world_params = phase_params if world_params is None else world_params
         key, k_net, k_env, k_reward = jax.random.split(key, 4)
         if params is None:
             params = network.init(k_net, jnp.zeros((1,) + obs_shape, jnp.uint8))
@@ -211,7 +217,7 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
         )
         return TrainState(params, opt_state, actors, key, jnp.zeros((), jnp.int32))
 
-    def one_rollout(state: TrainState, _) -> tuple[TrainState, dict[str, jax.Array]]:
+    def one_rollout(world_params, state: TrainState, _) -> tuple[TrainState, dict[str, jax.Array]]:
         key, k_collect, k_reward, k_update = jax.random.split(state.key, 4)
         start_step = state.actors.steps
         actors, rollout, totals = collect_rollout(
@@ -251,17 +257,18 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
         }
         return TrainState(params, opt_state, actors, key, state.rollouts + 1), metrics
 
-    def run(state: TrainState, num_rollouts: int) -> tuple[TrainState, dict[str, jax.Array]]:
+    def run(state: TrainState, num_rollouts: int, world_params=None) -> tuple[TrainState, dict[str, jax.Array]]:
         """``num_rollouts`` (static) rollouts and updates in one ``lax.scan``."""
         if isinstance(num_rollouts, bool) or not isinstance(num_rollouts, int) or num_rollouts < 0:
             raise ValueError(f"num_rollouts: must be a static integer >= 0, got {num_rollouts!r}.")
-        return jax.lax.scan(one_rollout, state, None, length=num_rollouts)
+        world_params = phase_params if world_params is None else world_params
+        return jax.lax.scan(functools.partial(one_rollout, world_params), state, None, length=num_rollouts)
 
     def train(key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         """The whole phase: ``config.num_rollouts`` rollouts from a fresh ``init(key)``."""
         return run(init(key), config.num_rollouts)
 
-    return Learner(init, run, train, network, optimizer, config)
+    return Learner(init, run, train, network, optimizer, config, world_params)
 
 
 class SeedsRunner(NamedTuple):
@@ -269,22 +276,32 @@ class SeedsRunner(NamedTuple):
 
     ``init(keys, params=None, opt_state=None, reward_state=None, start_step=0)``: ``keys`` (S,) PRNG keys;
     ``params``/``opt_state``/``reward_state``, when given, are batched over seeds; ``start_step`` is shared.
-    ``run(states, num_rollouts)`` -> ``(states, metrics)`` with metrics ``(S, num_rollouts)``.
+    ``run(states, num_rollouts)`` -> ``(states, metrics)`` with metrics ``(S, num_rollouts)``, on the phase's world.
+    ``run_on(states, num_rollouts, world_params)``: the jitted program ``run`` calls, with the world's parameters
+    as its argument (shared by every map of the world kind with the same shapes).
     """
 
     init: Callable[..., TrainState]
     run: Callable[[TrainState, int], tuple[TrainState, dict[str, jax.Array]]]
+    run_on: Callable[[TrainState, int, Any], tuple[TrainState, dict[str, jax.Array]]]
 
 
 def make_seeds_runner(learner: Learner) -> SeedsRunner:
-    """Many seeds in one compiled program (``jax.vmap`` over seeds, then ``jax.jit``)."""
-    vinit = jax.jit(jax.vmap(learner.init, in_axes=(0, 0, 0, 0, None)))
+    """Many seeds in one compiled program (``jax.vmap`` over seeds, then ``jax.jit``).
+
+    The world's parameters are an argument of both programs, not constants folded into them: phases that differ
+    only in their map (Figure 5's five, Figure 4b's held-out blocks) compile once and share XLA's cache."""
+    vinit = jax.jit(jax.vmap(learner.init, in_axes=(0, 0, 0, 0, None, None)))
 
     def init(keys, params=None, opt_state=None, reward_state=None, start_step=0) -> TrainState:
-        return vinit(keys, params, opt_state, reward_state, start_step)
+        return vinit(keys, params, opt_state, reward_state, start_step, learner.world_params)
 
-    run = jax.jit(lambda states, n: jax.vmap(lambda s: learner.run(s, n))(states), static_argnums=1)
-    return SeedsRunner(init, run)
+    run_on = jax.jit(lambda states, n, wp: jax.vmap(lambda s: learner.run(s, n, wp))(states), static_argnums=1)
+
+    def run(states: TrainState, num_rollouts: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        return run_on(states, num_rollouts, learner.world_params)
+
+    return SeedsRunner(init, run, run_on)
 
 
 def check_finite(metrics: dict[str, Any], *, seeds: Any = None, context: str = "") -> None:

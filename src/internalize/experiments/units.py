@@ -185,9 +185,12 @@ def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> 
             params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
             keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
             wp = phases.world_params(exp, world)
-            fn = jax.jit(jax.vmap(
-                lambda p, k: evaluate(network.apply, p, runner.world, wp, k, exp.evaluation_episodes)))
-            out = jax.device_get(fn(params, keys))
+            horizon = int(wp.max_steps)
+            # The map is an argument, not a constant of the program: maps of one world kind share one program.
+            fn = jax.jit(jax.vmap(lambda p, k, on: evaluate(network.apply, p, runner.world, on, k,
+                                                            exp.evaluation_episodes, horizon=horizon),
+                                  in_axes=(0, 0, None)))
+            out = jax.device_get(fn(params, keys, wp))
             labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
             steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
                                 for _ in range(S)], np.int64)[:, None]
