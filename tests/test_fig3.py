@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from internalize.agents.isr import IsrConfig, isr_init_params
-from internalize.agents.isr_data import isr_buffer_add, isr_buffer_init
+from internalize.agents.isr import IsrConfig, isr_init_params, train_isr
+from internalize.agents.isr_data import first_transitions, isr_buffer_add, isr_buffer_init, isr_split
 from internalize.agents.isr_metrics import isr_metrics, isr_metrics_seeds, isr_predict_all
 from internalize.analysis.claims import claims
 from internalize.analysis.table import isr_final_per_run, isr_heldout_shared
@@ -207,6 +207,27 @@ def test_predict_all_skips_only_chunks_no_part_needs():
     # Whole chunks are computed; XLA may round a cond branch's program differently (1 ulp at -O0).
     np.testing.assert_allclose(some[computed], every[computed], rtol=1e-6, atol=1e-9)
     assert np.all(some[~computed] == 0.0) and np.all(every[~computed] != 0.0)
+
+
+def test_an_isr_on_the_first_n_transitions_is_the_same_computation_with_n_as_data():
+    # Figure 3b's sizes train on the buffer cut to its first n transitions under the config without n_data: the
+    # same split, the same updates and bit-identical parameters and curve as n_data=n, in one program for every n.
+    buf = _buffer(200)
+    cfg = IsrConfig(network="mlp", encoding="onehot", batch_size=16, n_updates=12, log_every=4)
+    key = jax.random.key(5)
+    fit = jax.jit(lambda b, k, c=dataclasses.replace(cfg, n_data=None): train_isr(c, b, k))
+    for n in (60, 120):
+        static = jax.jit(lambda b, k, c=dataclasses.replace(cfg, n_data=n): train_isr(c, b, k))(buf, key)
+        as_data = fit(first_transitions(buf, n), key)
+        assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.array_equal(a, b, equal_nan=True)),
+                                                static, as_data))), n
+        for part in ("train", "holdout"):
+            np.testing.assert_array_equal(getattr(isr_split(first_transitions(buf, n)), part),
+                                          getattr(isr_split(buf, n_data=n), part))
+    lowered = [fit.lower(first_transitions(buf, n), key).as_text() for n in (60, 120)]
+    assert lowered[0] == lowered[1], "every size must run the same program"
+    trained = [fit(first_transitions(buf, n), key)[0] for n in (60, 120)]
+    assert not np.array_equal(jax.tree.leaves(trained[0])[0], jax.tree.leaves(trained[1])[0]), "n is an input"
 
 
 def test_seed_mapped_metrics_equal_the_vmapped_ones():

@@ -220,6 +220,16 @@ def sample_uniform(sampler: BalancedSampler, key: jax.Array, batch_size: int) ->
     return sampler.order[_pick(key, sampler.n_pos + sampler.n_neg, (batch_size,))]
 
 
+def first_transitions(buffer: IsrBuffer, n: int | jax.Array) -> IsrBuffer:
+    """The buffer as if only its first ``n`` transitions had been stored (``count`` becomes min(count, n)).
+
+    ``isr_split`` of this buffer with ``n_data=None`` is ``isr_split(buffer, n_data=n)``: the same slots train
+    and are held out. Here ``n`` is data rather than a static config field, so ISRs on different amounts of the
+    same buffer (Figure 3b) run one compiled program.
+    """
+    return buffer.replace(count=jnp.minimum(buffer.count, jnp.asarray(n, buffer.count.dtype)))
+
+
 def config_split(config: IsrConfig, buffer: IsrBuffer) -> IsrSplit:
     """``isr_split`` with the fraction, mode, ``n_data`` and seed of an ``IsrConfig``."""
     return isr_split(buffer, config.holdout_fraction, config.split, config.n_data, config.split_seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from internalize.agents.evaluate import evaluate
 from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
+from internalize.agents.isr_data import first_transitions
 from internalize.agents.isr_metrics import isr_metrics_seeds
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, UnitContext, initial_state, run_unit
@@ -80,10 +82,16 @@ def _train_isrs(runner: UnitContext, cfg: Any, buffers: Any, keys: jax.Array, co
     """Train one ISR per seed (vmapped) and score it; returns ((S,)-batched params, its rows). ``holdout``: the
     config whose held-out transitions score it (default its own)."""
     exp = runner.exp
+    # An ISR on the first n_data transitions trains on the buffer cut to them, under the config without n_data:
+    # the same split and updates, with the size as data, so Figure 3b's sizes share one compiled program.
+    fit_cfg, fit_buffers = cfg, buffers
+    if cfg.n_data is not None:
+        fit_cfg, fit_buffers = dataclasses.replace(cfg, n_data=None), first_transitions(buffers, cfg.n_data)
     with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates, unit="updates") as bar:
         # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while its
         # training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
-        params, _, curve = jax.block_until_ready(jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys))
+        fit = jax.jit(jax.vmap(lambda b, k: train_isr(fit_cfg, b, k)))
+        params, _, curve = jax.block_until_ready(fit(fit_buffers, keys))
         bar.advance(cfg.n_updates)
     final = jax.device_get(isr_metrics_seeds(cfg, params, buffers, holdout=holdout))
     return params, _isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=holdout is None)
