@@ -293,3 +293,22 @@ def test_distance_map_and_toward():
 def test_bad_params_are_clear_value_errors(kwargs, field):
     with pytest.raises(ValueError, match=field):
         make_params(**kwargs)
+
+
+def test_rules_are_static_and_layouts_are_data_so_one_program_serves_every_layout():
+    # The runner passes world parameters as an argument of its programs. The world's rules (drop, helper, rewarded
+    # event) are static: each program holds only its own rule, as when the parameters were constants. Layouts and
+    # reward sizes are data: another layout, bank or reward of the same shapes runs the same program.
+    def lowered(params):
+        def step(key, params):
+            obs, state = WORLD.reset(key, params)
+            return WORLD.step(key, state, jnp.int32(F), params)
+        return jax.jit(step).lower(KEY, params).as_text()
+
+    base = make_params()
+    assert lowered(make_params(layout=CORRIDOR)) == lowered(make_params(layout=TWO_ROUTES, goal_reward=1.0))
+    assert lowered(base) == lowered(make_params(max_steps=50, step_cost=0.02, goal_reward=1.0))
+    for rule in ({"drop": "noop"}, {"helper": "reference-dfs"}, {"rewarded_event": "boulder_lift"}):
+        assert lowered(make_params(**rule)) != lowered(base), rule
+    leaves = jax.tree.leaves(base)
+    assert not any(isinstance(x, bool) for x in leaves) and len(leaves) == 6  # the switches are no leaves

@@ -86,18 +86,22 @@ class ProsocialParams:
       bank: (N, 7, 7) bool [layout, y, x] wall layouts drawn from (one entry for a user layout).
       user_layout: () bool, use ``fixed`` positions instead of drawing a placement.
       fixed: (4, 2) int32 ``(x, y)`` of boulder, helped agent, goal, learner for a user layout.
-      drop_places: () bool, drop puts the boulder down (paper) or does nothing (reference).
-      helper_shortest: () bool, the helped agent avoids boulder and learner (paper) or plans through them.
-      reward_lift: () bool, the rewarded event is the boulder lift instead of the helped agent's goal.
+      drop_places: bool, drop puts the boulder down (paper) or does nothing (reference).
+      helper_shortest: bool, the helped agent avoids boulder and learner (paper) or plans through them.
+      reward_lift: bool, the rewarded event is the boulder lift instead of the helped agent's goal.
       max_steps: () int32; step_cost: () float32 (positive, subtracted); goal_reward: () float32 (R_s).
+
+    The three switches are the world's rules, static (Python bools, part of a compiled program's key): a program
+    holds only the rule it runs. The rest is data: passed as an argument of a jitted function, one program
+    serves every layout bank and reward size.
     """
 
     bank: jax.Array
     user_layout: jax.Array
     fixed: jax.Array
-    drop_places: jax.Array
-    helper_shortest: jax.Array
-    reward_lift: jax.Array
+    drop_places: bool = struct.field(pytree_node=False)
+    helper_shortest: bool = struct.field(pytree_node=False)
+    reward_lift: bool = struct.field(pytree_node=False)
     max_steps: jax.Array
     step_cost: jax.Array
     goal_reward: jax.Array
@@ -185,9 +189,9 @@ def make_params(
         bank=jnp.asarray(bank),
         user_layout=jnp.asarray(layout is not None),
         fixed=jnp.asarray(fixed),
-        drop_places=jnp.asarray(drop == "place"),
-        helper_shortest=jnp.asarray(helper == "shortest"),
-        reward_lift=jnp.asarray(rewarded_event == "boulder_lift"),
+        drop_places=drop == "place",
+        helper_shortest=helper == "shortest",
+        reward_lift=rewarded_event == "boulder_lift",
         max_steps=jnp.asarray(max_steps, jnp.int32),
         step_cost=jnp.asarray(step_cost, jnp.float32),
         goal_reward=jnp.asarray(goal_reward, jnp.float32),
@@ -287,7 +291,7 @@ def helper_action(state: ProsocialState, params: ProsocialParams) -> tuple[jax.A
     avoid = jnp.where(params.helper_shortest, boulder | _cell(state.learner_pos), False)
     passable = ~state.walls & ~avoid & ~_cell(state.goal_pos)
     dist = distance_map(passable, _cell(state.goal_pos))
-    return toward(state.helped_pos, state.helped_dir, dist, ~params.helper_shortest)
+    return toward(state.helped_pos, state.helped_dir, dist, not params.helper_shortest)
 
 
 class Prosocial:
