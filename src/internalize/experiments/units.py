@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,6 +78,12 @@ def socialization_rows(exp: Experiment) -> Callable[[pd.DataFrame], pd.DataFrame
     return expand
 
 
+@functools.lru_cache(maxsize=8)
+def _fit_seeds(cfg: Any) -> Callable:
+    """The jitted, seed-vmapped ``train_isr`` of ``cfg`` (static), made once: Figure 3b's sizes reuse it traced."""
+    return jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))
+
+
 def _train_isrs(runner: UnitContext, cfg: Any, buffers: Any, keys: jax.Array, condition: str,
                 holdout: Any = None) -> tuple[Any, pd.DataFrame]:
     """Train one ISR per seed (vmapped) and score it; returns ((S,)-batched params, its rows). ``holdout``: the
@@ -90,8 +97,7 @@ def _train_isrs(runner: UnitContext, cfg: Any, buffers: Any, keys: jax.Array, co
     with runner.progress.task(f"{exp.name}/isr ({condition})", total=cfg.n_updates, unit="updates") as bar:
         # Dispatch is asynchronous: wait for the result, or the bar reports the ISR done in a second while its
         # training (tens of seconds for a quick preset's 10 seeds) is charged to the metrics below.
-        fit = jax.jit(jax.vmap(lambda b, k: train_isr(fit_cfg, b, k)))
-        params, _, curve = jax.block_until_ready(fit(fit_buffers, keys))
+        params, _, curve = jax.block_until_ready(_fit_seeds(fit_cfg)(fit_buffers, keys))
         bar.advance(cfg.n_updates)
     final = jax.device_get(isr_metrics_seeds(cfg, params, buffers, holdout=holdout))
     return params, _isr_rows(exp, condition, jax.device_get(curve), final, heldout_curve=holdout is None)
@@ -188,17 +194,20 @@ def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> 
         soc_steps = exp.learner.phase_steps(exp.socialization_steps)
         aut_steps = exp.learner.phase_steps(exp.autonomy_steps)
         frames = []
+        # The map is an argument, not a constant of the program: maps of one world kind (and horizon) share it.
+        programs: dict[int, Callable] = {}
         for w_index, world in enumerate(exp.autonomy_worlds):
             conditions = [c for c in exp.conditions if (c, world.name) in finals]
             params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[finals[(c, world.name)] for c in conditions])
             keys = jnp.concatenate([phases.evaluation_keys(runner.keys, w_index)] * len(conditions))
             wp = phases.world_params(exp, world)
             horizon = int(wp.max_steps)
-            # The map is an argument, not a constant of the program: maps of one world kind share one program.
-            fn = jax.jit(jax.vmap(lambda p, k, on: evaluate(network.apply, p, runner.world, on, k,
-                                                            exp.evaluation_episodes, horizon=horizon),
-                                  in_axes=(0, 0, None)))
-            out = jax.device_get(fn(params, keys, wp))
+            if horizon not in programs:
+                programs[horizon] = jax.jit(jax.vmap(
+                    lambda p, k, on, h=horizon: evaluate(network.apply, p, runner.world, on, k,
+                                                         exp.evaluation_episodes, horizon=h),
+                    in_axes=(0, 0, None)))
+            out = jax.device_get(programs[horizon](params, keys, wp))
             labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
             steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
                                 for _ in range(S)], np.int64)[:, None]
