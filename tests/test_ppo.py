@@ -167,6 +167,21 @@ def test_the_map_is_an_argument_of_the_seeds_program_so_maps_share_one_program(s
     assert (walls(on5) == walls(on3) + 2).all(), "every layout holds two more blocks"
 
 
+def test_a_donating_seeds_runner_reuses_the_states_it_is_given_and_computes_the_same():
+    # The experiment runner's chunks donate their states: XLA writes the new states into the old ones' buffers
+    # instead of allocating and copying the whole state (the socialization buffer) on every call.
+    donating = make_seeds_runner(LEARNER, donate=True)
+    kept = SEEDS.init(KEYS)
+    given = SEEDS.init(KEYS)
+    ref_state, ref = SEEDS.run(kept, 2)
+    state, m = donating.run(given, 2)
+    assert _equal_trees(m, ref) and _equal_trees(state, ref_state), "donation must not change a number"
+    assert all(x.is_deleted() for x in jax.tree.leaves(given)), "the given states' buffers were taken over"
+    assert not any(x.is_deleted() for x in jax.tree.leaves(kept)), "without donate the input stays usable"
+    with pytest.raises(RuntimeError, match="deleted"):
+        donating.run(given, 2)
+
+
 def test_nan_in_reward_stops_with_rollout_and_step_named():
     state = _with_nan_at(INIT(KEYS[0]), 97)  # rollout 2 covers env steps 64..127; 97 = vector step 24, env 1
     _, m = RUN(state, 2)

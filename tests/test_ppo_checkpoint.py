@@ -17,7 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.agents.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from internalize.agents.checkpoint import (
+    MAGIC,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    verify_checkpoint,
+)
 
 
 def _tree():
@@ -78,6 +85,56 @@ def test_corrupt_file_is_detected(tmp_path, where, compress):
     path.write_bytes(bytes(blob))
     with pytest.raises(CheckpointError, match=r"c\.ckpt.*corrupt"):
         load_checkpoint(path, _tree())
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_verify_checks_the_digest_without_loading_and_a_damaged_body_fails_it(tmp_path, compress):
+    # What the shared folder checks before it links a checkpoint in or out: the checksum alone.
+    path = save_checkpoint(tmp_path / "v.ckpt", _tree(), {"done": 1}, compress=compress)
+    verify_checkpoint(path)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x10
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match=r"v\.ckpt.*corrupt"):
+        verify_checkpoint(path)
+
+
+def test_a_checkpoint_whose_body_was_assembled_in_memory_still_loads(tmp_path):
+    # Earlier versions built the body in memory with np.savez (a seekable zip) before writing it; the streamed
+    # body is a zip written in one pass. Both are the same layout to the reader.
+    import hashlib
+    import io
+    import json
+
+    tree = _tree()
+    streamed = save_checkpoint(tmp_path / "s.ckpt", tree, {"done": 5})
+    _, records, arrays = read_checkpoint(streamed)
+    header = json.dumps({"meta": {"done": 5}, "leaves": records}).encode()
+    payload = io.BytesIO()
+    np.savez(payload, **{f"leaf_{i:05d}": a for i, a in enumerate(arrays)})
+    body = len(header).to_bytes(8, "little") + header + payload.getvalue()
+    old = tmp_path / "old.ckpt"
+    old.write_bytes(MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    loaded, meta = load_checkpoint(old, tree)
+    assert meta == {"done": 5} and _same(loaded, tree)
+
+
+def test_a_write_that_fails_midway_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "w.ckpt", _tree(), {"done": 1})
+    written = []
+
+    def fail(member, array, **kwargs):  # the disk fills up after the first array
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(array)
+        member.write(np.lib.format.magic(1, 0))
+
+    monkeypatch.setattr(np.lib.format, "write_array", fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, _tree(), {"done": 2})
+    monkeypatch.undo()
+    assert read_checkpoint(path)[0] == {"done": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt"], "no temporary file left"
 
 
 def test_truncated_missing_and_foreign_files_are_rejected(tmp_path):

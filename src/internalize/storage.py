@@ -1,9 +1,9 @@
 """Files the runner writes and later trusts: atomic writes, readable modes, and a checksum verified on every read.
 
-* :func:`atomic_write_bytes` writes to a temporary file in the target's directory, fsyncs it and renames it over
-  the target, so a reader sees the old file or the new one, never half of one. The file gets the mode a plain
-  ``open()`` would give it (0666 minus the umask: 0644 by default), not ``mkstemp``'s private 0600, so a
-  collaborator can read a shared results folder.
+* :func:`atomic_write_bytes` (and :func:`atomic_writer`, for contents written piece by piece) writes to a temporary
+  file in the target's directory, fsyncs it and renames it over the target, so a reader sees the old file or the
+  new one, never half of one. The file gets the mode a plain ``open()`` would give it (0666 minus the umask: 0644
+  by default), not ``mkstemp``'s private 0600, so a collaborator can read a shared results folder.
 * :func:`write_verified` also writes ``NAME.sha256`` beside the file: its sha256 and size in bytes.
   :func:`read_verified` returns the bytes only if they match, and raises :class:`CorruptFile` (one line, naming
   the file) otherwise — a flipped bit, a truncated or hand-edited file, or a file without its checksum is never
@@ -20,19 +20,21 @@ read and write through it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
 __all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path",
-           "atomic_write_bytes", "atomic_link", "write_verified", "read_verified", "remove_verified",
-           "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
+           "atomic_writer", "atomic_write_bytes", "atomic_link", "write_verified", "read_verified",
+           "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
            "remove_stray_temporaries"]
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -71,9 +73,12 @@ def checksum_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, of: str | os.PathLike | None = None) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + fsync + rename), mode
-    :data:`FILE_MODE`. ``of``: the file an error names, when ``path`` is a part of it (its checksum file)."""
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, *, of: str | os.PathLike | None = None) -> Iterator[BinaryIO]:
+    """A binary file whose contents replace ``path`` atomically when the block ends without an error (temporary
+    file in the same directory + fsync + rename), mode :data:`FILE_MODE`; on an error nothing is replaced and the
+    temporary file is removed. For contents too large to assemble in memory first (a checkpoint holding a whole
+    socialization). ``of``: the file an error names, when ``path`` is a part of it (its checksum file)."""
     path = Path(path)
     named = path if of is None else Path(of)
     tmp = None
@@ -81,8 +86,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, of: str | os.Pat
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -93,6 +98,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, of: str | os.Pat
             kept = "the previous version is kept" if named.exists() else "nothing was written"
             raise WriteFailed(err.errno, f"{named}: cannot be written ({err.strerror or err}); {kept}") from None
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, of: str | os.PathLike | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_writer`)."""
+    with atomic_writer(path, of=of) as f:
+        f.write(data)
 
 
 def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:

@@ -157,7 +157,7 @@ class Runner:
         obs_shape = self.world.observation_shape(params)
         learner = make_train(phases.ppo_config(exp, exp.socialization_steps), self.world, params,
                              phases.socialization_reward(exp, obs_shape))
-        seeds = make_seeds_runner(learner)
+        seeds = make_seeds_runner(learner, donate=True)
         states = initial_state(self, seeds.init, self.keys.socialization)
         n = exp.learner.rollouts(exp.socialization_steps)
         labels = [{"condition": "caregiver", "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
@@ -187,7 +187,7 @@ class Runner:
         start = int(np.asarray(soc.actors.steps).reshape(-1)[0])
         reward = phases.autonomy_reward(exp, obs_shape, conditions, start)
         learner = make_train(phases.ppo_config(exp, exp.autonomy_steps), self.world, params, reward)
-        seeds = make_seeds_runner(learner)
+        seeds = make_seeds_runner(learner, donate=True)
         keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
         tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731
         from internalize.social.internalization import with_isr, with_run_flags

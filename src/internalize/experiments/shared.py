@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from internalize.agents.checkpoint import CheckpointError, read_checkpoint
+from internalize.agents.checkpoint import CheckpointError, verify_checkpoint
 from internalize.experiments import phases
 from internalize.experiments.results import ResultsStore
 from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
@@ -74,7 +74,7 @@ class SharedUnits:
         if not (self.enabled and ckpt.exists() and rows.exists()) or store.unit_done(unit):
             return False
         try:  # nothing corrupt is copied out of the shared folder: a damaged entry is deleted and recomputed
-            read_checkpoint(ckpt)
+            verify_checkpoint(ckpt)
             df = read_parquet_verified(rows)
         except (CheckpointError, CorruptFile) as err:
             shutil.rmtree(entry, ignore_errors=True)
@@ -91,7 +91,7 @@ class SharedUnits:
             return
         entry = self._entry(exp, unit)
         source = store.checkpoint_dir(unit) / "final.ckpt"
-        read_checkpoint(source)  # nothing corrupt is copied into the shared folder (raises CheckpointError)
+        verify_checkpoint(source)  # nothing corrupt is copied into the shared folder (raises CheckpointError)
         entry.mkdir(parents=True, exist_ok=True)
         atomic_link(source, entry / "final.ckpt")
         write_parquet_verified(entry / "rows.parquet", rows)
