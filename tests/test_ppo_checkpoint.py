@@ -75,7 +75,31 @@ def test_a_compressed_checkpoint_round_trips_exactly_and_is_smaller(tmp_path):
     assert meta == {"done": 2} and _same(loaded, tree)
 
 
-@pytest.mark.parametrize("compress", [False, True])
+def test_a_resume_checkpoint_deflates_the_integer_arrays_and_stores_the_floats(tmp_path):
+    """A unit in progress is checkpointed with compress="integers": the socialization buffer's small codes
+    deflate faster than the raw bytes are written, float parameters would cost far more to deflate than to
+    store. It round-trips exactly like the others."""
+    import zipfile
+
+    codes = (jax.random.uniform(jax.random.key(1), (256, 9, 9, 4)) < 0.1).astype(jnp.uint8)
+    tree = {**_tree(), "buffer": codes}
+    path = save_checkpoint(tmp_path / "r.ckpt", tree, {"done": 2}, compress="integers")
+    loaded, meta = load_checkpoint(path, tree)
+    assert meta == {"done": 2} and _same(loaded, tree)
+    _, records, arrays = read_checkpoint(path)
+    with open(path, "rb") as f:  # the payload is a zip archive after the header
+        f.seek(len(MAGIC) + 65)
+        f.seek(int.from_bytes(f.read(8), "little"), 1)
+        members = {i.filename: i.compress_type for i in zipfile.ZipFile(f).infolist()}
+    for i, (record, array) in enumerate(zip(records, arrays)):
+        expected = zipfile.ZIP_DEFLATED if array.dtype.kind in "biu" else zipfile.ZIP_STORED
+        assert members[f"leaf_{i:05d}.npy"] == expected, (record["path"], array.dtype)
+    assert set(members.values()) == {zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED}
+    with pytest.raises(ValueError, match="compress: got 'floats'"):
+        save_checkpoint(tmp_path / "x.ckpt", tree, compress="floats")
+
+
+@pytest.mark.parametrize("compress", [False, True, "integers"])
 @pytest.mark.parametrize("where", ["payload", "header", "digest"])
 def test_corrupt_file_is_detected(tmp_path, where, compress):
     path = save_checkpoint(tmp_path / "c.ckpt", _tree(), {"done": 1}, compress=compress)

@@ -291,7 +291,7 @@ class Runner:
         rows_name = f"rows-{done:06d}.parquet"
         write_parquet_verified(path.parent / rows_name, pd.concat(frames, ignore_index=True), self.store.identity)
         save_checkpoint(path, states, {"done": done, "episodes": episodes.tolist(), "rows": rows_name,
-                                       "identity": self.store.identity})
+                                       "identity": self.store.identity}, compress="integers")
         for old in path.parent.glob("rows-*.parquet"):
             if old.name != rows_name:
                 remove_verified(old)
