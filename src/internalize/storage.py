@@ -34,8 +34,8 @@ import pandas as pd
 
 __all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path",
            "atomic_writer", "atomic_write_bytes", "atomic_link", "write_verified", "read_verified",
-           "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified", "read_json_verified",
-           "remove_stray_temporaries"]
+           "remove_verified", "write_parquet_verified", "read_parquet_verified", "write_json_verified",
+           "read_json_verified", "remove_stray_temporaries"]
 
 CHECKSUM_SUFFIX = ".sha256"
 

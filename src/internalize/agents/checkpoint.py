@@ -13,9 +13,9 @@ socialization's stored observations are small integer codes and shrink more than
 deflates only the integer and boolean arrays, for the partial checkpoints written every half minute of a unit in
 progress, where the time matters more: the quick Figure 7's socialization buffer (1.1 GB of uint8 codes) deflates
 to 46 MB in 2.9 s where writing it raw took 3.4-7.3 s, while 18 MB of float parameters take 0.47 s to deflate and
-0.03 s to store (2-core CPU). All kinds read the same way. Deflate runs at level ``DEFLATE_LEVEL`` = 3, not NumPy's ``savez_compressed`` default 6:
-measured on the quick Figure 4a's socialization (10 seeds, 332 MB of arrays), level 6 took 3.8 s for 19.4 MB and
-level 3 1.4 s for 24.1 MB.
+0.03 s to store (2-core CPU). All kinds read the same way. Deflate runs at level ``DEFLATE_LEVEL`` = 3, not
+NumPy's ``savez_compressed`` default 6: measured on the quick Figure 4a's socialization (10 seeds, 332 MB of
+arrays), level 6 took 3.8 s for 19.4 MB and level 3 1.4 s for 24.1 MB.
 
 Leaves are stored bit-exactly (typed PRNG keys as their raw ``key_data``), so a run resumed from a
 checkpoint continues bit-identically on the same machine. The file is written to a temporary file in the
@@ -24,9 +24,9 @@ file or the new one, never a torn one. A damaged file fails the checksum and rai
 :class:`CheckpointError` naming the file.
 
 The body is streamed: written to the file piece by piece while it is hashed (the digest is filled in last), and
-hashed in chunks when read, never assembled in memory. A quick Figure 7 socialization's partial checkpoint
-(1.1 GB) took 10-17 s to write when it was (three whole copies, on a machine where fresh memory is slow), most
-of the time the unit spent on anything but training.
+hashed in chunks when read, never assembled in memory. Assembled in memory first (three whole copies, on a
+machine where fresh memory is slow), a quick Figure 7 socialization's partial checkpoint of 1.1 GB took 10-17 s
+to write; streamed, 2-8 s.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, list[dict], list[np.
             # The payload is a zip archive after the header; zipfile reads it in place (as data prepended to it).
             with np.load(file, allow_pickle=False) as npz:
                 arrays = [npz[f"leaf_{i:05d}"] for i in range(len(header["leaves"]))]
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as err:
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise CheckpointError(f"checkpoint {path}: its checksum holds but it cannot be parsed ({err}).") from err
     return header["meta"], header["leaves"], arrays
 
