@@ -1,10 +1,10 @@
 """Our JAX PPO against Stable-Baselines3 PPO on the same navigation world: throughput, FLOP ceiling, learning parity.
 
-Both sides train the paper's agent (PAPER-SPEC §2) on the 3-random-block navigation world with the same
-hyper-parameters: n_steps 2048, one env, batch 64, 10 epochs, lr 1e-4, SB3's other defaults; the policy is the
-minigrid CNN (``cnn``) or SB3's ``MlpPolicy`` layout (``mlp``). SB3 runs in its own virtual environment
-(``benchmarks/setup_sb3_env.sh``, created on first use) through ``benchmarks/sb3_peer.py``, which drives our
-Gymnasium adapter; see ``benchmarks/README.md``.
+Both sides train the paper's agent (docs/paper-vs-reference.md, 'Policy and PPO') on the 3-random-block navigation
+world with the same hyper-parameters: n_steps 2048, one env, batch 64, 10 epochs, lr 1e-4, SB3's other
+defaults; the policy is the minigrid CNN (``cnn``) or SB3's ``MlpPolicy`` layout (``mlp``). SB3 runs in its own
+virtual environment (``benchmarks/setup_sb3_env.sh``, created on first use) through ``benchmarks/sb3_peer.py``,
+which drives our Gymnasium adapter; see ``benchmarks/README.md``.
 
 What it measures, for each policy:
 

@@ -6,7 +6,8 @@ stable-baselines3 2.9.2), never in the package's. Our package is not installed t
 drives exactly our world (3 random blocks, reward R_e + R_s, 20-step truncated episodes, (9, 9, 4) uint8
 observations, 3 actions).
 
-The agent is the paper's (PAPER-SPEC §2): ``PPO("CnnPolicy", env, learning_rate=1e-4,
+The agent is the paper's (docs/paper-vs-reference.md, 'Policy and PPO'):
+``PPO("CnnPolicy", env, learning_rate=1e-4,
 policy_kwargs=dict(features_extractor_class=MinigridFeaturesExtractor, features_extractor_kwargs=dict(
 features_dim=128)))``, one env (SB3 wraps it in a ``DummyVecEnv`` and, the observation being a channel-last
 uint8 image, in a ``VecTransposeImage``), everything else SB3's default: n_steps 2048, batch 64, 10 epochs,
@@ -54,7 +55,7 @@ def _log(msg: str) -> None:
 
 
 def make_extractor_class():
-    """The reference's ``MinigridFeaturesExtractor`` (PAPER-SPEC §2.2), built after SB3 is imported."""
+    """The reference's ``MinigridFeaturesExtractor``, built after SB3 is imported."""
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
     class MinigridFeaturesExtractor(BaseFeaturesExtractor):

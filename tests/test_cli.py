@@ -269,7 +269,7 @@ def test_list_shows_every_experiment_with_its_worlds_conditions_budgets_and_seed
         assert row["conditions"] == (", ".join(exp.conditions) or "-"), (name, row)
         assert row["steps"] == f"{exp.socialization_steps:,} + {exp.autonomy_steps:,}", (name, row)
         assert row["seeds"] == str(len(exp.seeds)), (name, row)
-    if preset == "paper":  # the paper's budgets (PAPER-SPEC §2.3, §5), written out
+    if preset == "paper":  # the paper's budgets (docs/paper-vs-reference.md, 'Phase lengths and seeds'), written out
         assert [rows[k]["steps"] for k in rows] == ["120,832 + 120,832", "120,832 + 0", "120,832 + 120,832",
                                                     "120,832 + 241,664", "120,832 + 241,664",
                                                     "241,664 + 241,664"]

@@ -40,9 +40,10 @@ def tiny(name: str = "fig4a", **changes) -> Experiment:
 
 
 # ------------------------------------------------------------------------------------------------ validation
-# PAPER-SPEC facts per figure: worlds, conditions, budgets (SB3's learn(12e4) = 59 rollouts of 2048 = 120,832
-# steps; learn(24e4) = 241,664), seeds (1234-1243; Figure 6 is the single run of seed 1235), the ISR's learning
-# rate / batch / epochs (§3.4-3.5, §7, §8.5) and the 100 held-out episodes (§9.7).
+# The paper's facts per figure (docs/paper-vs-reference.md, 'Phase lengths and seeds', 'ISR training' and
+# 'Held-out evaluation'): worlds, conditions, budgets (SB3's learn(12e4) = 59 rollouts of 2048 = 120,832 steps;
+# learn(24e4) = 241,664), seeds (1234-1243; Figure 6 is the single run of seed 1235), the ISR's learning rate /
+# batch / epochs and the 100 held-out episodes.
 _PAPER_SEEDS = tuple(range(1234, 1244))
 _ISR_1B = dict(learning_rate=3e-4, batch_size=1, updates_fraction=1.0)  # one epoch of batch 1 (Figs 1b/4b/5)
 _PAPER_FACTS = {
@@ -72,7 +73,7 @@ def test_paper_presets_validate(name):
                conditions=set(paper.conditions), steps=(paper.socialization_steps, paper.autonomy_steps),
                seeds=paper.seeds)
     assert got == {k: facts[k] for k in got}, (name, got)
-    # The paper's learner: SB3's PPO defaults with the minigrid CNN, lr 1e-4, one env (PAPER-SPEC §2.3).
+    # The paper's learner: SB3's PPO defaults with the minigrid CNN, lr 1e-4, one env.
     assert paper.learner == learner_config(torso="cnn", n_envs=1, n_steps=2048, batch_size=64, n_epochs=10,
                                         learning_rate=1e-4, ent_coef=0.0), paper.learner
     for phase_steps in paper.socialization_steps, paper.autonomy_steps:

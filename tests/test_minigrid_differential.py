@@ -1,4 +1,6 @@
-"""Differential test: our navigation world against minigrid itself (PAPER-SPEC §1-2.1).
+"""Differential test: our navigation world against minigrid itself.
+
+What is compared: docs/paper-vs-reference.md, 'Navigation world' and 'Observation'.
 
 The reference code builds its world from minigrid's ``MiniGridEnv`` and encodes it with ``Grid.encode``. Here a
 minigrid twin of every layout is built from minigrid's public API (``Grid``, ``Wall``, ``Goal``, agent position

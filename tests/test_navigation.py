@@ -1,4 +1,6 @@
-"""Rules of the navigation world (PAPER-SPEC §1): rewards, truncation, layouts, maps, batching, bad input."""
+"""Rules of the navigation world: rewards, truncation, layouts, maps, batching, bad input.
+
+The paper's rules: docs/paper-vs-reference.md, 'Navigation world'."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The prosocial world (PAPER-SPEC §8): learner actions, the helped agent, rewards, events, caregivers, bad input."""
+"""The prosocial world: learner actions, the helped agent, rewards, events, caregivers, bad input.
+
+The paper's world and the authors' code: docs/paper-vs-reference.md, 'Prosocial world'."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Prosocial layouts (PAPER-SPEC §8.1): tree banks, the n_walls question, placements, reproducibility, user maps."""
+"""Prosocial layouts: tree banks, the n_walls question, placements, reproducibility, user maps.
+
+The n_walls question: docs/paper-vs-reference.md, 'Prosocial layouts'."""
 
 from __future__ import annotations
 

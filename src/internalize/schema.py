@@ -1,7 +1,7 @@
 """The results table's schema: the one definition the runner writes and the analysis layer reads.
 
-Every experiment's results are one long table (``OUT/EXPERIMENT/results.parquet``, DESIGN.md "Results are a
-table"): one row per logged scalar. The writer (:mod:`internalize.experiments.results`) and the reader
+Every experiment's results are one long table (``OUT/EXPERIMENT/results.parquet``, docs/design.md,
+principle 6): one row per logged scalar. The writer (:mod:`internalize.experiments.results`) and the reader
 (:mod:`internalize.analysis.table`) both import these names from here, so the two sides cannot drift apart.
 This module imports nothing from ``internalize.experiments`` or ``internalize.analysis`` (the analysis layer
 never imports the runner, and the runner never imports the analysis layer).

@@ -1,9 +1,9 @@
 """Held-out evaluation of a policy: N fresh episodes with the deterministic policy, scored by the caregiver.
 
-The paper's "held-out" evaluation (PAPER-SPEC §5, §9.7) is SB3's ``evaluate_policy`` over 100 episodes with
-``deterministic=True`` on freshly sampled layouts, and its metric "Reward (OOD)" is the caregiver-present return:
-social reward plus step costs. Here the N episodes run side by side (one environment per episode, vmapped), so
-an evaluation is one jitted program; episodes are independent either way.
+The paper's "held-out" evaluation (docs/paper-vs-reference.md, 'Held-out evaluation') is SB3's ``evaluate_policy``
+over 100 episodes with ``deterministic=True`` on freshly sampled layouts, and its metric "Reward (OOD)" is the
+caregiver-present return: social reward plus step costs. Here the N episodes run side by side (one environment
+per episode, vmapped), so an evaluation is one jitted program; episodes are independent either way.
 """
 
 from __future__ import annotations

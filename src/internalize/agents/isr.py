@@ -2,7 +2,8 @@
 
 While the caregiver is present the learner stores every transition (``isr_data``) and the ISR learns to predict
 the caregiver's social reward R_s by regression; when the caregiver leaves, R_i = ISR(s, a) stands in for R_s in
-the learner's utility (``internalize.social.utility``). PAPER-SPEC §3 describes the reference implementation.
+the learner's utility (``internalize.social.utility``). docs/paper-vs-reference.md (from 'ISR data' to 'ISR
+held-out split') compares it with the authors' published code.
 
 Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) int action -> (..., 9, 9, 4 + k):
 
@@ -22,7 +23,8 @@ Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) 
   puts the action on the *peer's* cell to ask what the ISR makes of the peer's move).
 
 Convolutions run over the two spatial axes, as for the policy; the reference's quirk of convolving over
-(lateral, feature) with the crop's rows as input channels (PAPER-SPEC §3.3) is not reproduced.
+(lateral, feature) with the crop's rows as input channels (docs/paper-vs-reference.md, 'ISR network') is not
+reproduced.
 
 Networks (``network``), all with a linear output and no output activation:
 

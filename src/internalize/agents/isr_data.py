@@ -1,4 +1,6 @@
-"""ISR data: the socialization buffer, its train / held-out split and the balanced sampler (PAPER-SPEC §3.1, §3.5).
+"""ISR data: the socialization buffer, its train / held-out split and the balanced sampler.
+
+docs/paper-vs-reference.md, 'ISR data', compares it with the authors' published code.
 
 The ISR learns from *every* transition seen while the caregiver is present (not only the rewarded ones): the
 pre-action observation, the action taken and the social reward R_s the caregiver paid (0 or 0.4 in navigation;

@@ -1,4 +1,6 @@
-"""The learner's networks (PAPER-SPEC §2.2): the paper's CNN policy, an MLP option, and the shared torso.
+"""The learner's networks: the paper's CNN policy, an MLP option, and the shared torso.
+
+The paper's policy and PPO settings: docs/paper-vs-reference.md, 'Policy and PPO'.
 
 Shapes: observations are (..., H, W, C) uint8 egocentric crops, (9, 9, 4) in navigation; they are scaled by
 1/255 inside the network, as Stable-Baselines3 does for image observations. Convolutions run channel-last on
@@ -122,7 +124,7 @@ class ActorCritic(nn.Module):
 
     ``obs_scale`` multiplies the uint8 observation: 1/255 is SB3's ``normalize_images`` for an image-shaped Box
     (navigation); the prosocial world's reference policy sees raw codes (a 4-D Box that SB3 leaves unscaled,
-    PAPER-SPEC §8.3), so that world's ``obs_scale`` is 1.
+    docs/paper-vs-reference.md, 'Prosocial observation'), so that world's ``obs_scale`` is 1.
 
     Returns ``(logits (..., num_actions), value (...,))``. Action head gain 0.01, value head gain 1.
     """

@@ -3,7 +3,7 @@
 Rong & Kleiman-Weiner (2024), "Value Internalization: Learning and Generalizing from Social Reward".
 The per-seed values behind Figs 4b and 5 were read from the authors' plot scripts and ship with the
 package (``paper_data/*.csv``); the headline statistics below are the ones printed in the paper or
-recomputed from those values with the authors' own procedure (PAPER-SPEC §5, §9 item 8).
+recomputed from those values with the authors' own procedure (docs/paper-vs-reference.md, 'Figure 5 statistics').
 
 Units: every "reward (OOD)" is the mean caregiver-reward return per 20-step episode over 100 held-out
 episodes (0.4 per goal minus 0.045 per non-goal forward move). Fig 3b MSEs are squared reward units.
@@ -91,7 +91,7 @@ FIG5_MEANS: dict[str, dict[str, float]] = {
 
 # Fig 5 as the authors computed it: OLS ``y ~ condition * map`` fitted on one pair of conditions at a
 # time (the other condition's rows commented out), so each t is the simple effect in the reference
-# map "T" only (PAPER-SPEC §9 item 8). 100 rows, 10 cells -> df = 90.
+# map "T" only. 100 rows, 10 cells -> df = 90.
 FIG5_REFERENCE_OLS: tuple[PaperStat, ...] = (
     PaperStat("frozen", "isr", t=-3.662, p=0.0004, df=90, note="simple effect in map T"),
     PaperStat("isr", "oracle", t=-1.121, p=0.265, df=90, note="simple effect in map T"),

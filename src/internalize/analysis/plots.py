@@ -4,9 +4,9 @@ One function per kind; each takes the (already filtered) table, writes one PNG a
 beside the target, then ``os.replace``) and returns its path. Figures are built on
 ``matplotlib.figure.Figure`` with the Agg canvas, never through pyplot, so nothing global changes.
 
-Plot semantics follow the paper (PAPER-SPEC §4–5): learning curves are the mean over seeds with
-min–max bands and a dashed line where the caregiver leaves; bars carry bootstrap CIs (68% as the
-authors' ``errorbar=('ci', 68)``); Fig 3b is on a log y axis. Where the authors' plots smooth (Figs 3a, 6
+Plot semantics follow the paper (docs/paper-vs-reference.md, 'Curves, bars and smoothing'): learning curves are
+the mean over seeds with min–max bands and a dashed line where the caregiver leaves; bars carry bootstrap CIs
+(68% as the authors' ``errorbar=('ci', 68)``); Fig 3b is on a log y axis. Where the authors' plots smooth (Figs 3a, 6
 and 7: an exponential moving average with weight 0.8), ours do too and say so in the title.
 
 Every axis has a human label (:func:`label`), every legend names each line, band and marker, and each
@@ -58,7 +58,7 @@ _LABELS = {
     "peer_goals_per_episode": "Peer's goals per episode",
     "isr_train_mse": "train", "isr_heldout_mse": "held-out",
 }
-#: The authors' smoothing of Figs 3a, 6 and 7 (an exponential moving average, PAPER-SPEC §11).
+#: The authors' smoothing of Figs 3a, 6 and 7 (an exponential moving average).
 PAPER_EMA = 0.8
 
 

@@ -125,7 +125,8 @@ def _fig3(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     scored = (f"every size scored on the same {shared} held-out transitions (the end of the socialization)"
               if shared is not None else "each size scored on the held-out tail of its own data")
     out += [Text(f"Held-out MSE, mean (SEM) over seeds, one ISR per (seed, size); {scored}; 'updates': ISR "
-                 "updates per size. The paper's test loss leaks (PAPER-SPEC §5, Fig 3)."),
+                 "updates per size. The paper's test loss leaks "
+                 "(docs/paper-vs-reference.md, 'ISR held-out split')."),
             _table(("training transitions", "this run", "updates", "n", "seeds", "paper"), rows)]
     if len(runs) >= 3 and runs["n_train"].nunique() >= 2:
         c = spearman(runs["n_train"], runs["mse"])
@@ -208,8 +209,8 @@ def _fig5(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
             rows.append((fit.model + (f" (map {c.world})" if c.world else ""), f"{c.a} - {c.b}", fmt(c.estimate),
                          f"{c.stat_name} = {fmt(c.stat, 4)}", fmt(c.p, 3), c.n, seed_list(c.seeds), ref))
     out += [Text(f"Paper text: {paper.FIG5_PAPER_TEXT}. Those numbers are the authors' pairwise OLS with "
-                 "interaction, i.e. the effect in map T only (PAPER-SPEC §9 item 8); the mixed model is what "
-                 "the paper describes."),
+                 "interaction, i.e. the effect in map T only "
+                 "(docs/paper-vs-reference.md, 'Figure 5 statistics'); the mixed model is what the paper describes."),
             _table(("model", "contrast", "estimate", "statistic", "p", "n", "seeds", "paper"), rows)]
     return out + [Text("; ".join(notes))] if notes else out
 

@@ -1,7 +1,7 @@
 """The long results table as the analysis layer reads it: validation and the few reductions it needs.
 
 One row per logged scalar, with columns ``experiment, condition, world, seed, phase, step, episode,
-metric, value`` (see DESIGN.md, "Results are a table"). ``step`` counts global env steps of that seed
+metric, value`` (docs/design.md, principle 6). ``step`` counts global env steps of that seed
 at the end of the logged rollout (for ``phase == "isr"`` it is the ISR update index); ``episode`` counts
 cumulative episodes (may be NaN). This module never imports the runner: the columns are the contract.
 """

@@ -1,8 +1,8 @@
 """The paper's figures as Experiment values, each with two presets.
 
-* ``paper`` — the paper's budgets and learner (PAPER-SPEC §2.3, §5): SB3-default PPO with the minigrid CNN, one
-  environment, ``learn(12e4)`` = 59 rollouts = 120,832 steps per phase (241,664 for Figure 5's autonomy),
-  ISR with batch 1 for one epoch, 10 seeds (1234-1243).
+* ``paper`` — the paper's budgets and learner (docs/paper-vs-reference.md, 'Policy and PPO', 'Phase lengths and
+  seeds'): SB3-default PPO with the minigrid CNN, one environment, ``learn(12e4)`` = 59 rollouts = 120,832
+  steps per phase (241,664 for Figure 5's autonomy), ISR with batch 1 for one epoch, 10 seeds (1234-1243).
 * ``quick`` — every qualitative effect on a 2-core CPU in minutes: an MLP policy on the same egocentric crop,
   8 environments per seed and lr 1e-3, 49,152-step phases (twice that for socialization on 3 random blocks; in
   the prosocial world a scaled-input learner with 8 and 4 times that for socialization and autonomy), the
@@ -29,7 +29,7 @@ PAPER_SEEDS = tuple(range(1234, 1244))
 # SB3's learn(12e4) runs whole 2048-step rollouts: 59 of them.
 PAPER_PHASE = 59 * 2048  # 120,832
 PAPER_LONG_PHASE = 118 * 2048  # 241,664, Figure 5's autonomous phase (learn(24e4))
-FIG3_SIZES = (10_240, 20_480, 30_720, 40_960, 81_920, 120_832)  # PPO steps before each ISR (PAPER-SPEC §5, Fig 3b)
+FIG3_SIZES = (10_240, 20_480, 30_720, 40_960, 81_920, 120_832)  # PPO steps before each ISR (Fig 3b)
 
 # SB3's PPO defaults but for the MLP torso, 8 envs x 128 steps per rollout and lr 1e-3: with fewer updates per
 # sample (or lr <= 3e-4) a short run first learns to stand still, since every forward costs.
@@ -139,7 +139,7 @@ def _fig6(preset: str) -> Experiment:
         socialization_steps=PAPER_PHASE,
         autonomy_steps=PAPER_LONG_PHASE,
         seeds=(1235,),
-        # The reference's ISR network, as in the run behind the paper's Figure 6 (PAPER-SPEC §7); the policy-sized
+        # The reference's ISR network, as in the run behind the paper's Figure 6; the policy-sized
         # ISR is still accurate after 1/12 of an epoch, so it would not show the hacking.
         isr=IsrConfig(network="reference", updates_fraction=1 / 12),
         figures=("fig6",),
@@ -158,11 +158,12 @@ def _fig7(preset: str) -> Experiment:
         socialization_world=world("prosocial"),
         autonomy_worlds=(world("prosocial"),),
         conditions=("caregiver", "none", "isr"),
-        # learn(24e4): 2.4K 100-step episodes, the paper's "after 2.4K episodes" (PAPER-SPEC §5, Fig 7).
+        # learn(24e4): 2.4K 100-step episodes, the paper's "after 2.4K episodes".
         socialization_steps=PAPER_LONG_PHASE,
         autonomy_steps=PAPER_LONG_PHASE,
         seeds=PAPER_SEEDS,
-        # The reference trains its Figure 7 ISR for 10 epochs in batches of 10 (PAPER-SPEC §8.5).
+        # The reference trains its Figure 7 ISR for 10 epochs in batches of 10 (docs/paper-vs-reference.md,
+        # 'ISR training').
         isr=IsrConfig(batch_size=10, updates_fraction=10.0),
         figures=("fig7",),
     )

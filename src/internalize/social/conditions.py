@@ -72,7 +72,8 @@ CAREGIVER = Condition("caregiver", Presence("always"))  # the paper's "oracle": 
 NONE = Condition("none")  # the caregiver leaves and nothing replaces it
 ISR = Condition("isr", isr=True)  # the caregiver leaves; the ISR supplies R_i
 FROZEN = Condition("frozen", learns=False)  # no further learning (the paper's frozen baseline)
-# The reference code's "frozen" (PAPER-SPEC §9.5): keeps training with the caregiver on the socialization world.
+# The reference code's "frozen": keeps training with the caregiver on the socialization world
+# (docs/paper-vs-reference.md, 'The frozen baseline').
 FROZEN_CONTINUED = Condition("frozen-continued", Presence("always"), world="socialization")
 
 NAMED: dict[str, Condition] = {c.name: c for c in (CAREGIVER, NONE, ISR, FROZEN, FROZEN_CONTINUED)}

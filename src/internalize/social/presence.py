@@ -1,7 +1,7 @@
 """When the caregiver is there: presence schedules P(step) and their per-episode draws.
 
 An MDP with social rewards adds a caregiver to an MDP: a presence signal P in {0, 1} and a social reward R_s
-that the learner receives only while P = 1 (PAPER-SPEC §1, DESIGN.md). Worlds report R_s on every step as a
+that the learner receives only while P = 1 (docs/design.md, 'The idea'). Worlds report R_s on every step as a
 reward *channel* (``Channels.social``), present or not; ``social.caregiver`` says what the caregiver pays, and
 this module when it is there. Everything here is frozen, validated data plus pure jit-able functions.
 

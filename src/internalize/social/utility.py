@@ -1,4 +1,4 @@
-"""The learner's utility U, composed in one place from the reward channels (DESIGN.md principle 3).
+"""The learner's utility U, composed in one place from the reward channels (docs/design.md, principle 3).
 
 Inputs, all broadcast against each other (float32 scalars or batches):
 
@@ -13,7 +13,7 @@ Modes (``c`` = ``step_cost``, the world's forward cost, 0.045 in the paper):
 
 ``additive`` (the paper's default, its U):
     U = R_e + P * R_s + (1 - P) * R_i
-``additive-reference`` (reference Figs 1b/4a, PAPER-SPEC §3.6):
+``additive-reference`` (reference Figs 1b/4a; docs/paper-vs-reference.md, 'Internal reward in the utility'):
     U = R_e + P * R_s + (1 - P) * (R_i - c * event)
     The reference's phase-2 world charges the step cost on the goal step too (its goal branch pays nothing but
     still costs the forward); our worlds report R_e = 0 on the goal step, so the cost is put back while absent.

@@ -1,6 +1,6 @@
 """What every world returns from a step, and the auto-reset every learner uses.
 
-A world's step never mixes rewards: it returns its reward *channels* (DESIGN.md principle 3) and the learner's
+A world's step never mixes rewards: it returns its reward *channels* (docs/design.md, principle 3) and the learner's
 utility is composed from them elsewhere (``internalize.social.utility``).
 """
 

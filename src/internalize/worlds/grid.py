@@ -51,7 +51,8 @@ def _view_offsets(view: int, direction: jax.Array) -> tuple[jax.Array, jax.Array
 
     crop[r, c] shows the cell at ``agent + (h - r) * forward + (c - h) * right`` with ``h = view // 2``:
     row 0 lies ``h`` cells ahead, column 0 ``h`` cells to the left, the agent sits at ``(h, h)`` facing up.
-    This is the net effect of the reference's pad / crop / ``rot90`` x (dir + 2) / flip (PAPER-SPEC §2.1).
+    This is the net effect of the reference's pad / crop / ``rot90`` x (dir + 2) / flip
+    (docs/paper-vs-reference.md, 'Observation').
     """
     h = view // 2
     rows = jnp.arange(view)[:, None]

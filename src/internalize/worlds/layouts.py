@@ -5,9 +5,10 @@ A map is a square of rows, one string per row, top row first (y = 0), leftmost c
 * ``#`` a wall (the outer ring must be all walls),
 * ``.`` a free cell.
 
-Single spaces *between* cells, as in ``"# . . #"`` (the layout PAPER-SPEC §6 prints), are allowed.
+Single spaces *between* cells, as in ``"# . . #"``, are allowed (so are the maps as docs/paper-vs-reference.md,
+"Figure 5's maps", prints them).
 
-Goal and agent are placed uniformly on free cells at every reset (PAPER-SPEC §6), so a map fixes walls only.
+Goal and agent are placed uniformly on free cells at every reset, so a map fixes walls only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# PAPER-SPEC §6, from the reference's hand-chosen grids (env_id 1..5 in this order).
+# The reference's hand-chosen grids, env_id 1..5 in this order (docs/paper-vs-reference.md, "Figure 5's maps").
 PAPER_MAPS: Mapping[str, tuple[str, ...]] = {
     "plus": (
         "#######",

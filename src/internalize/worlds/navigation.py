@@ -1,4 +1,4 @@
-"""The paper's goal-reaching world (PAPER-SPEC §1), as pure JAX functions.
+"""The paper's goal-reaching world (docs/paper-vs-reference.md, 'Navigation world'), as pure JAX functions.
 
 Navigation
 ==========
@@ -234,7 +234,7 @@ class Navigation:
     num_actions = 3
     action_names = ("left", "right", "forward")
     events = ("goal",)
-    obs_scale = 1.0 / 255.0  # SB3 normalizes the (9, 9, 4) uint8 image Box (PAPER-SPEC §2.1)
+    obs_scale = 1.0 / 255.0  # SB3 normalizes the (9, 9, 4) uint8 image Box
 
     def observation_shape(self, params: NavParams) -> tuple[int, int, int]:
         v = grid.view_size(params.size)
@@ -266,7 +266,7 @@ class Navigation:
             agent_dir=grid.turn(state.agent_dir, action),
             step_count=state.step_count + 1,
         )
-        # Entering the goal: a fresh layout, same step counter, the episode goes on (PAPER-SPEC §1). The cond
+        # Entering the goal: a fresh layout, same step counter, the episode goes on, as in the paper. The cond
         # skips the sampler on the other steps of an unbatched world (under vmap it becomes a select).
         def fresh(_):
             walls, goal, agent, direction = sample_layout(key, params)

@@ -1,4 +1,6 @@
-"""The paper's Figure 7 world (PAPER-SPEC §8): move a boulder so that a second agent can reach its goal.
+"""The paper's Figure 7 world: move a boulder so that a second agent can reach its goal.
+
+Where the paper and the authors' published code differ: docs/paper-vs-reference.md, 'Prosocial world'.
 
 Prosocial
 =========
@@ -20,13 +22,13 @@ Actions
 ``0`` left, ``1`` right, ``2`` forward (into a free cell: not a wall, the boulder, the goal or the helped agent),
 ``3`` pick up (the boulder in front, if empty-handed: the cell becomes free), ``4`` drop. ``drop="place"``
 (paper) puts the boulder on the front cell if it is free; ``drop="noop"`` is the reference's drop, which does
-nothing (PAPER-SPEC §8.2): a lifted boulder is then gone until the next layout. Other action values do nothing.
+nothing: a lifted boulder is then gone until the next layout. Other action values do nothing.
 
 Order within a step: the learner acts, then the helped agent (the reference draws a random order each step).
 The helped agent takes one minigrid-like action toward its goal along a shortest path (breadth-first over the
 grid, avoiding walls, the boulder and the learner): forward if the path's first cell is ahead, else the shortest
 turn toward it (a right turn for 180 degrees); with no path it stays in place (paper). ``helper="reference-dfs"``
-plans through the boulder and the learner, as the reference's DFS does (walls only, PAPER-SPEC §8.4): it walks up
+plans through the boulder and the learner, as the reference's DFS does (walls only): it walks up
 to the boulder and keeps bumping into it, and turns right while the target direction index is larger, left
 while smaller. On a tree the path is unique, so the DFS's visiting order makes no difference; on a user layout
 with loops we take a shortest path where the DFS may not.
@@ -44,7 +46,7 @@ Termination
 -----------
 When the helped agent enters its goal, a fresh layout and placement are drawn and the episode goes on with the
 same step counter. The episode is truncated at ``max_steps`` (100), like navigation; the reference ends it as
-terminal instead (PAPER-SPEC §9.16), i.e. without bootstrapping.
+terminal instead, i.e. without bootstrapping (docs/paper-vs-reference.md, 'Prosocial world').
 
 Social reward
 -------------
@@ -308,7 +310,7 @@ class Prosocial:
     num_actions = 5
     action_names = ("left", "right", "forward", "pickup", "drop")
     events = ("helped_goal", "boulder_lift")
-    # The reference's observation is a 4-D Box, which SB3 neither transposes nor divides by 255 (PAPER-SPEC §8.3).
+    # The reference's observation is a 4-D Box, which SB3 neither transposes nor divides by 255.
     obs_scale = 1.0
 
     def observation_shape(self, params: ProsocialParams) -> tuple[int, int, int]:
@@ -361,7 +363,7 @@ class Prosocial:
             helped_dir=jnp.where(has_path, grid.turn(s.helped_dir, h_action), s.helped_dir),
             helped_goals=s.helped_goals + reached, lifts=s.lifts + lift, helped_goal=reached, lifted=lift,
         )
-        # Goal reached: a fresh layout, same step counter, the episode goes on (PAPER-SPEC §8.2).
+        # Goal reached: a fresh layout, same step counter, the episode goes on.
         next_state = jax.lax.cond(reached, lambda _: _fresh(key, params, s), lambda _: s, None)
         event = jnp.where(params.reward_lift, lift, reached)
         channels = Channels(

@@ -1,4 +1,4 @@
-"""Tree-maze layouts and object placement for the prosocial world (PAPER-SPEC §8.1).
+"""Tree-maze layouts and object placement for the prosocial world (docs/paper-vs-reference.md, 'Prosocial layouts').
 
 Walls
 -----
@@ -11,7 +11,7 @@ cycle (no all-wall and no checkerboard window). A finished layout is kept only i
 TREE (connected, E = V - 1: so no 2x2 window is all open) and it admits a placement (below). Under
 ``rule="tree"`` walls may touch diagonally; nothing else differs.
 
-How many walls (the paper says 7, the reference code places 8; PAPER-SPEC §9.13), by exhaustive search
+How many walls (the paper says 7, the reference code places 8), by exhaustive search
 over all C(25, n) interior wall sets:
 
 * ``n = 7``: 1,020 of the 480,700 sets leave the 18 open cells a tree, all admitting a placement (boulder
