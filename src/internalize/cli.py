@@ -406,3 +406,31 @@ def report_command(out: Annotated[Path, typer.Argument(help="A directory holding
         typer.echo(f"report: {write_report(out)}")
     except ValueError as e:
         _fail(e)
+
+
+@app.command("claims")
+def claims_command(
+    out: Annotated[Path, typer.Argument(help="A directory of finished experiments (and its seed-offset-K/).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim and line.")] = False,
+) -> None:
+    """Print every paper claim of the experiments finished in DIR and its seed-offset-K/ folders: verdict, test,
+    effect with its 95% CI, margin, fraction of the oracle's advantage recovered, seeds needed. Exits 0 whatever
+    the verdicts, 2 when DIR holds no finished experiment."""
+    import json
+
+    from internalize.analysis.claim import claim_record, claim_text
+    from internalize.analysis.robustness import directory_claims
+
+    if not out.is_dir():
+        _fail(ValueError(f"{out}: not a directory; allowed: a directory holding NAME/results.parquet."))
+    try:
+        found = directory_claims(out)
+    except ValueError as e:  # a corrupt table names itself
+        _fail(e)
+    if not found:
+        _fail(ValueError(f"{out}: no finished experiment (NAME/results.parquet with a complete manifest) here "
+                         "or in its seed-offset-K/ folders."))
+    for offset, c in found:
+        rec = claim_record(c, offset)
+        typer.echo(json.dumps(rec, ensure_ascii=False) if as_json else claim_text(c, offset))
+

@@ -22,6 +22,7 @@ import pandas as pd
 
 from internalize.storage import atomic_write_bytes
 
+from .claim import claim_record, fraction_text, seeds_needed_text
 from .claims import Claim, claims
 from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
@@ -69,10 +70,17 @@ def _produced_by(meta: Mapping[str, object], name: str) -> Text:
 
 
 def _claims_table(found: list[Claim]) -> Table:
-    rows = tuple((str(c.number), c.figure, c.statement, c.paper, c.criterion, c.margin or "—", c.effect or "—",
-                  c.verdict, c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")) for c in found)
-    return Table(("#", "figure", "claim", "paper", "criterion", "margin", "effect (95% CI)", "verdict",
-                  "evidence"), rows)
+    """The claims as ``internalize claims`` prints them (:func:`claim_record`), with the report's sentences."""
+    rows = []
+    for c in found:
+        rec = claim_record(c)
+        eq = {True: "yes", False: "no", None: "—"}[rec["also_equivalent"]]
+        rows.append((str(rec["number"]), c.figure, c.statement, c.paper, c.criterion, c.margin or "—",
+                     c.effect or "—", fraction_text(c.fraction), seeds_needed_text(c), eq, rec["verdict"],
+                     c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")))
+    return Table(("#", "figure", "claim", "paper", "criterion", "margin", "effect (95% CI)",
+                  "fraction of the oracle's advantage recovered (95% CI)", "seeds needed (80% power)",
+                  "also equivalent", "verdict", "evidence"), tuple(rows))
 
 
 def _section(name: str, title: str, df: pd.DataFrame | None, builder, fig_dir: Path,

@@ -4,7 +4,8 @@ A run with seed offset K (``INTERNALIZE_SEED_OFFSET=K`` or ``--seed-offset K``) 
 ``OUT/seed-offset-K/`` beside the offset-0 run in ``OUT``. :func:`robustness_table` checks the paper's claims
 (:func:`internalize.analysis.claims.claims`) on every seed set and lays the verdicts side by side, with a column
 saying whether the verdict depends on the seeds; :func:`robustness_section` is the report's section built from
-the seed-set directories under an output directory.
+the seed-set directories under an output directory; :func:`directory_claims` is every claim of the experiments
+finished in a directory and its seed-set sub-directories (``internalize claims``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import pandas as pd
 
 from internalize.storage import CorruptFile, read_json_verified, read_parquet_verified
 
+from .claim import Claim
 from .claims import NOT_RUN, claims
+from .table import group_tables
 from .blocks import Block, Heading, Table, Text, seed_list
 
 __all__ = ["SEED_SET_DIR", "seed_set_dir", "seed_set_dirs", "complete_tables", "robustness_table",
-           "robustness_section", "DEPENDS"]
+           "robustness_section", "directory_claims", "DEPENDS"]
 
 SEED_SET_DIR = "seed-offset-{}"  # OUT/seed-offset-K holds the experiments run with seed offset K (K > 0)
 _SEED_SET_RE = re.compile(r"seed-offset-(\d+)")
@@ -120,3 +123,15 @@ def robustness_section(out_dir: str | Path, tables: Mapping[str, pd.DataFrame]) 
              "when the seed sets that ran a claim disagree, no when they agree, n/a when fewer than two ran it."),
         robustness_table(sets),
     ]
+
+
+def directory_claims(out: str | Path) -> list[tuple[int, Claim]]:
+    """Every claim of the experiments finished in ``out`` (seed offset 0) and in each ``out/seed-offset-K``, as
+    ``(K, claim)`` by K then claim number. A claim is listed when the experiment it reads finished in that seed
+    set (its verdict may still be "not run" when the table lacks what it needs); none when nothing finished."""
+    found: list[tuple[int, Claim]] = []
+    for offset, path in ((0, Path(out)), *seed_set_dirs(out).items()):
+        tables = complete_tables(path) if path.is_dir() else {}
+        ran = set(group_tables(tables))
+        found += [(offset, c) for c in claims(tables) if c.experiment in ran]
+    return found
