@@ -45,9 +45,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np  # noqa: E402 - after the process set-up above (XLA threads, sys.path)
+import torch  # noqa: E402 - after the process set-up above
+from torch import nn  # noqa: E402 - after the process set-up above
 
 
 def _log(msg: str) -> None:
@@ -108,7 +108,7 @@ def make_goal_callback():
             return True
 
         def _on_rollout_end(self) -> None:
-            mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+            mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731 - a local one-liner
             self.per_rollout.append(mean(self.finished))
             self.returns_per_rollout.append(mean(self.finished_returns))
             self.finished, self.finished_returns = [], []

@@ -41,7 +41,10 @@ def test_inconsistent_caregiver_misses_pays_falsely_and_adds_noise_at_the_config
     paid = np.asarray(jax.jit(paid_reward, static_argnums=0)(caregiver, ch, jax.random.key(3)))
     ev = np.asarray(event)
     paid_on_event, paid_off_event = paid[ev] != 0, paid[~ev] != 0
-    se = lambda p: 4 * math.sqrt(p * (1 - p) / (n // 2))  # noqa: E731 - four binomial standard errors
+
+    def se(p: float) -> float:  # four binomial standard errors
+        return 4 * math.sqrt(p * (1 - p) / (n // 2))
+
     assert abs(paid_on_event.mean() - 0.75) < se(0.75), "a quarter of the deserved rewards are missed"
     assert abs(paid_off_event.mean() - 0.05) < se(0.05), "5% of the other steps are paid"
     amounts = np.concatenate([paid[ev][paid_on_event], paid[~ev][paid_off_event]])

@@ -120,8 +120,10 @@ def test_isr_marks_the_action_on_the_self_channel_not_on_a_lookalike_peer():
 
 @pytest.mark.expensive
 def test_isr_width_scales_the_network_and_is_refused_for_the_policy_network():
-    size = lambda w: sum(x.size for x in jax.tree.leaves(  # noqa: E731
-        isr_init_params(IsrConfig(network="reference", width=w), jax.random.key(0), (9, 9, 5))))
+    def size(w: float) -> int:
+        params = isr_init_params(IsrConfig(network="reference", width=w), jax.random.key(0), (9, 9, 5))
+        return sum(x.size for x in jax.tree.leaves(params))
+
     assert size(0.5) < size(1.0) < size(2.0)
     with pytest.raises(ValueError, match="width"):
         IsrConfig(network="policy", width=2.0)
@@ -173,7 +175,10 @@ def test_evaluation_counts_the_peers_goals_and_blocked_moves_per_episode():
     from internalize.agents.evaluate import evaluate
 
     params = make_params(2, peer_noise=0.0)
-    stand_still = lambda p, obs: (jnp.zeros(obs.shape[:-3] + (3,)).at[..., grid.LEFT].set(1.0), None)  # noqa: E731
+
+    def stand_still(p, obs):
+        return jnp.zeros(obs.shape[:-3] + (3,)).at[..., grid.LEFT].set(1.0), None
+
     out = jax.jit(lambda k: evaluate(stand_still, None, WORLD, params, k, 16))(jax.random.key(0))
     # A learner turning in place never reaches the goal; a noiseless peer walks to it again and again.
     assert float(out["goals_per_episode"]) == 0.0

@@ -182,7 +182,9 @@ def test_verdict_threshold_is_a_two_sided_p_of_0_05(sign, factor, verdicts):
 
 
 def test_verdict_undetermined_below_two_seeds_and_pairs_matched_by_seed():
-    frame = lambda seeds, values: pd.DataFrame({"seed": seeds, "value": values})  # noqa: E731
+    def frame(seeds: list, values: list) -> pd.DataFrame:
+        return pd.DataFrame({"seed": seeds, "value": values})
+
     # Only seed 0 has a defined index on both sides: one pair, undetermined.
     a, b, seeds = S._paired(frame([0, 1, 2], [0.5, np.nan, np.nan]), frame([0, 1, 2], [0.4, 0.3, np.nan]))
     assert seeds == [0] and a.tolist() == [0.5] and b.tolist() == [0.4]

@@ -287,13 +287,17 @@ def test_undertrained_isr_is_worse_and_incremental_training_catches_up(buffer, t
 
 
 @pytest.mark.expensive
+def _stack(trees: list) -> object:
+    """Pytrees of one seed each, stacked along a new leading (seed) axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
 def test_traced_vmapped_training_runs_one_epoch_of_each_seeds_data():
     """Under jit/vmap the scan has a static bound and skips the updates beyond each seed's own epoch."""
     config = IsrConfig(network="mlp", batch_size=64, log_every=8)
     bufs = [_small_buffer(1500, seed=0), _small_buffer(700, seed=1), isr_buffer_init(2000)]  # the last: no data
-    stack = lambda xs: jax.tree.map(lambda *a: jnp.stack(a), *xs)  # noqa: E731
     keys = jax.random.split(jax.random.key(0), 3)
-    params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(config, b, k)))(stack(bufs), keys)
+    params, _, curve = jax.jit(jax.vmap(lambda b, k: train_isr(config, b, k)))(_stack(bufs), keys)
     assert curve.update.shape == (3, math.ceil(math.ceil(2000 / 64) / 8))
     # One epoch = ceil(floor(0.9 n) / 64) updates: 1350 and 630 training transitions.
     np.testing.assert_array_equal(curve.update[:, -1], [math.ceil(1350 / 64), math.ceil(630 / 64), 0])
@@ -308,8 +312,7 @@ def test_incremental_updates_vmap_over_seeds(buffer):
     states = [isr_init(FAST, jax.random.key(s)) for s in (10, 11)]
     bufs = [buffer, buffer.replace(count=jnp.int32(N_DATA // 2))]  # the second seed has seen half the data
     keys = jax.random.split(jax.random.key(5), 2)
-    stack = lambda xs: jax.tree.map(lambda *a: jnp.stack(a), *xs)  # noqa: E731
-    batched, losses = jax.vmap(lambda s, b, k: isr_update(s, b, k, 12))(stack(states), stack(bufs), keys)
+    batched, losses = jax.vmap(lambda s, b, k: isr_update(s, b, k, 12))(_stack(states), _stack(bufs), keys)
     for i in range(2):
         single, loss = isr_update(states[i], bufs[i], keys[i], 12)
         for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(batched.params)):

@@ -32,7 +32,10 @@ def test_dense_matches_flax_dense_in_value_and_gradients(shape):
     np.testing.assert_allclose(ours.apply(params, x), ref.apply(ref_params, x), rtol=1e-5, atol=1e-5)
 
     target = jax.random.normal(jax.random.key(2), shape[:-1] + (24,))
-    loss = lambda p, m, x: jnp.sum(jnp.tanh(m.apply(p, x)) * target)  # noqa: E731 - a non-trivial dy
+
+    def loss(p, m, x):  # a non-trivial dy
+        return jnp.sum(jnp.tanh(m.apply(p, x)) * target)
+
     g_ours, gx_ours = jax.grad(loss, argnums=(0, 2))(params, ours, x)
     g_ref, gx_ref = jax.grad(loss, argnums=(0, 2))(ref_params, ref, x)
     np.testing.assert_allclose(g_ours["params"]["weight"].T, g_ref["params"]["kernel"], rtol=1e-4, atol=1e-5)

@@ -163,7 +163,10 @@ def test_the_map_is_an_argument_of_the_seeds_program_so_maps_share_one_program(s
     # And the map really is an input: the same seeds on the 5-block map see other layouts.
     on5, _ = SEEDS.run_on(states, 2, other.world_params)
     on3, _ = SEEDS.run(states, 2)
-    walls = lambda s: np.asarray(s.actors.env_state.walls).sum(axis=(-2, -1))  # noqa: E731 - (seeds, envs)
+
+    def walls(s) -> np.ndarray:  # blocks per layout, (seeds, envs)
+        return np.asarray(s.actors.env_state.walls).sum(axis=(-2, -1))
+
     assert (walls(on5) == walls(on3) + 2).all(), "every layout holds two more blocks"
 
 

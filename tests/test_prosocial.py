@@ -45,7 +45,10 @@ TWO_ROUTES = """
 
 def _state(text: str, learner_dir: int = 3, helped_dir: int = 0) -> ProsocialState:
     u = parse_layout(text)
-    i = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
+
+    def i(v) -> jax.Array:
+        return jnp.asarray(v, jnp.int32)
+
     no = jnp.array(False)
     return ProsocialState(
         walls=jnp.asarray(u.walls), layout_id=i(0), boulder_pos=i(u.boulder), boulder_on_grid=jnp.array(True),
@@ -218,7 +221,10 @@ def _cell(pos: jax.Array) -> jax.Array:
 def clear_action(state: ProsocialState, params) -> jax.Array:
     """A scripted learner: lift the boulder if it is on the helped agent's path, put it down off the path (with
     a no-op drop just keep it), and step off the path; otherwise turn in place."""
-    at = lambda mask, pos: mask[pos[1], pos[0]]  # noqa: E731
+
+    def at(mask: jax.Array, pos: jax.Array) -> jax.Array:  # mask[y, x] at an (x, y) position
+        return mask[pos[1], pos[0]]
+
     free = ~state.walls
     goal, helped, learner = _cell(state.goal_pos), _cell(state.helped_pos), _cell(state.learner_pos)
     boulder = _cell(state.boulder_pos) & state.boulder_on_grid
@@ -227,7 +233,10 @@ def clear_action(state: ProsocialState, params) -> jax.Array:
     room = free & ~goal & ~helped & ~boulder
     pos, direction = state.learner_pos, state.learner_dir
     front = grid.front_cell(pos, direction)
-    go = lambda targets: toward(pos, direction, distance_map(room, targets))[0]  # noqa: E731
+
+    def go(targets: jax.Array) -> jax.Array:  # the first action toward the nearest target cell
+        return toward(pos, direction, distance_map(room, targets))[0]
+
     lift = jnp.where(at(boulder, front), PICKUP, go(boulder))
     drop_cells = room & ~path & ~learner
     stand = room & ~path & _near(drop_cells)

@@ -218,7 +218,9 @@ def load_checkpoint(path: str | os.PathLike, template: Any) -> tuple[Any, dict]:
         want = jax.eval_shape(jax.random.key_data, leaf) if is_key else jax.eval_shape(jnp.asarray, leaf)
         mismatch = array.shape != tuple(want.shape) or array.dtype != np.dtype(want.dtype)
         if mismatch or is_key != bool(record["key_impl"]):
-            kind = lambda key: " PRNG key data" if key else ""  # noqa: E731
+            def kind(key: object) -> str:
+                return " PRNG key data" if key else ""
+
             raise CheckpointError(
                 f"checkpoint {path}: leaf {record['path']} is {array.dtype}{list(array.shape)}"
                 f"{kind(record['key_impl'])}, the template wants {np.dtype(want.dtype)}{list(want.shape)}"

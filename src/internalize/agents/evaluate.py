@@ -120,6 +120,9 @@ def policy_trajectory(
 
     (_, last), (states, actions, channels, truncated) = jax.lax.scan(
         one_step, (obs, state), jax.random.split(k_run, n_steps))
-    add = lambda tree: jax.tree.map(lambda x: x[:, None], tree)  # noqa: E731 - one environment: N = 1
+
+    def add(tree: Any) -> Any:  # one environment: N = 1
+        return jax.tree.map(lambda x: x[:, None], tree)
+
     return Trajectory(add(states), actions[:, None], add(channels), truncated[:, None],
                       jax.tree.map(lambda x: x[None], last))

@@ -110,7 +110,10 @@ class IsrNetwork(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         batch_shape = x.shape[:-3]
         x = x.reshape((-1,) + x.shape[-3:])
-        w = lambda n: max(1, round(n * self.width))  # noqa: E731
+
+        def w(n: int) -> int:  # a hidden width scaled by ``width``
+            return max(1, round(n * self.width))
+
         if self.network == "policy":
             out = MlpHead((64, 64), 1, 1.0)(CnnTorso()(x))
         elif self.network == "mlp":
@@ -202,7 +205,9 @@ def _run_updates(config: IsrConfig, loop: _Loop, buffer: IsrBuffer, sampler, key
         updates, opt_state = tx.update(grads, loop.opt_state, loop.params)
         # A select, not lax.cond: XLA:CPU runs a cond inside a scan body many times slower (it copies the
         # operands, the whole buffer included), so a skipped update is computed and discarded.
-        keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
+        def keep(new: jax.Array, old: jax.Array) -> jax.Array:
+            return jnp.where(active, new, old)
+
         return _Loop(
             jax.tree.map(keep, optax.apply_updates(loop.params, updates), loop.params),
             jax.tree.map(keep, opt_state, loop.opt_state),

@@ -268,7 +268,10 @@ def check_isr_data(config: IsrConfig, buffer: IsrBuffer) -> dict[str, np.ndarray
     single rewarded transition. Returns the ``isr_data_counts`` (as NumPy arrays with the leading axes).
     """
     counts = jax.device_get(_batched_counts(config, jnp.ndim(buffer.count))(buffer))
-    where = lambda i: f" (buffer {tuple(int(v) for v in i)})" if i else ""  # noqa: E731
+
+    def where(i: tuple[int, ...]) -> str:
+        return f" (buffer {tuple(int(v) for v in i)})" if i else ""
+
     for i in np.ndindex(np.shape(counts["count"])):
         count, n_train, n_pos = (int(np.asarray(counts[k])[i]) for k in ("count", "n_train", "n_train_pos"))
         if count == 0:

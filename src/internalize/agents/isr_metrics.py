@@ -46,7 +46,9 @@ def isr_predict_all(config: IsrConfig, params: Any, buffer: IsrBuffer, chunk: in
 
     def block(obs: jax.Array, action: jax.Array, need: jax.Array | None) -> jax.Array:
         # Per-transition vmap, as ``lax.map(..., batch_size=...)`` computes it (the program earlier versions ran).
-        predict = lambda: jax.vmap(lambda o, a: isr_reward(config, params, o, a))(obs, action)  # noqa: E731
+        def predict() -> jax.Array:
+            return jax.vmap(lambda o, a: isr_reward(config, params, o, a))(obs, action)
+
         if need is None:
             return predict()
         return jax.lax.cond(jnp.any(need), predict, lambda: jnp.zeros(action.shape, jnp.float32))

@@ -232,7 +232,9 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
         if reward.update_fn is not None:
             reward_state, reward_metrics = reward.update_fn(actors.reward_state, rollout, k_reward)
             actors = actors._replace(reward_state=reward_state)
-        flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731 - (T, E, ...) -> (T * E, ...)
+        def flat(x: jax.Array) -> jax.Array:  # (T, E, ...) -> (T * E, ...)
+            return x.reshape((-1,) + x.shape[2:])
+
         data = {
             "obs": flat(rollout.obs), "action": flat(rollout.action), "log_prob": flat(rollout.log_prob),
             "advantage": flat(advantages), "return": flat(returns),
@@ -242,7 +244,10 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
             network.apply, optimizer, config, state.params, state.opt_state, data, k_update
         )
         episodes = totals["episodes"]
-        per_episode = lambda total: jnp.where(episodes > 0, total / jnp.maximum(episodes, 1.0), jnp.nan)  # noqa: E731
+
+        def per_episode(total: jax.Array) -> jax.Array:
+            return jnp.where(episodes > 0, total / jnp.maximum(episodes, 1.0), jnp.nan)
+
         metrics = {
             "episodes": episodes, "goals_per_episode": per_episode(totals["goals"]),
             **{f"{k}_return": per_episode(totals[k]) for k in acc_keys if k != "goals"},
@@ -328,7 +333,10 @@ def check_finite(metrics: dict[str, Any], *, seeds: Any = None, context: str = "
     first = np.where(bad2.any(axis=1), bad2.argmax(axis=1), bad2.shape[1])
     row = int(first.argmin())  # the seed that broke earliest
     col = int(first[row])
-    pick = lambda name: np.asarray(metrics[name]).reshape((-1, bad.shape[-1]))[row, col]  # noqa: E731
+
+    def pick(name: str) -> Any:  # metric ``name`` of the seed and rollout that broke first
+        return np.asarray(metrics[name]).reshape((-1, bad.shape[-1]))[row, col]
+
     end = int(pick("steps"))
     rollout_index = int(pick("rollout"))
     what = [n for n in GUARDED if not np.isfinite(pick(n))]

@@ -143,7 +143,10 @@ def build_stimuli(params: PeerParams, key: jax.Array, n: int) -> Stimuli:
     if keep.size < n:
         raise ValueError(f"n: only {keep.size} of {4 * n} candidate layouts have a goal with a free neighbour; "
                          f"cannot build {n} stimuli (use fewer blocks or a smaller n).")
-    take = lambda tree: jax.tree.map(lambda x: x[keep], tree)  # noqa: E731
+
+    def take(tree: Any) -> Any:
+        return jax.tree.map(lambda x: x[keep], tree)
+
     return Stimuli(take(states), take(obs), take(mark), jnp.full((n,), grid.FORWARD, jnp.int32), params.view)
 
 

@@ -109,7 +109,7 @@ def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: l
 
 def _predictions(d: pd.DataFrame, df: pd.DataFrame, width: float) -> list[tuple]:
     rows = []
-    at = lambda **kw: d[np.logical_and.reduce([d[k] == v for k, v in kw.items()])]  # noqa: E731
+    at = lambda **kw: d[np.logical_and.reduce([d[k] == v for k, v in kw.items()])]  # noqa: E731 - a local row filter
     sims = [s for s in SIMILARITY_ORDER if s in set(d["similarity"])]
     views = [v for v in VIEW_ORDER if v in set(d["view"])]
     widths = sorted(d["width"].dropna().unique())

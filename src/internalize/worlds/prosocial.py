@@ -272,7 +272,7 @@ def _fresh(key: jax.Array, params: ProsocialParams, state: ProsocialState | None
     walls = params.bank[index]
     p = sample_placement(key_place, walls)
     fixed = params.fixed
-    pick = lambda sampled, i: jnp.where(params.user_layout, fixed[i], sampled)  # noqa: E731
+    pick = lambda sampled, i: jnp.where(params.user_layout, fixed[i], sampled)  # noqa: E731 - a local one-line select
     zero = jnp.zeros((), jnp.int32)
     return ProsocialState(
         walls=walls, layout_id=index.astype(jnp.int32),
