@@ -41,10 +41,14 @@ def _line_of(path: Path, marker: str) -> int:
     return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith(marker))
 
 
-def _error(path: Path) -> str:
+def _raised(path: Path) -> ExperimentFileError:
     with pytest.raises(ExperimentFileError) as err:
         load_experiment(path)
-    return str(err.value)
+    return err.value
+
+
+def _error(path: Path) -> str:
+    return str(_raised(path))
 
 
 # ------------------------------------------------------------------------------------------------ defaults
@@ -221,7 +225,9 @@ def test_unknown_experiment_key_is_an_exact_error(tmp_path):
 def test_bad_values_are_exact_errors(tmp_path, old, new, marker, message):
     path = _write(tmp_path, MINIMAL.replace(old, new))
     assert path.read_text() != textwrap.dedent(MINIMAL)
-    assert _error(path) == f"{path}, line {_line_of(path, marker)}: {message}"
+    err, line = _raised(path), _line_of(path, marker)
+    assert str(err) == f"{path}, line {line}: {message}"
+    assert (err.path, err.key, err.line) == (path, message.split(": ")[0], line)  # the same facts, as data
 
 
 def test_missing_experiment_section_name_and_budget(tmp_path):
@@ -232,7 +238,9 @@ def test_missing_experiment_section_name_and_budget(tmp_path):
     path = _write(tmp_path, '[experiment]\nname = "a"\n', "nosteps.toml")
     assert _error(path) == f"{path}, line 1: experiment: missing required key 'socialization_steps'"
     path = tmp_path / "absent.toml"
-    assert _error(path) == f"{path}: cannot read the experiment file (No such file or directory)."
+    err = _raised(path)
+    assert str(err) == f"{path}: cannot read the experiment file (No such file or directory)."
+    assert (err.path, err.key, err.line) == (path, None, None)
 
 
 def test_the_readme_example_is_a_valid_experiment(tmp_path):

@@ -13,6 +13,8 @@ import math
 import numbers
 from dataclasses import dataclass, field, fields
 
+from internalize.config_error import ConfigError
+
 NETWORKS = ("policy", "reference", "mlp")
 ENCODINGS = ("channel", "onehot")
 SPLITS = ("chronological", "random")
@@ -93,40 +95,41 @@ class IsrConfig:
         for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS),
                               ("data_size_updates", DATA_SIZE_UPDATES)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
+                raise ConfigError.must(name, f"one of {', '.join(allowed)}", getattr(self, name))
         if isinstance(self.obs_scale, bool) or not isinstance(self.obs_scale, (int, float)) or not (
                 0 < self.obs_scale <= 1):
-            raise ValueError(f"obs_scale: must be a number in (0, 1], got {self.obs_scale!r}.")
+            raise ConfigError.must("obs_scale", "a number in (0, 1]", self.obs_scale)
         for name in ("num_actions", "batch_size", "log_every", "eval_size"):
             if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}.")
+                raise ConfigError.must(name, "a positive integer", getattr(self, name))
         for name in ("n_updates", "n_data"):
             value = getattr(self, name)
             if value is not None and not _positive_int(value):
-                raise ValueError(f"{name}: must be a positive integer or None, got {value!r}.")
+                raise ConfigError.must(name, "a positive integer or None", value)
         u = self.updates_fraction
         if not isinstance(u, numbers.Real) or isinstance(u, bool) or not math.isfinite(u) or not 0 < u <= 100:
-            raise ValueError(f"updates_fraction: must be a number in (0, 100], got {u!r}.")
+            raise ConfigError.must("updates_fraction", "a number in (0, 100]", u)
         if not isinstance(self.data_sizes, tuple) or not all(_positive_int(n) for n in self.data_sizes):
-            raise ValueError(f"data_sizes: must be a tuple of positive integers, got {self.data_sizes!r}.")
+            raise ConfigError.must("data_sizes", "a tuple of positive integers", self.data_sizes)
         for name in ("learning_rate", "adam_eps", "max_grad_norm"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}: must be a positive finite number, got {value!r}.")
+                raise ConfigError.must(name, "a positive finite number", value)
         w = self.width
         if not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or not 0 < w <= 64:
-            raise ValueError(f"width: must be a number in (0, 64], got {w!r}.")
+            raise ConfigError.must("width", "a number in (0, 64]", w)
         if w != 1.0 and self.network == "policy":
-            raise ValueError(f"width: the policy network keeps the policy's size; got width={w!r} with "
-                             "network='policy' (use network 'reference' or 'mlp').")
+            raise ConfigError("width", f"the policy network keeps the policy's size; got width={w!r} with "
+                              "network='policy' (use network 'reference' or 'mlp').", value=w,
+                              allowed="1.0 with network 'policy'")
         sc = self.self_channel
         if sc is not None and (not isinstance(sc, numbers.Integral) or isinstance(sc, bool) or sc < 0):
-            raise ValueError(f"self_channel: must be a non-negative integer or None, got {sc!r}.")
+            raise ConfigError.must("self_channel", "a non-negative integer or None", sc)
         f = self.holdout_fraction
         if not isinstance(f, numbers.Real) or isinstance(f, bool) or not 0.0 < f < 1.0:
-            raise ValueError(f"holdout_fraction: must be a number in the open interval (0, 1), got {f!r}.")
+            raise ConfigError.must("holdout_fraction", "a number in the open interval (0, 1)", f)
         if not isinstance(self.split_seed, numbers.Integral) or isinstance(self.split_seed, bool):
-            raise ValueError(f"split_seed: must be an integer, got {self.split_seed!r}.")
+            raise ConfigError.must("split_seed", "an integer", self.split_seed)
 
     def epoch_updates(self, n_train: int) -> int:
         """Updates of one training run on ``n_train`` transitions when ``n_updates`` is unset:

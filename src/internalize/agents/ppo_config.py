@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from internalize.config_error import ConfigError
+
 TORSOS = ("cnn", "mlp")
 
 
@@ -58,10 +60,10 @@ class PPOConfig:
                    why="(per-minibatch advantage normalisation needs at least 2 samples)")
         buffer = self.n_steps * self.n_envs
         if buffer % self.batch_size:
-            raise ValueError(
-                f"batch_size: must divide n_steps * n_envs = {buffer} (minibatches have a static shape; SB3 would "
-                f"use a smaller last batch), got {self.batch_size}."
-            )
+            raise ConfigError(
+                "batch_size", f"must divide n_steps * n_envs = {buffer} (minibatches have a static shape; SB3 would "
+                f"use a smaller last batch), got {self.batch_size}.", value=self.batch_size,
+                allowed=f"a divisor of n_steps * n_envs = {buffer}")
         _check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
         _check_real("gamma", self.gamma, low=0.0, high=1.0)
         _check_real("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
@@ -71,11 +73,11 @@ class PPOConfig:
         _check_real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         _check_real("adam_eps", self.adam_eps, low=0.0, low_open=True)
         if not isinstance(self.normalize_advantage, bool):
-            raise ValueError(f"normalize_advantage: must be True or False, got {self.normalize_advantage!r}.")
+            raise ConfigError.must("normalize_advantage", "True or False", self.normalize_advantage)
         if self.obs_scale is not None:
             _check_real("obs_scale", self.obs_scale, low=0.0, low_open=True)
         if self.torso not in TORSOS:
-            raise ValueError(f"torso: must be one of {' | '.join(TORSOS)}, got {self.torso!r}.")
+            raise ConfigError.must("torso", f"one of {' | '.join(TORSOS)}", self.torso)
 
     @property
     def rollout_steps(self) -> int:
@@ -119,7 +121,7 @@ def num_rollouts(total_timesteps: float, n_steps: int, n_envs: int = 1) -> int:
 
 def _check_int(name: str, value: Any, low: int, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}: must be an integer >= {low}{' ' + why if why else ''}, got {value!r}.")
+        raise ConfigError.must(name, f"an integer >= {low}{' ' + why if why else ''}", value)
 
 
 def _check_real(
@@ -134,4 +136,4 @@ def _check_real(
         lo = "" if low is None else (f"> {low}" if low_open else f">= {low}")
         hi = "" if high is None else f"<= {high}"
         allowed = " and ".join(s for s in (lo, hi) if s)
-        raise ValueError(f"{name}: must be a finite number{' ' + allowed if allowed else ''}, got {value!r}.")
+        raise ConfigError.must(name, f"a finite number{' ' + allowed if allowed else ''}", value)

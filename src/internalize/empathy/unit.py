@@ -21,6 +21,7 @@ import numpy as np
 
 from internalize.agents.isr import check_isr_data, isr_reward, train_isr
 from internalize.agents.isr_metrics import isr_metrics
+from internalize.config_error import ConfigError
 from internalize.empathy import probe as stimuli_probe
 from internalize.experiments import phases
 from internalize.experiments.probes import Probe
@@ -49,21 +50,22 @@ class EmpathyProbe(Probe):
     def __post_init__(self) -> None:
         if not self.isr_widths or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 64
                                       for w in self.isr_widths) or len(set(self.isr_widths)) != len(self.isr_widths):
-            raise ValueError(f"isr_widths: got {self.isr_widths!r}; allowed: distinct numbers in (0, 64].")
+            raise ConfigError.got("isr_widths", self.isr_widths, "distinct numbers in (0, 64]")
         if not isinstance(self.n_stimuli, int) or isinstance(self.n_stimuli, bool) or self.n_stimuli < 1:
-            raise ValueError(f"n_stimuli: got {self.n_stimuli!r}; allowed: a positive integer.")
+            raise ConfigError.got("n_stimuli", self.n_stimuli, "a positive integer")
 
     def check(self, exp: Experiment) -> None:
         if exp.socialization_world.kind != "peer":
-            raise ValueError(f"probes.empathy: socialization_world {exp.socialization_world.name!r} is a "
-                             f"{exp.socialization_world.kind} world; allowed: a peer world (the probe's stimuli are "
-                             "two-agent scenes).")
+            raise ConfigError("probes.empathy", f"socialization_world {exp.socialization_world.name!r} is a "
+                              f"{exp.socialization_world.kind} world; allowed: a peer world (the probe's stimuli are "
+                              "two-agent scenes).", value=exp.socialization_world.name, allowed="a peer world")
         if exp.isr.width not in self.isr_widths:
-            raise ValueError(f"isr.width: got {exp.isr.width!r}; allowed: one of isr_widths {self.isr_widths!r} "
-                             "(the behaviour run's ISR is also probed).")
+            raise ConfigError.got("isr.width", exp.isr.width, f"one of isr_widths {self.isr_widths!r} (the "
+                                  "behaviour run's ISR is also probed)")
         if exp.isr.network == "policy" and set(self.isr_widths) != {1.0}:
-            raise ValueError(f"isr.network: got 'policy' with isr_widths {self.isr_widths!r}; allowed: 'reference' "
-                             "or 'mlp' (the policy network has one size), or isr_widths = (1.0,).")
+            allowed = "'reference' or 'mlp' (the policy network has one size), or isr_widths = (1.0,)"
+            raise ConfigError("isr.network", f"got 'policy' with isr_widths {self.isr_widths!r}; allowed: {allowed}.",
+                              value="policy", allowed=allowed)
 
     def rows(self, exp: Experiment, keys: Any, soc: Any, isr_params: Any) -> list[dict]:
         """Rows of every ISR width x seed: the index, its parts, and the ISR's held-out fit; then calibration."""

@@ -65,6 +65,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from internalize.config_error import ConfigError
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.probes import KINDS as PROBE_KINDS
@@ -82,7 +83,17 @@ _SECTIONS = ("experiment", "learner", "isr", "utility", "worlds", "caregiver", "
 
 
 class ExperimentFileError(ValueError):
-    """A malformed experiment file; the message names the file, the key and the line."""
+    """A malformed experiment file; the message names the file, the key and the line.
+
+    The same facts as data: ``path``, ``key`` (the dotted key, e.g. ``caregiver.noise``, or a section such as
+    ``experiment``; None for a file that cannot be read or parsed) and ``line`` (1-based, or None when the key is
+    not written in the file).
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.path, self.key, self.line = path, key, line
 
 
 def _line(text: str, section: str | None, key: str | None) -> int | None:
@@ -117,32 +128,32 @@ def load_experiment(path: str | Path) -> Experiment:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).") from None
+        raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).", path=path) from None
     try:
         text = raw.decode("utf-8")  # TOML files are UTF-8 (TOML 1.0)
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
                                   f"{e.start}); TOML files "
-                                  "must be saved as UTF-8.") from None
+                                  "must be saved as UTF-8.", path=path, line=line) from None
 
     def fail(section: str | None, key: str | None, message: str) -> ExperimentFileError:
         line = _line(text, section, key)
         where = f"{path}" + (f", line {line}" if line else "")
         name = ".".join(p for p in (section, key) if p)
-        return ExperimentFileError(f"{where}: {name}: {message}")
+        return ExperimentFileError(f"{where}: {name}: {message}", path=path, key=name, line=line)
 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ExperimentFileError(f"{path}: not valid TOML: {e}") from None
+        raise ExperimentFileError(f"{path}: not valid TOML: {e}", path=path) from None
 
     for section in data:
         if section not in _SECTIONS:
             raise fail(section, None, f"unknown section; allowed: {', '.join(_SECTIONS)}")
     exp = data.get("experiment")
     if not isinstance(exp, dict):
-        raise ExperimentFileError(f"{path}: missing the [experiment] section.")
+        raise ExperimentFileError(f"{path}: missing the [experiment] section.", path=path, key="experiment")
     _check_keys(exp, allowed("experiment"), "experiment", fail)
     for required in ("name", "socialization_steps"):
         if required not in exp:
@@ -162,6 +173,8 @@ def load_experiment(path: str | Path) -> Experiment:
         try:
             worlds[wname] = WorldSpec(wname, **wdata)
         except ValueError as e:
+            # A world's checks name it, not the key ("world 'hall': ..."): the line of the first of the table's
+            # keys the message mentions, else of its map.
             raise fail(f"worlds.{wname}", _key_in(str(e), wdata) or "map", str(e)) from None
 
     def resolve(key: str, label: Any) -> WorldSpec:
@@ -198,12 +211,21 @@ def load_experiment(path: str | Path) -> Experiment:
     try:
         return Experiment(**kwargs)
     except ValueError as e:
-        head, _, rest = str(e).partition(": ")
+        err = _config_error(e)
         # A table of its own, e.g. a schedule too long for the budget: its line, not [experiment]'s.
-        if head.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):
-            raise fail(head, None, rest) from None
-        key = head.split("[")[0].split(".")[-1]
-        raise fail("experiment", key if key in exp else None, str(e)) from None
+        if err.key.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):
+            raise fail(err.key, None, err.detail) from None
+        raise fail("experiment", err.field if err.field in exp else None, str(err)) from None
+
+
+def _config_error(error: ValueError) -> ConfigError:
+    """``error`` as a :class:`ConfigError`. The Experiment's own checks (``experiments.spec``) raise plain
+    ValueErrors whose message starts with the key; every config class raises a ConfigError, whose key is taken
+    as it is."""
+    if isinstance(error, ConfigError):
+        return error
+    key, _, detail = str(error).partition(": ")
+    return ConfigError(key, detail)
 
 
 def _key_in(message: str, table: dict) -> str | None:
@@ -234,11 +256,19 @@ def _sub(table: Any, base: Any, section: str, fail) -> Any:
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return dataclasses.replace(base, **values)
+    except ConfigError as e:
+        # The error names the field itself ("torso"); fail() puts "section.key" in front once.
+        raise _at_key(e, section, table, fail) from None
     except ValueError as e:
-        head, _, rest = str(e).partition(": ")
-        key = head.split(".")[-1].split("[")[0]
-        # The message names the field itself ("torso: ..."); fail() puts "section.key" in front once.
-        raise fail(section, key if key in table else None, rest if key in table else str(e)) from None
+        raise fail(section, None, str(e)) from None
+
+
+def _at_key(error: ConfigError, section: str, table: dict, fail) -> ExperimentFileError:
+    """The file error for a config class's ``error`` in ``[section]``: at the line of its key when the table sets
+    that key, else at the section's header with the class's whole message."""
+    if error.field in table:
+        return fail(section, error.field, error.detail)
+    return fail(section, None, str(error))
 
 
 def _presence(table: Any, where: str, fail) -> Presence:
@@ -249,11 +279,8 @@ def _presence(table: Any, where: str, fail) -> Presence:
     _check_keys(table, allowed("presence"), where, fail)
     try:
         return Presence(**table)
-    except ValueError as e:
-        key, _, rest = str(e).partition(": ")
-        if key in table:
-            raise fail(where, key, rest) from None
-        raise fail(where, None, str(e)) from None
+    except ConfigError as e:
+        raise _at_key(e, where, table, fail) from None
 
 
 def _caregivers(value: Any, fail) -> Caregiver | tuple[Caregiver, ...]:
@@ -274,9 +301,8 @@ def _caregiver(table: Any, where: str, fail) -> Caregiver:
         values["presence"] = _presence(values["presence"], f"{where}.presence", fail)
     try:
         return Caregiver(**values)
-    except ValueError as e:
-        key = str(e).split(":")[0].split(".")[-1]
-        raise fail(where, key if key in table else None, str(e).split(": ", 1)[-1]) from None
+    except ConfigError as e:  # its key is caregiver.FIELD; the table may be caregiver[i]
+        raise fail(where, e.field if e.field in table else None, e.detail) from None
 
 
 def _probes(tables: Any, fail) -> tuple[Probe, ...]:
@@ -293,9 +319,8 @@ def _probes(tables: Any, fail) -> tuple[Probe, ...]:
         _check_keys(table, allowed(where), where, fail)
         try:
             out.append(probe_class(kind)(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}))
-        except ValueError as e:
-            key, _, rest = str(e).partition(": ")
-            raise fail(where, key if key in table else None, rest if key in table else str(e)) from None
+        except ConfigError as e:
+            raise _at_key(e, where, table, fail) from None
     return tuple(out)
 
 
@@ -315,7 +340,6 @@ def _conditions(tables: Any, fail) -> tuple[Condition, ...]:
             values["presence"] = _presence(values["presence"], f"conditions.{name}.presence", fail)
         try:
             out.append(Condition(name, **values))
-        except ValueError as e:
-            key = str(e).split(":")[0].split(".")[-1]
-            raise fail(f"conditions.{name}", key if key in table else None, str(e).split(": ", 1)[-1]) from None
+        except ConfigError as e:  # its key is conditions.NAME.FIELD
+            raise fail(f"conditions.{name}", e.field if e.field in table else None, e.detail) from None
     return tuple(out)

@@ -17,6 +17,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from internalize.config_error import ConfigError
+
 #: Probe kinds and the module that defines each (imported when a manifest names one).
 KINDS = {"empathy": "internalize.empathy.unit"}
 
@@ -29,7 +31,7 @@ class Probe:
 
     # ``exp`` is an ``experiments.spec.Experiment`` (not imported: the Experiment holds its probes).
     def check(self, exp: Any) -> None:
-        """Raise ``ValueError`` naming the field, the value and what is allowed if ``exp`` cannot run this probe."""
+        """Raise ``ConfigError`` naming the key, the value and what is allowed if ``exp`` cannot run this probe."""
 
     def rows(self, exp: Any, keys: Any, soc: Any, isr_params: Any) -> list[dict]:
         """The probe's rows for the results table (``phase`` = :attr:`kind`).
@@ -45,9 +47,9 @@ class Probe:
 
 
 def probe_class(kind: str) -> type[Probe]:
-    """The probe class of ``kind`` (``ValueError`` naming the allowed kinds)."""
+    """The probe class of ``kind`` (``ConfigError`` naming the allowed kinds)."""
     if kind not in KINDS:
-        raise ValueError(f"probes[].kind: got {kind!r}; allowed: {' | '.join(KINDS)}.")
+        raise ConfigError.got("probes[].kind", kind, " | ".join(KINDS))
     module = importlib.import_module(KINDS[kind])
     return next(c for c in vars(module).values()
                 if isinstance(c, type) and issubclass(c, Probe) and c.kind == kind)

@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from internalize.config_error import ConfigError
 from internalize.social.presence import Presence
 from internalize.worlds.base import Channels
 
@@ -73,17 +74,17 @@ class Caregiver:
 
     def __post_init__(self) -> None:
         if not _number(self.reward):
-            raise ValueError(f"caregiver.reward: got {self.reward!r}; allowed: a finite number.")
+            raise ConfigError.got("caregiver.reward", self.reward, "a finite number")
         if not (_number(self.noise) and self.noise >= 0):
-            raise ValueError(f"caregiver.noise: got {self.noise!r}; allowed: a finite number >= 0.")
+            raise ConfigError.got("caregiver.noise", self.noise, "a finite number >= 0")
         for name in ("miss", "false_reward"):
             value = getattr(self, name)
             if not (_number(value) and 0 <= value <= 1):
-                raise ValueError(f"caregiver.{name}: got {value!r}; allowed: a probability in [0, 1].")
+                raise ConfigError.got(f"caregiver.{name}", value, "a probability in [0, 1]")
         if not isinstance(self.presence, Presence):
-            raise ValueError(f"caregiver.presence: got {self.presence!r}; allowed: a Presence schedule.")
+            raise ConfigError.got("caregiver.presence", self.presence, "a Presence schedule")
         if not isinstance(self.event, str):
-            raise ValueError(f"caregiver.event: got {self.event!r}; allowed: an event name of the world, or empty.")
+            raise ConfigError.got("caregiver.event", self.event, "an event name of the world, or empty")
 
     @property
     def exact(self) -> bool:
@@ -103,7 +104,7 @@ def deserved(caregiver: Caregiver, channels: Channels) -> jax.Array:
         return jnp.asarray(channels.event, bool)
     if channels.events is None or caregiver.event not in channels.events:
         named = [] if channels.events is None else sorted(channels.events)
-        raise ValueError(f"caregiver.event: got {caregiver.event!r}; allowed: {' | '.join(named) or 'none named'}.")
+        raise ConfigError.got("caregiver.event", caregiver.event, " | ".join(named) or "none named")
     return jnp.asarray(channels.events[caregiver.event], bool)
 
 
@@ -135,7 +136,7 @@ def as_caregivers(caregiver: Caregiver | tuple[Caregiver, ...]) -> tuple[Caregiv
     """One caregiver or several, as a non-empty tuple (an experiment's ``caregiver`` field accepts both)."""
     caregivers = caregiver if isinstance(caregiver, tuple) else (caregiver,)
     if not caregivers or not all(isinstance(c, Caregiver) for c in caregivers):
-        raise ValueError(f"caregiver: got {caregiver!r}; allowed: a Caregiver or a non-empty tuple of them.")
+        raise ConfigError.got("caregiver", caregiver, "a Caregiver or a non-empty tuple of them")
     return caregivers
 
 
@@ -147,8 +148,7 @@ def resolve_events(caregivers: tuple[Caregiver, ...], world_event: str,
     for i, c in enumerate(caregivers):
         where = "caregiver" if len(caregivers) == 1 else f"caregiver[{i}]"
         if c.event and c.event not in events:
-            raise ValueError(f"{where}.event: got {c.event!r}; allowed: {' | '.join(events)} (or empty: "
-                             f"{world_event}).")
+            raise ConfigError.got(f"{where}.event", c.event, f"{' | '.join(events)} (or empty: {world_event})")
         named.append(dataclasses.replace(c, event=c.event or world_event))
     return tuple(named)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
+from internalize.config_error import ConfigError
 from internalize.social.presence import Presence
 
 PLACES = ("autonomy", "socialization")
@@ -43,16 +44,18 @@ class Condition:
     def __post_init__(self) -> None:
         label = f"conditions.{self.name}"
         if not (isinstance(self.name, str) and self.name and self.name.replace("-", "").replace("_", "").isalnum()):
-            raise ValueError(f"conditions: name {self.name!r}; allowed: letters, digits, '-' and '_'.")
+            raise ConfigError("conditions", f"name {self.name!r}; allowed: letters, digits, '-' and '_'.",
+                              value=self.name, allowed="letters, digits, '-' and '_'")
         if not isinstance(self.presence, Presence):
-            raise ValueError(f"{label}.presence: got {self.presence!r}; allowed: a Presence schedule.")
+            raise ConfigError.got(f"{label}.presence", self.presence, "a Presence schedule")
         for name in ("isr", "learns"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{label}.{name}: got {getattr(self, name)!r}; allowed: true | false.")
+                raise ConfigError.got(f"{label}.{name}", getattr(self, name), "true | false")
         if self.world not in PLACES:
-            raise ValueError(f"{label}.world: got {self.world!r}; allowed: {' | '.join(PLACES)}.")
+            raise ConfigError.got(f"{label}.world", self.world, " | ".join(PLACES))
         if not self.learns and (self.world != "autonomy" or self.isr or self.presence.kind != "never"):
-            raise ValueError(f"{label}.learns: false (frozen) takes no presence, isr or world; leave them unset.")
+            raise ConfigError(f"{label}.learns", "false (frozen) takes no presence, isr or world; leave them unset.",
+                              value=False)
 
     @property
     def simple_presence(self) -> bool:

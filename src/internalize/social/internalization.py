@@ -43,6 +43,7 @@ from flax import struct
 from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_reward, isr_update
 from internalize.agents.isr_data import IsrBuffer, isr_buffer_add, isr_buffer_init
 from internalize.agents.reward import Reward
+from internalize.config_error import ConfigError
 from internalize.social.caregiver import Caregiver, as_caregivers, paid_reward
 from internalize.social.presence import Presence, update_presence
 from internalize.social.utility import UtilityConfig, utility
@@ -99,16 +100,15 @@ def social_reward(
     buffer; :func:`with_run_flags` and :func:`with_isr` set them per run.
     """
     if isr_updates_per_rollout and (not store or isr_config is None):
-        raise ValueError(
-            f"isr_updates_per_rollout: {isr_updates_per_rollout} needs an ISR and a socialization buffer "
-            f"(isr_config and store > 0)."
-        )
+        raise ConfigError("isr_updates_per_rollout", f"{isr_updates_per_rollout} needs an ISR and a socialization "
+                          "buffer (isr_config and store > 0).", value=isr_updates_per_rollout)
     obs_shape = tuple(obs_shape)
     caregivers = as_caregivers(Caregiver() if caregiver is None else caregiver)
     schedules = presence if isinstance(presence, tuple) else (presence,) * len(caregivers)
     if len(schedules) != len(caregivers):
-        raise ValueError(f"presence: {len(schedules)} schedules for {len(caregivers)} caregivers; allowed: one "
-                         "schedule, or one per caregiver.")
+        raise ConfigError("presence", f"{len(schedules)} schedules for {len(caregivers)} caregivers; allowed: one "
+                          "schedule, or one per caregiver.", value=presence,
+                          allowed="one schedule, or one per caregiver")
     several = len(caregivers) > 1
     presence_shape = (len(caregivers),) if several else ()
 

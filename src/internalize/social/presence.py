@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
+from internalize.config_error import ConfigError
+
 
 KINDS = ("always", "never", "until", "linear", "exponential", "random")
 STOCHASTIC_KINDS = ("linear", "exponential", "random")
@@ -93,7 +95,7 @@ class Presence:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {self.kind!r}.")
+            raise ConfigError.must("kind", f"one of {', '.join(KINDS)}", self.kind)
         uses = _USES[self.kind]
         for f in dataclasses.fields(self):
             if f.name == "kind":
@@ -101,27 +103,26 @@ class Presence:
             value = getattr(self, f.name)
             if f.name not in uses:
                 if value is not None:
-                    raise ValueError(
-                        f"{f.name}: not used by presence kind {self.kind!r} (it uses: {', '.join(uses) or 'nothing'}),"
-                        f" got {value!r}; leave it unset."
-                    )
+                    raise ConfigError(
+                        f.name, f"not used by presence kind {self.kind!r} (it uses: {', '.join(uses) or 'nothing'}), "
+                        f"got {value!r}; leave it unset.", value=value, allowed="unset")
                 continue
             if value is None:
                 if f.name in _REQUIRED.get(self.kind, ()):
-                    raise ValueError(f"{f.name}: required for presence kind {self.kind!r}, got None.")
+                    raise ConfigError(f.name, f"required for presence kind {self.kind!r}, got None.")
                 object.__setattr__(self, f.name, _DEFAULTS[f.name])
         for name in ("switch_step", "start", "end"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 0):
-                raise ValueError(f"{name}: must be a non-negative integer step, got {value!r}.")
+                raise ConfigError.must(name, "a non-negative integer step", value)
         for name in ("p0", "p1", "rate"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or not 0.0 <= value <= 1.0):
-                raise ValueError(f"{name}: must be a probability in [0, 1], got {value!r}.")
+                raise ConfigError.must(name, "a probability in [0, 1]", value)
         if self.half_life is not None and (not _is_number(self.half_life) or self.half_life <= 0):
-            raise ValueError(f"half_life: must be a positive finite number of steps, got {self.half_life!r}.")
+            raise ConfigError.must("half_life", "a positive finite number of steps", self.half_life)
         if self.kind == "linear" and self.end <= self.start:
-            raise ValueError(f"end: must be greater than start ({self.start}) for a linear schedule, got {self.end}.")
+            raise ConfigError.must("end", f"greater than start ({self.start}) for a linear schedule", self.end)
 
     @property
     def per_episode(self) -> bool:
@@ -129,25 +130,23 @@ class Presence:
         return self.kind in STOCHASTIC_KINDS
 
     def validate_for_budget(self, total_steps: int) -> None:
-        """Check the schedule against a phase of ``total_steps`` environment steps; raise ValueError if it cannot
+        """Check the schedule against a phase of ``total_steps`` environment steps; raise ConfigError if it cannot
         play out as written (a switch or decay that would happen after the phase has ended)."""
         if not _is_int(total_steps) or total_steps < 1:
-            raise ValueError(f"total_steps: must be a positive integer, got {total_steps!r}.")
+            raise ConfigError.must("total_steps", "a positive integer", total_steps)
         if self.kind == "until" and self.switch_step > total_steps:
-            raise ValueError(
-                f"switch_step: {self.switch_step} is beyond the phase budget of {total_steps} steps; the caregiver"
-                f" would never leave. Use a switch_step in 0..{total_steps} (or kind='always')."
-            )
+            raise ConfigError(
+                "switch_step", f"{self.switch_step} is beyond the phase budget of {total_steps} steps; the caregiver"
+                f" would never leave. Use a switch_step in 0..{total_steps} (or kind='always').",
+                value=self.switch_step, allowed=f"0..{total_steps}")
         if self.kind == "linear" and self.end > total_steps:
-            raise ValueError(
-                f"end: the linear decay ends at step {self.end}, beyond the phase budget of {total_steps} steps;"
-                f" use end <= {total_steps}."
-            )
+            raise ConfigError(
+                "end", f"the linear decay ends at step {self.end}, beyond the phase budget of {total_steps} steps;"
+                f" use end <= {total_steps}.", value=self.end, allowed=f"<= {total_steps}")
         if self.kind in ("linear", "exponential") and self.start >= total_steps:
-            raise ValueError(
-                f"start: the decay starts at step {self.start}, not within the phase budget of {total_steps} steps;"
-                f" use start < {total_steps}."
-            )
+            raise ConfigError(
+                "start", f"the decay starts at step {self.start}, not within the phase budget of {total_steps} steps;"
+                f" use start < {total_steps}.", value=self.start, allowed=f"< {total_steps}")
 
 
 def presence_probability(schedule: Presence, step: jax.Array | int) -> jax.Array:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
+from internalize.config_error import ConfigError
 from internalize.worlds.base import Channels
 
 MODES = ("additive", "additive-reference", "threshold-replace", "replace")
@@ -62,13 +63,13 @@ class UtilityConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}.")
+            raise ConfigError.must("mode", f"one of {', '.join(MODES)}", self.mode)
         for name in ("threshold", "step_cost"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
-                raise ValueError(f"{name}: must be a finite number, got {value!r}.")
+                raise ConfigError.must(name, "a finite number", value)
         if self.step_cost < 0:
-            raise ValueError(f"step_cost: must be >= 0 (a cost, subtracted), got {self.step_cost!r}.")
+            raise ConfigError.must("step_cost", ">= 0 (a cost, subtracted)", self.step_cost)
 
 
 def _as_config(config: UtilityConfig | str) -> UtilityConfig:
@@ -76,7 +77,7 @@ def _as_config(config: UtilityConfig | str) -> UtilityConfig:
         return config
     if isinstance(config, str):
         return UtilityConfig(mode=config)
-    raise ValueError(f"mode: must be a UtilityConfig or one of {', '.join(MODES)}, got {config!r}.")
+    raise ConfigError.must("mode", f"a UtilityConfig or one of {', '.join(MODES)}", config)
 
 
 def utility(
@@ -91,7 +92,7 @@ def utility(
       internal: R_i, the ISR's reward for the step (0 without an ISR).
 
     Raises:
-      ValueError: on an unknown mode, naming the allowed ones (before any compute).
+      ConfigError: (a ValueError) on an unknown mode, naming the allowed ones (before any compute).
     """
     config = _as_config(config)
     r_e = jnp.asarray(channels.extrinsic, jnp.float32)
