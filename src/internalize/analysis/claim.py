@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .noninferiority import FractionCI
 
 __all__ = ["Claim", "REPRODUCED", "NOT_REPRODUCED", "NOT_RUN", "NOT_REACHABLE", "RECORD_KEYS", "claim_record",
-           "claim_text", "fraction_text", "seeds_needed_text", "fmt", "ci_text"]
+           "claim_text", "equivalent_text", "fraction_text", "seeds_needed_text", "fmt", "ci_text"]
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
 NOT_REACHABLE = "not reachable"  # seeds needed where the observed difference is already beyond -margin
@@ -88,6 +88,11 @@ def seeds_needed_text(c: Claim) -> str:
     return "—" if c.seeds_needed is None else str(c.seeds_needed)
 
 
+def equivalent_text(c: Claim) -> str:
+    """Whether the two-sided equivalence test also holds: yes / no / — (not a non-inferiority claim)."""
+    return {True: "yes", False: "no", None: "—"}[c.also_equivalent]
+
+
 def _num(x: float | None) -> float | None:
     """JSON-safe: None for a missing or non-finite number."""
     return None if x is None or not math.isfinite(float(x)) else float(x)
@@ -123,7 +128,6 @@ def claim_text(c: Claim, seed_offset: int = 0) -> str:
              f"  effect: {num(rec['effect'])} [{num(rec['ci_low'])}, {num(rec['ci_high'])}] (95% CI); "
              f"margin: {num(rec['margin'])}"]
     if c.fraction is not None or c.seeds_needed is not None:
-        eq = {True: "yes", False: "no", None: "—"}[c.also_equivalent]
         lines.append(f"  fraction of the oracle's advantage recovered: {fraction_text(c.fraction)}; seeds needed "
-                     f"(80% power): {seeds_needed_text(c)}; also equivalent: {eq}")
+                     f"(80% power): {seeds_needed_text(c)}; also equivalent: {equivalent_text(c)}")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from internalize.storage import atomic_write_bytes
 
-from .claim import claim_record, fraction_text, seeds_needed_text
+from .claim import claim_record, equivalent_text, fraction_text, seeds_needed_text
 from .claims import Claim, claims
 from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
@@ -74,9 +74,8 @@ def _claims_table(found: list[Claim]) -> Table:
     rows = []
     for c in found:
         rec = claim_record(c)
-        eq = {True: "yes", False: "no", None: "—"}[rec["also_equivalent"]]
         rows.append((str(rec["number"]), c.figure, c.statement, c.paper, c.criterion, c.margin or "—",
-                     c.effect or "—", fraction_text(c.fraction), seeds_needed_text(c), eq, rec["verdict"],
+                     c.effect or "—", fraction_text(c.fraction), seeds_needed_text(c), equivalent_text(c), rec["verdict"],
                      c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")))
     return Table(("#", "figure", "claim", "paper", "criterion", "margin", "effect (95% CI)",
                   "fraction of the oracle's advantage recovered (95% CI)", "seeds needed (80% power)",
