@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,11 @@ from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
 from internalize.empathy.unit import EmpathyProbe
 from internalize.empathy.world import SIMILARITIES, VIEWS
+from internalize.experiments.identity import identity, identity_fields
 from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import Runner
-from internalize.experiments.spec import PEER_BLOCKS, Experiment, WorldSpec, learner_config
+from internalize.experiments.spec import PEER_BLOCKS, Experiment, WorldSpec, dataclass_from_dict, learner_config
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 
@@ -108,10 +109,23 @@ class EmpathyStudy:
         return dataclasses.replace(self, seeds=self.experiment(self.similarities[0], self.views[0]).with_seeds(n).seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        # The worlds, named as the manifest's readers expect (one socialization world per similarity x view).
+        """Every field's value, and the worlds named as the manifest's readers expect (one socialization world per
+        similarity x view): what the study's manifest records."""
         worlds = [{"name": self.world(s, v).name} for s in self.similarities for v in self.views]
         return {**dataclasses.asdict(self), "socialization_world": {"name": "each of " + ", ".join(
             w["name"] for w in worlds)}, "autonomy_worlds": worlds if self.conditions else []}
+
+    def identity(self) -> dict[str, Any]:
+        """What decides whether the study's stored work belongs to it (``experiments.identity``): the values that
+        differ from their defaults."""
+        return identity(identity_fields(self))
+
+    @classmethod
+    def identity_of(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The :meth:`identity` of the study a stored config (:meth:`to_dict`, as JSON) describes (its worlds are
+        derived, for the reader, and left out); ``ValueError`` if this version cannot read it."""
+        fields_ = {k: v for k, v in config.items() if k not in ("socialization_world", "autonomy_worlds")}
+        return dataclass_from_dict(cls, fields_).identity()
 
 
 def empathy_study(preset: str = "quick", seed_offset: int | None = None) -> EmpathyStudy:
@@ -156,7 +170,7 @@ def run_empathy(study: EmpathyStudy, out: str | Path = "runs", *, force: bool = 
 
 def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progress: bool,
                  log: Callable[[str], None]) -> pd.DataFrame:
-    store.claim(study.to_dict(), force=force)
+    store.claim(study.to_dict(), force=force, identify=EmpathyStudy.identity_of)
     if store.is_complete():
         log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
         return store.read_table()

@@ -38,7 +38,7 @@ import pandas as pd
 
 from internalize.agents.parallel import WORKER_XLA_FLAGS, worker_environment
 from internalize.experiments.progress import PLAIN_EVERY_S, Progress
-from internalize.experiments.results import ResultsStore, config_identity
+from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment
 from internalize.xla_cache import missing_settings
@@ -121,7 +121,7 @@ def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = No
         raise ValueError(f"processes: must be an integer >= 1, got {processes!r}.")
     store = ResultsStore(out, exp.name, warn=log)
     with store.lock():
-        store.claim(exp.to_dict(), force=force, layout="per-core")
+        store.claim(exp.to_dict(), force=force, layout="per-core", identify=Experiment.identity_of)
         if store.is_complete():
             log(f"{exp.name}: complete in {store.dir}, skipped (use --force to recompute)")
             return store.read_table()
@@ -130,7 +130,7 @@ def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = No
         frames, timings = [], {}
         for seed in exp.seeds:
             sub = ResultsStore(seed_root(out, seed), exp.name, warn=log)
-            sub.identity = config_identity(one_seed(exp, seed).to_dict())
+            sub.attach(one_seed(exp, seed).to_dict(), Experiment.identity_of)
             frames.append(sub.read_table())
             for unit, seconds in (sub.read_manifest() or {}).get("timings", {}).items():
                 timings[unit] = round(timings.get(unit, 0.0) + seconds, 3)

@@ -4,9 +4,11 @@ Layout of ``OUT/EXPERIMENT/``:
 
 * ``results.parquet`` — one long table, columns :data:`COLUMNS`; one row per (condition, world, seed, phase, step,
   metric). Written when the experiment completes.
-* ``manifest.json`` — the experiment's config, its identity (a hash of the config), seeds, package versions, git
-  commit, timings and status. A directory whose manifest is missing or unreadable while units are present is
-  refused: nothing says which configuration those units belong to.
+* ``manifest.json`` — the experiment's config (every value it was started with), its identity token, seeds,
+  package versions, git commit, timings and status. A directory whose manifest is missing or unreadable while
+  units are present is refused: nothing says which configuration those units belong to. A later run resumes the
+  directory when the stored config has the same identity (``experiments.identity``: the values that differ from
+  their defaults) as its own, as this version reads both, so a setting added since at its default refuses nothing.
 * ``units/NAME.parquet`` — the rows of each finished unit of work (a phase of a group of seeds), recorded with the
   configuration's identity. A unit whose file passes its checksum *and* carries this configuration's identity is
   complete and is never recomputed unless forced; one that fails either is deleted and recomputed, with a
@@ -35,15 +37,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from internalize.experiments.identity import identity, identity_token, token_version
+
 # The table's schema is defined once, in internalize.schema (shared with internalize.analysis.table);
 # re-exported here so that ``from internalize.experiments.results import COLUMNS`` keeps working.
-from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES  # noqa: F401
+from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES  # noqa: F401 - PHASES is re-exported, as above
 from internalize.storage import (
     FILE_MODE,
     CorruptFile,
@@ -60,10 +64,30 @@ class RunLocked(ValueError):
     """Another live run holds the output directory's lock."""
 
 
+#: How a stored config (JSON) is identified: a config class's ``identity_of`` (``Experiment.identity_of``); None =
+#: by every value (``experiments.identity.identity`` of the whole config).
+Identify = Callable[[Mapping[str, Any]], dict[str, Any]] | None
+
+
 def config_identity(config: dict[str, Any]) -> str:
-    """A short token naming a configuration: ``config-`` and 16 hex digits of the sha256 of its canonical JSON."""
+    """The token of every value of a configuration, ``config-`` and 16 hex digits of the sha256 of its canonical
+    JSON: what directories written before identities had versions carry (version 1)."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return "config-" + hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _as_json(config: Any) -> Any:
+    """``config`` as it is stored and read back: JSON (tuples as lists, other values as ``str``)."""
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
+
+
+def _identity(config: Any, identify: Identify) -> dict[str, Any]:
+    """The identity of a stored config (JSON): ``identify``'s, or that of every value when it is None."""
+    if identify is None:
+        return identity(config)
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: expected a table, got {config!r}")
+    return identify(config)
 
 
 def rows_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -186,19 +210,23 @@ class ResultsStore:
                 os.ftruncate(fd, 0)  # released cleanly: nothing to take over
             os.close(fd)  # closing the descriptor releases the flock
 
-    def claim(self, config: dict[str, Any], force: bool = False, layout: str = "vmap") -> dict[str, Any]:
+    def claim(self, config: dict[str, Any], force: bool = False, layout: str = "vmap",
+              identify: Identify = None) -> dict[str, Any]:
         """Make sure this directory belongs to ``config``'s experiment; start or continue its manifest.
 
-        Call it holding :meth:`lock`. Sets :attr:`identity`; removes temporary files an interrupted run left.
-        ``layout`` is how the seeds run (``experiments.layout``): recorded in the manifest (a manifest without one
-        is ``vmap``), and a directory run with another layout is refused, since the layouts' floats differ.
+        Call it holding :meth:`lock`. Sets :attr:`identity`: a new directory's is ``config``'s identity token, an
+        existing one keeps the token its files were written with (:meth:`attach`). Removes temporary files an
+        interrupted run left. ``layout`` is how the seeds run (``experiments.layout``): recorded in the manifest
+        (a manifest without one is ``vmap``), and a directory run with another layout is refused, since the
+        layouts' floats differ. ``identify``: how configs are compared (:data:`Identify`).
 
         Raises:
-          ValueError: the directory holds results of a different experiment, of a different configuration or of
-            another layout, or units without a readable manifest (nothing is written); pass ``force=True`` to
-            start afresh there.
+          ValueError: the directory holds results of a different experiment, of a different configuration (or one
+            of another identity version, or one this version cannot read) or of another layout, or units without a
+            readable manifest (nothing is written); pass ``force=True`` to start afresh there.
         """
-        self.identity = config_identity(config)
+        stored = _as_json(config)
+        self.identity = identity_token(_identity(stored, identify))
         stray = remove_stray_temporaries(self.dir) if self.dir.exists() else []
         if stray:
             self.warn(f"{self.name}: removed {len(stray)} temporary file(s) left by an interrupted run")
@@ -218,11 +246,7 @@ class ResultsStore:
                     f"output directory {self.dir} holds results of experiment {old.get('experiment')!r}, not "
                     f"{self.name!r}; choose another --out or pass --force to overwrite."
                 )
-            if old.get("config") != json.loads(json.dumps(config, sort_keys=True, default=str)):
-                raise ValueError(
-                    f"output directory {self.dir} holds results of {self.name!r} with a different configuration "
-                    f"(preset, seeds or budgets changed); choose another --out or pass --force to start afresh."
-                )
+            self.identity = self._belongs(old, stored, identify)
             if old.get("layout", "vmap") != layout:
                 raise ValueError(
                     f"output directory {self.dir} holds results of {self.name!r} run with --layout "
@@ -237,7 +261,7 @@ class ResultsStore:
             remove_verified(self.table_path)
         manifest = {
             "experiment": self.name,
-            "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
+            "config": stored,
             "identity": self.identity,
             "layout": layout,
             "versions": versions(),
@@ -248,6 +272,44 @@ class ResultsStore:
         }
         self._write_manifest(manifest)
         return manifest
+
+    def attach(self, config: dict[str, Any], identify: Identify = None) -> None:
+        """Set :attr:`identity` to read this directory's files for ``config`` without claiming it (no lock, nothing
+        written): the token its manifest records once the stored config is found to be ``config``'s, or
+        ``config``'s own token where there is no manifest yet. ``ValueError`` as :meth:`claim`'s."""
+        stored = _as_json(config)
+        old = self.read_manifest()
+        self.identity = identity_token(_identity(stored, identify)) if old is None else \
+            self._belongs(old, stored, identify)
+
+    def _belongs(self, old: dict[str, Any], config: dict[str, Any], identify: Identify) -> str:
+        """The identity token the files of a directory with manifest ``old`` carry, once its stored config has the
+        identity of ``config`` (both as this version reads them); ``ValueError`` (one line) otherwise.
+
+        The stored config is identified again rather than its token compared, so that a default whose value
+        changed since is seen; its token is kept, so the units it names stay valid (a directory written before
+        identities had versions carries the hash of every value, ``config_identity``).
+        """
+        token = old.get("identity") or config_identity(old.get("config", {}))
+        mine = _identity(config, identify)
+        if token_version(token) != mine["version"]:
+            raise ValueError(
+                f"output directory {self.dir} holds results of {self.name!r} computed under configuration identity "
+                f"version {token_version(token)}, and this version of internalize is at version {mine['version']} "
+                "(a default's value or meaning changed); choose another --out or pass --force to recompute.")
+        try:
+            theirs = _identity(old.get("config"), identify)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise ValueError(
+                f"output directory {self.dir} holds results of {self.name!r} whose configuration this version of "
+                f"internalize cannot read ({str(err).rstrip('.')}); choose another --out or pass --force to start "
+                "afresh.") from None
+        if theirs != mine:
+            raise ValueError(
+                f"output directory {self.dir} holds results of {self.name!r} with a different configuration "
+                f"(preset, seeds or budgets changed); choose another --out or pass --force to start afresh."
+            )
+        return str(token)
 
     def discard(self, path: Path, err: CorruptFile, what: str) -> None:
         """Set a file that failed verification aside (deleted with its checksum) and say so in one line."""

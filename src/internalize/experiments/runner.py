@@ -43,7 +43,7 @@ from internalize.experiments import phases
 from internalize.experiments.gifs import learner_gifs
 from internalize.experiments.lifecycle import Shared, initial_state, run_unit
 from internalize.experiments.progress import Progress
-from internalize.experiments.results import ResultsStore, config_identity
+from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
@@ -91,7 +91,8 @@ class Runner:
 
     def _run(self) -> pd.DataFrame:
         exp = self.exp
-        self.store.claim(exp.to_dict(), force=self.force)  # raises before anything is written on a mismatch
+        # Raises before anything is written on a mismatch; a setting added since at its default is no mismatch.
+        self.store.claim(exp.to_dict(), force=self.force, identify=Experiment.identity_of)
         if self.store.is_complete():
             self.log(f"{exp.name}: complete in {self.store.dir}, skipped (use --force to recompute)")
             return self.store.read_table()
@@ -113,9 +114,9 @@ class Runner:
         """The policy parameters every (condition, autonomy world) ends with, each batched over the seeds, and the
         end of socialization as ``("socialization", <socialization world>)``, loaded from this experiment's finished
         units (``internalize play --from``); nothing is computed: a unit that is not finished, or whose trained
-        state was cleaned away, raises ``LookupError``. ``worlds``: load only the learners of these autonomy
-        worlds (all when None)."""
-        self.store.identity = config_identity(self.exp.to_dict())
+        state was cleaned away, raises ``LookupError``; a directory of another configuration, ``ValueError`` (as a
+        run would). ``worlds``: load only the learners of these autonomy worlds (all when None)."""
+        self.store.attach(self.exp.to_dict(), Experiment.identity_of)
         self.load_only = True
         try:
             soc, isr_params = self._socialized()

@@ -4,8 +4,10 @@ Several of the paper's experiments begin the same way: Figures 4b and 5 socializ
 1-block world with the same learner and train the same ISR on the result; Figures 1b/4a and 3 share their
 3-block socialization and their full-data ISR. A finished ``socialization`` or ``isr`` unit is published under
 ``OUT/.shared/<unit>-<key>/`` (its final checkpoint and its rows), where ``key`` is a hash of everything the unit's
-numbers depend on; another experiment whose unit has the same key takes it instead of recomputing it. Checkpoints
-are hard links (``storage.atomic_link``): one file on disk however many experiments use it. The
+numbers depend on, each config by its identity (``experiments.identity``: a setting added later at its default
+keeps the key); another experiment whose unit has the same key takes it instead of recomputing it, and an entry a
+version before identity versions published under the hash of every value is found too (:func:`legacy_unit_key`).
+Checkpoints are hard links (``storage.atomic_link``): one file on disk however many experiments use it. The
 programs are deterministic on CPU, so the copy holds exactly the numbers a recomputation would give; only the
 ``experiment`` label (and, for socialization, the conditions its rows are listed under) are the new
 experiment's. ``--force`` recomputes and republishes.
@@ -13,17 +15,18 @@ experiment's. ``--force`` recomputes and republishes.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, verify_checkpoint
 from internalize.experiments import phases
+from internalize.experiments.identity import IDENTITY_VERSION, identity_fields, legacy_asdict
 from internalize.experiments.results import ResultsStore
 from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
@@ -32,28 +35,41 @@ SHARED_DIR = ".shared"
 VERSION = 3  # bump when what a unit computes changes, so old entries are never reused
 
 
-def unit_key(exp: Experiment, unit: str) -> str:
-    """Hash of the inputs of ``unit`` (``socialization`` or ``isr``) of ``exp``; equal keys, equal numbers."""
-    inputs = {
-        "version": VERSION,
-        "unit": unit,
-        "world": dataclasses.asdict(exp.socialization_world),
-        "learner": dataclasses.asdict(exp.learner),
-        "steps": exp.socialization_steps,
-        "seeds": list(exp.seeds),
-        "chunk_rollouts": exp.chunk_rollouts,
-        "utility": dataclasses.asdict(exp.utility),
-        "caregiver": [dataclasses.asdict(c) for c in exp.caregiver] if isinstance(exp.caregiver, tuple)
-        else dataclasses.asdict(exp.caregiver),
-    }
+def _inputs(exp: Experiment, unit: str, form: Callable[[Any], Any]) -> dict[str, Any] | None:
+    """What ``unit`` (``socialization`` or ``isr``) of ``exp`` computes from, each config in ``form``; None if a
+    config has no such form."""
+    configs = {"world": exp.socialization_world, "learner": exp.learner, "utility": exp.utility}
     if unit == "isr":
         # The config the full-data ISR trains with (``phases.isr_config``): what the experiment does with other ISRs
         # (Figure 3b's data sizes, the isr-sizes unit) is not in it.
-        inputs["isr"] = dataclasses.asdict(phases.isr_config(exp))
+        configs["isr"] = phases.isr_config(exp)
     elif unit != "socialization":
         raise ValueError(f"unit: only socialization and isr units are shared, got {unit!r}.")
-    blob = json.dumps(inputs, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    several = isinstance(exp.caregiver, tuple)
+    forms = {name: form(config) for name, config in configs.items()}
+    caregivers = [form(c) for c in (exp.caregiver if several else (exp.caregiver,))]
+    if any(f is None for f in [*forms.values(), *caregivers]):
+        return None
+    return {"version": VERSION, "unit": unit, **forms, "steps": exp.socialization_steps, "seeds": list(exp.seeds),
+            "chunk_rollouts": exp.chunk_rollouts, "caregiver": caregivers if several else caregivers[0]}
+
+
+def _hash(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def unit_key(exp: Experiment, unit: str) -> str:
+    """Hash of the inputs of ``unit`` (``socialization`` or ``isr``) of ``exp``; equal keys, equal numbers. Each
+    config counts by its identity (the values that differ from their defaults) and the identity version."""
+    return _hash({**_inputs(exp, unit, identity_fields), "identity_version": IDENTITY_VERSION})
+
+
+def legacy_unit_key(exp: Experiment, unit: str) -> str | None:
+    """The key a version before identity versions gave ``unit`` (every config's ``dataclasses.asdict``, with the
+    fields the classes had then: ``identity.V1_FIELDS``); None if ``exp`` sets a field added since, which no unit
+    of that version can be for. Only found while :data:`VERSION` and the identity version are what they were."""
+    inputs = _inputs(exp, unit, legacy_asdict)
+    return None if inputs is None or IDENTITY_VERSION != 1 else _hash(inputs)
 
 
 class SharedUnits:
@@ -66,10 +82,17 @@ class SharedUnits:
     def _entry(self, exp: Experiment, unit: str) -> Path:
         return self.root / f"{unit}-{unit_key(exp, unit)}"
 
+    def _found(self, exp: Experiment, unit: str) -> Path:
+        """Where ``unit`` of ``exp`` is published: under its key, or else under the key an older version gave it."""
+        entry = self._entry(exp, unit)
+        legacy = None if entry.exists() else legacy_unit_key(exp, unit)
+        older = None if legacy is None else self.root / f"{unit}-{legacy}"
+        return older if older is not None and older.exists() else entry
+
     def fetch(self, exp: Experiment, unit: str, store: ResultsStore,
               relabel: Callable[[pd.DataFrame], pd.DataFrame]) -> bool:
         """Copy a published ``unit`` into ``store`` (rows through ``relabel``); False if there is none."""
-        entry = self._entry(exp, unit)
+        entry = self._found(exp, unit)
         ckpt, rows = entry / "final.ckpt", entry / "rows.parquet"
         if not (self.enabled and ckpt.exists() and rows.exists()) or store.unit_done(unit):
             return False

@@ -32,6 +32,7 @@ from typing import Any
 
 from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
+from internalize.experiments.identity import identity, identity_fields
 from internalize.experiments.probes import Probe, probe_class, probe_to_dict
 from internalize.social.caregiver import Caregiver, as_caregivers, resolve_events
 from internalize.social.conditions import NAMED, Condition
@@ -299,10 +300,27 @@ class Experiment:
         return dataclasses.replace(self, seeds=seeds)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field's value (nested configs as tables, probes with their kind): what a manifest records, so that
+        it says in full what a run was started with."""
         out = dataclasses.asdict(self)
         if self.probes:
             out["probes"] = [probe_to_dict(p) for p in self.probes]
         return out
+
+    def identity(self) -> dict[str, Any]:
+        """What decides whether stored work belongs to this experiment (``experiments.identity``): the values that
+        differ from their defaults, so a setting added later at a default that keeps the old behaviour changes
+        nothing; probes with their kind."""
+        fields_ = identity_fields(self)
+        if self.probes:
+            fields_["probes"] = [{"kind": p.kind, **identity_fields(p)} for p in self.probes]
+        return identity(fields_)
+
+    @classmethod
+    def identity_of(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The :meth:`identity` of the experiment a stored config (:meth:`to_dict`, as JSON) describes, as this
+        version reads it; ``ValueError`` if it cannot (a field this version does not know, a value it refuses)."""
+        return cls.from_dict(config).identity()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Experiment:
@@ -315,6 +333,12 @@ class Experiment:
             fields_ = {k: v for k, v in entry.items() if k != "kind"}
             probes.append(_from_dict(probe_class(entry.get("kind", "")), fields_, f"config.probes[{i}]"))
         return dataclasses.replace(_from_dict(cls, {**data, "probes": []}, "config"), probes=tuple(probes))
+
+
+def dataclass_from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """A config dataclass from its ``dataclasses.asdict`` form read back from JSON; ``ValueError`` naming the first
+    key this version does not know. Absent fields take their defaults."""
+    return _from_dict(cls, data, where)
 
 
 def _from_dict(cls: type, data: Any, where: str) -> Any:
