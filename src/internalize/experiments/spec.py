@@ -15,7 +15,7 @@ An :class:`Experiment` describes the paper's protocol in general form:
    * ``isr`` — the caregiver leaves and the ISR supplies internal reward (``utility`` says how);
    * ``frozen`` — no further learning (the paper's frozen baseline);
    * ``frozen-continued`` — keeps training on the socialization world with the caregiver (the reference code's
-     "frozen", PAPER-SPEC §9.5); it never sees the autonomy worlds;
+     "frozen", docs/paper-vs-reference.md, 'The frozen baseline'); it never sees the autonomy worlds;
 4. **evaluation** — ``evaluation_episodes`` held-out episodes per (condition, autonomy world) with the
    deterministic policy, scored by goals per episode and caregiver return (R_e + R_s).
 
