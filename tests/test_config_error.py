@@ -18,6 +18,7 @@ from internalize.config_error import ConfigError
 from internalize.empathy.unit import EmpathyProbe
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
 from internalize.experiments.probes import probe_class
+from internalize.experiments.spec import Experiment, WorldSpec, world
 from internalize.social.caregiver import Caregiver, resolve_events
 from internalize.social.conditions import Condition
 from internalize.social.presence import Presence
@@ -105,3 +106,102 @@ def test_a_files_error_carries_the_dotted_key_and_its_line(tmp_path, text, marke
     line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith(marker))
     assert (err.path, err.key, err.line) == (Path(path), key, line)
     assert str(err).startswith(f"{path}, line {line}: {key}: ") and "\n" not in str(err)
+
+
+# (what raises, key, value, the message as users have always read it)
+CARRIED = [
+    (lambda: WorldSpec("hall", kind="maze"), "kind", "maze",
+     "world 'hall': kind: got 'maze'; allowed: navigation | prosocial | peer."),
+    (lambda: WorldSpec("hall", map="#####"), "map", "#####",
+     "world 'hall': map: a map must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [5]. "
+     "Built-in maps: plus, x, U, T, four_rooms."),
+    # make_params calls the prosocial map a layout: the key is the world's field, the message make_params's own.
+    (lambda: WorldSpec("p", kind="prosocial", map="#######"), "map", "#######",
+     "world 'p': layout: must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [7]."),
+    # A check of two fields names both; the key is the one that is set.
+    (lambda: WorldSpec("p", kind="prosocial", n_blocks=2), "n_blocks", 2,
+     "world 'p': n_blocks/check_reachable: got (2, True); allowed: only for kind = 'navigation' (use n_walls)."),
+    (lambda: WorldSpec("p", kind="peer", check_reachable=False), "check_reachable", False,
+     "world 'p': map/check_reachable: got (None, False); allowed: only for kind = 'navigation' (the peer world "
+     "draws its blocks at random and always keeps the goal reachable)."),
+    (lambda: world("blocks-12"), "n_blocks", 12,
+     "world 'blocks-12': n_blocks: must be an integer in 0..8 (at most 8, leaving the goal and the agent a cell "
+     "each), got 12."),
+    (lambda: WorldSpec("p", kind="peer", similarity="twin"), "similarity", "twin",
+     "world 'p': similarity: must be one of identical, colour, kind, got 'twin'."),
+    (lambda: world("spiral"), "world", "spiral", None),
+    # The experiment's own checks (``_require``).
+    (lambda: _tiny(socialization_steps=0), "socialization_steps", 0,
+     "socialization_steps: got 0; allowed: a positive integer."),
+    (lambda: _tiny(seeds=(1, 1)), "seeds", (1, 1), "seeds: got (1, 1); allowed: distinct integers in [0, 2**32 - 1]."),
+    (lambda: _tiny(caregiver=Caregiver(presence=Presence("until", switch_step=10**6))),
+     "caregiver.presence.switch_step", 10**6, None),
+]
+
+
+def _tiny(**fields):
+    base = dict(name="t", title="t", socialization_world=world("blocks-1"), autonomy_worlds=(world("plus"),),
+                conditions=("caregiver",), socialization_steps=64, autonomy_steps=64, seeds=(0,))
+    return Experiment(**{**base, **fields})
+
+
+@pytest.mark.parametrize(("build", "key", "value", "message"), CARRIED, ids=[c[1] for c in CARRIED])
+def test_world_and_experiment_checks_carry_their_key_as_data(build, key, value, message):
+    with pytest.raises(ConfigError) as raised:
+        build()
+    err = raised.value
+    assert (err.key, err.value) == (key, value)
+    assert str(err) == f"{err.heading}: {err.detail}" and "\n" not in str(err)
+    if message is not None:
+        assert str(err) == message, "the message users read is unchanged"
+    assert pickle.loads(pickle.dumps(err)).args == err.args  # where and label cross process boundaries too
+
+
+def test_world_make_params_name_their_parameter():
+    from internalize.empathy.world import make_params as peer_params
+    from internalize.worlds.layouts import parse_map
+    from internalize.worlds.navigation import make_params as navigation_params
+    from internalize.worlds.prosocial import make_params as prosocial_params
+    from internalize.worlds.prosocial_layouts import parse_layout
+
+    for build, key in [(lambda: navigation_params(n_blocks=9), "n_blocks"), (lambda: navigation_params(size=3), "size"),
+                       (lambda: prosocial_params(drop="throw"), "drop"),
+                       (lambda: prosocial_params(n_walls=9, wall_rule="reference"), "n_walls"),
+                       (lambda: peer_params(view="sideways"), "view"), (lambda: parse_map("#.#"), "map"),
+                       (lambda: parse_layout("#"), "layout")]:
+        with pytest.raises(ConfigError) as raised:
+            build()
+        assert raised.value.key == key and str(raised.value).startswith(f"{key}: ")
+
+
+@pytest.mark.parametrize(("table", "marker", "key", "message"), [
+    ('kind = "maze"\n', "kind =", "worlds.hall.kind", "world 'hall': kind: got 'maze'; allowed: navigation | "
+     "prosocial | peer."),
+    # The detail says "kind = 'navigation'": the line is the refused key's, not that of a key the text mentions.
+    ('kind = "prosocial"\nn_blocks = 2\n', "n_blocks =", "worlds.hall.n_blocks",
+     "world 'hall': n_blocks/check_reachable: got (2, True); allowed: only for kind = 'navigation' (use n_walls)."),
+    ('kind = "prosocial"\nmap = "#######"\n', "map =", "worlds.hall.map",
+     "world 'hall': layout: must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [7]."),
+    ('kind = "peer"\nsimilarity = "twin"\n', "similarity =", "worlds.hall.similarity",
+     "world 'hall': similarity: must be one of identical, colour, kind, got 'twin'."),
+])
+def test_a_world_tables_error_is_at_its_keys_line(tmp_path, table, marker, key, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(HEAD) + "\n[worlds.hall]\n" + table)
+    with pytest.raises(ExperimentFileError) as raised:
+        load_experiment(path)
+    err = raised.value
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith(marker))
+    assert (err.key, err.line) == (key, line)
+    assert str(err) == f"{path}, line {line}: {key}: {message}"
+
+
+def test_an_experiment_check_in_a_file_is_at_its_keys_line(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent(HEAD).replace("conditions = []", "conditions = []\nseeds = [3, 3]"))
+    with pytest.raises(ExperimentFileError) as raised:
+        load_experiment(path)
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith("seeds ="))
+    assert (raised.value.key, raised.value.line) == ("experiment.seeds", line)
+    assert str(raised.value) == (f"{path}, line {line}: experiment.seeds: seeds: got (3, 3); allowed: distinct "
+                                 "integers in [0, 2**32 - 1].")

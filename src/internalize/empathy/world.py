@@ -76,6 +76,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
 from internalize.worlds.navigation import _pick_cell
@@ -177,27 +178,27 @@ def make_params(
       step_cost: cost of a learner forward; default ``0.9 / max_steps`` (0.045).
 
     Raises:
-      ValueError: naming the field, the value and what is allowed.
+      ConfigError (a ValueError): its key the parameter, with the value and what is allowed.
     """
     if not _is_int(size) or not 5 <= size <= 15:
-        raise ValueError(f"size: must be an integer in 5..15 (border walls included), got {size!r}.")
+        raise ConfigError.must("size", "an integer in 5..15 (border walls included)", size)
     if not _is_int(n_blocks) or not 0 <= n_blocks <= MAX_BLOCKS:
-        raise ValueError(f"n_blocks: must be an integer in 0..{MAX_BLOCKS}, got {n_blocks!r}.")
+        raise ConfigError.must("n_blocks", f"an integer in 0..{MAX_BLOCKS}", n_blocks)
     if similarity not in SIMILARITIES:
-        raise ValueError(f"similarity: must be one of {', '.join(SIMILARITIES)}, got {similarity!r}.")
+        raise ConfigError.must("similarity", f"one of {', '.join(SIMILARITIES)}", similarity)
     if view not in VIEWS:
-        raise ValueError(f"view: must be one of {', '.join(VIEWS)}, got {view!r}.")
+        raise ConfigError.must("view", f"one of {', '.join(VIEWS)}", view)
     if not _is_number(peer_noise) or not 0.0 <= peer_noise <= 1.0:
-        raise ValueError(f"peer_noise: must be a probability in [0, 1], got {peer_noise!r}.")
+        raise ConfigError.must("peer_noise", "a probability in [0, 1]", peer_noise)
     if max_steps is None:
         max_steps = 4 * (size - 2) ** 2 // 5
     if not _is_int(max_steps) or max_steps < 1:
-        raise ValueError(f"max_steps: must be a positive integer, got {max_steps!r}.")
+        raise ConfigError.must("max_steps", "a positive integer", max_steps)
     if step_cost is None:
         step_cost = 0.9 / max_steps
     for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
         if not _is_number(value):
-            raise ValueError(f"{name}: must be a finite number, got {value!r}.")
+            raise ConfigError.must(name, "a finite number", value)
     obj, colour = PEER_CODES[similarity]
     return PeerParams(
         fixed_walls=jnp.asarray(border_walls(size)),

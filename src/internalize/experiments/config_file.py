@@ -172,10 +172,11 @@ def load_experiment(path: str | Path) -> Experiment:
         _check_keys(wdata, allowed("worlds.NAME"), f"worlds.{wname}", fail)
         try:
             worlds[wname] = WorldSpec(wname, **wdata)
-        except ValueError as e:
-            # A world's checks name it, not the key ("world 'hall': ..."): the line of the first of the table's
-            # keys the message mentions, else of its map.
-            raise fail(f"worlds.{wname}", _key_in(str(e), wdata) or "map", str(e)) from None
+        except ConfigError as e:
+            # Its key is the world's field; its message names the world ("world 'hall': map: ..."), kept whole.
+            raise fail(f"worlds.{wname}", e.field if e.field in wdata else None, str(e)) from None
+        except ValueError as e:  # not a config error (it has no key): at the table's header, as it reads
+            raise fail(f"worlds.{wname}", None, str(e)) from None
 
     def resolve(key: str, label: Any) -> WorldSpec:
         if not isinstance(label, str):
@@ -210,29 +211,17 @@ def load_experiment(path: str | Path) -> Experiment:
     )
     try:
         return Experiment(**kwargs)
-    except ValueError as e:
-        err = _config_error(e)
-        # A table of its own, e.g. a schedule too long for the budget: its line, not [experiment]'s.
+    except ConfigError as err:
+        # A table of its own, e.g. a schedule too long for the budget: its line, not [experiment]'s. A schedule's
+        # error names its presence table in front (``where``), which is the section to point at.
         if err.key.startswith(("conditions.", "caregiver.", "caregiver[", "probes.")):
+            if err.where is not None:
+                label = err.key if err.label is None else err.label
+                raise fail(err.where, None, f"{label}: {err.detail}") from None
             raise fail(err.key, None, err.detail) from None
         raise fail("experiment", err.field if err.field in exp else None, str(err)) from None
-
-
-def _config_error(error: ValueError) -> ConfigError:
-    """``error`` as a :class:`ConfigError`. The Experiment's own checks (``experiments.spec``) raise plain
-    ValueErrors whose message starts with the key; every config class raises a ConfigError, whose key is taken
-    as it is."""
-    if isinstance(error, ConfigError):
-        return error
-    key, _, detail = str(error).partition(": ")
-    return ConfigError(key, detail)
-
-
-def _key_in(message: str, table: dict) -> str | None:
-    for key in table:
-        if key in message:
-            return key
-    return None
+    except ValueError as e:  # not a config error (it has no key): at [experiment], as it reads
+        raise fail("experiment", None, str(e)) from None
 
 
 def _check_keys(table: dict, allowed: dict[str, type], section: str, fail) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
+from internalize.config_error import ConfigError
 from internalize.experiments.identity import identity, identity_fields
 from internalize.experiments.probes import Probe, probe_class, probe_to_dict
 from internalize.social.caregiver import Caregiver, as_caregivers, resolve_events
@@ -45,9 +46,10 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
-def _require(cond: bool, field_name: str, value: Any, allowed: str) -> None:
+def _require(cond: bool, field_name: str, value: Any, allowed: str, *, where: str | None = None) -> None:
+    """ConfigError ``FIELD: got VALUE; allowed: ALLOWED.`` (``WHERE: FIELD: ...`` with ``where``) unless ``cond``."""
     if not cond:
-        raise ValueError(f"{field_name}: got {value!r}; allowed: {allowed}.")
+        raise ConfigError.got(field_name, value, allowed, where=where)
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -57,6 +59,8 @@ def _positive_int(name: str, value: Any) -> None:
 WORLD_KINDS = ("navigation", "prosocial", "peer")
 _PROSOCIAL_ONLY = {"n_walls": None, "drop": "place", "helper": "shortest", "rewarded_event": "helped_goal"}
 _PEER_ONLY = {"similarity": "identical", "view": "egocentric", "peer_noise": 0.2}
+# The world's field for a parameter its make_params names otherwise (the prosocial world calls its map a layout).
+_WORLD_FIELD = {"layout": "map"}
 
 
 @dataclass(frozen=True)
@@ -96,23 +100,31 @@ class WorldSpec:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
-        _require(self.kind in WORLD_KINDS, f"world {self.name!r}: kind", self.kind, " | ".join(WORLD_KINDS))
+        # Each error's key is the world's field; the message names the world in front ("world 'hall': kind: ...").
+        where = f"world {self.name!r}"
+        _require(self.kind in WORLD_KINDS, "kind", self.kind, " | ".join(WORLD_KINDS), where=where)
         if self.kind != "prosocial":
             for key, default in _PROSOCIAL_ONLY.items():
-                _require(getattr(self, key) == default, f"world {self.name!r}: {key}", getattr(self, key),
-                         f"only for kind = 'prosocial' (leave it unset for a {self.kind} world)")
+                _require(getattr(self, key) == default, key, getattr(self, key),
+                         f"only for kind = 'prosocial' (leave it unset for a {self.kind} world)", where=where)
         if self.kind != "peer":
             for key, default in _PEER_ONLY.items():
-                _require(getattr(self, key) == default, f"world {self.name!r}: {key}", getattr(self, key),
-                         f"only for kind = 'peer' (leave it unset for a {self.kind} world)")
-        if self.kind == "prosocial":
-            _require(self.n_blocks == 0 and self.check_reachable, f"world {self.name!r}: n_blocks/check_reachable",
-                     (self.n_blocks, self.check_reachable), "only for kind = 'navigation' (use n_walls)")
-        if self.kind == "peer":
-            _require(self.map is None and self.check_reachable, f"world {self.name!r}: map/check_reachable",
-                     (self.map, self.check_reachable), "only for kind = 'navigation' (the peer world draws its "
-                     "blocks at random and always keeps the goal reachable)")
+                _require(getattr(self, key) == default, key, getattr(self, key),
+                         f"only for kind = 'peer' (leave it unset for a {self.kind} world)", where=where)
+        if self.kind == "prosocial" and not (self.n_blocks == 0 and self.check_reachable):
+            self._refuse_pair("n_blocks", self.n_blocks != 0, "only for kind = 'navigation' (use n_walls)")
+        if self.kind == "peer" and not (self.map is None and self.check_reachable):
+            self._refuse_pair("map", self.map is not None, "only for kind = 'navigation' (the peer world draws its "
+                              "blocks at random and always keeps the goal reachable)")
         self.params()  # validates the world now, before anything runs
+
+    def _refuse_pair(self, first: str, first_set: bool, allowed: str) -> None:
+        """ConfigError for ``first`` and ``check_reachable`` checked together: the message names both with both
+        values (``world 'p': n_blocks/check_reachable: got (2, True); ...``), the key is the one that is set."""
+        key = first if first_set else "check_reachable"
+        shown = (getattr(self, first), self.check_reachable)
+        raise ConfigError(key, f"got {shown!r}; allowed: {allowed}.", value=getattr(self, key), allowed=allowed,
+                          where=f"world {self.name!r}", label=f"{first}/check_reachable")
 
     @property
     def own_event(self) -> str:
@@ -146,8 +158,11 @@ class WorldSpec:
                 return prosocial_params(layout=self.map, drop=self.drop, helper=self.helper,
                                         rewarded_event=self.rewarded_event, **extra)
             return make_params(self.n_blocks, self.map, check_reachable=self.check_reachable)
-        except ValueError as e:
-            raise ValueError(f"world {self.name!r}: {e}") from None
+        except ConfigError as e:
+            # make_params names its parameter: the key becomes the world's field, the message stays
+            # "world 'NAME': " + make_params's own.
+            raise ConfigError(_WORLD_FIELD.get(e.key, e.key), e.detail, value=e.value, allowed=e.allowed,
+                              where=f"world {self.name!r}", label=e.heading) from None
 
 
 def world(name: str) -> WorldSpec:
@@ -166,9 +181,9 @@ def world(name: str) -> WorldSpec:
     parts = name.split("-")
     if parts[0] == "peer" and len(parts) == 3:
         return WorldSpec(name, kind="peer", n_blocks=PEER_BLOCKS, similarity=parts[1], view=parts[2])
-    raise ValueError(f"world: unknown world {name!r}; allowed: blocks-N (N in 0..8), one of "
-                     f"{', '.join(PAPER_MAPS)}, prosocial, prosocial-instrumental or peer-SIMILARITY-VIEW "
-                     "(e.g. peer-identical-allocentric).")
+    allowed = (f"blocks-N (N in 0..8), one of {', '.join(PAPER_MAPS)}, prosocial, prosocial-instrumental or "
+               "peer-SIMILARITY-VIEW (e.g. peer-identical-allocentric)")
+    raise ConfigError("world", f"unknown world {name!r}; allowed: {allowed}.", value=name, allowed=allowed)
 
 
 #: Random blocks of the peer world's labels (``peer-SIMILARITY-VIEW``).
@@ -248,16 +263,16 @@ class Experiment:
             label = "caregiver" if len(caregivers) == 1 else f"caregiver[{i}]"
             try:
                 c.presence.validate_for_budget(self.socialization_steps)
-            except ValueError as e:
-                raise ValueError(f"{label}.presence: {e}") from None
+            except ConfigError as e:
+                raise _in_presence(e, f"{label}.presence") from None
         world = self.socialization_world
         resolve_events(caregivers, world.own_event, world.env().events)  # names the allowed events if one is not
         for c in self.defined_conditions:
             try:
                 if c.learns:
                     c.presence.validate_for_budget(self.autonomy_steps)
-            except ValueError as e:
-                raise ValueError(f"conditions.{c.name}.presence: {e}") from None
+            except ConfigError as e:
+                raise _in_presence(e, f"conditions.{c.name}.presence") from None
         # JAX's keys take 32-bit seeds: a larger one would be cut to its low bits and collide with another.
         _require(len(self.seeds) > 0 and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
                                              for s in self.seeds)
@@ -333,6 +348,13 @@ class Experiment:
             fields_ = {k: v for k, v in entry.items() if k != "kind"}
             probes.append(_from_dict(probe_class(entry.get("kind", "")), fields_, f"config.probes[{i}]"))
         return dataclasses.replace(_from_dict(cls, {**data, "probes": []}, "config"), probes=tuple(probes))
+
+
+def _in_presence(error: ConfigError, where: str) -> ConfigError:
+    """A presence schedule's ``error`` (its key is the schedule's field) with the key in full
+    (``caregiver.presence.switch_step``); the message is ``WHERE: `` + the schedule's own."""
+    return ConfigError(f"{where}.{error.key}", error.detail, value=error.value, allowed=error.allowed, where=where,
+                       label=error.heading)
 
 
 def dataclass_from_dict(cls: type, data: Any, where: str = "config") -> Any:

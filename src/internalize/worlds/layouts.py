@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from internalize.config_error import ConfigError
+
 # The reference's hand-chosen grids, env_id 1..5 in this order (docs/paper-vs-reference.md, "Figure 5's maps").
 PAPER_MAPS: Mapping[str, tuple[str, ...]] = {
     "plus": (
@@ -90,18 +92,21 @@ def parse_map(text: str | Sequence[str], size: int = 7, field: str = "map") -> n
       (size, size) bool array indexed [y, x], True for walls.
 
     Raises:
-      ValueError: wrong size, unknown characters, a border that is not all walls, or fewer than two free
-        cells 4-connected to each other (a goal and an agent must both fit and the goal must be reachable).
+      ConfigError (a ValueError) naming ``field``: wrong size, unknown characters, a border that is not all walls,
+        or fewer than two free cells 4-connected to each other (a goal and an agent must both fit and the goal must
+        be reachable).
     """
+    given = text
     if isinstance(text, str) and text in PAPER_MAPS:
         text = PAPER_MAPS[text]
     rows = text.splitlines() if isinstance(text, str) else list(text)
     lines = _normalise_rows(rows, size)
     if len(lines) != size or any(len(r) != size for r in lines):
         shape = f"{len(lines)} rows of lengths {sorted({len(r) for r in lines})}"
-        raise ValueError(
-            f"{field}: a map must be {size} rows of {size} cells (border walls included), got {shape}. "
-            f"Built-in maps: {', '.join(PAPER_MAPS)}."
+        raise ConfigError(
+            field, f"a map must be {size} rows of {size} cells (border walls included), got {shape}. "
+            f"Built-in maps: {', '.join(PAPER_MAPS)}.", value=given,
+            allowed=f"{size} rows of {size} cells, or one of {', '.join(PAPER_MAPS)}",
         )
     walls = np.zeros((size, size), dtype=bool)
     for y, row in enumerate(lines):
@@ -111,17 +116,18 @@ def parse_map(text: str | Sequence[str], size: int = 7, field: str = "map") -> n
             elif ch == _FREE:
                 walls[y, x] = False
             else:
-                raise ValueError(
-                    f"{field}: unknown character {ch!r} at row {y}, column {x}; allowed: '#' (wall), '.' (free)."
+                raise ConfigError(
+                    field, f"unknown character {ch!r} at row {y}, column {x}; allowed: '#' (wall), '.' (free).",
+                    value=given, allowed="'#' (wall), '.' (free)",
                 )
     border = np.ones_like(walls)
     border[1:-1, 1:-1] = False
     if not walls[border].all():
-        raise ValueError(f"{field}: the outer ring of the map must be all walls ('#').")
+        raise ConfigError(field, "the outer ring of the map must be all walls ('#').", value=given)
     if largest_component(~walls) < 2:
-        raise ValueError(
-            f"{field}: the map needs at least two free cells connected to each other (one for the goal, one for "
-            f"the agent); it has {int((~walls).sum())} free cell(s) and none adjacent."
+        raise ConfigError(
+            field, "the map needs at least two free cells connected to each other (one for the goal, one for "
+            f"the agent); it has {int((~walls).sum())} free cell(s) and none adjacent.", value=given,
         )
     return walls
 

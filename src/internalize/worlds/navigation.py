@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
 from internalize.worlds.layouts import parse_map
@@ -120,10 +121,10 @@ def make_params(
       step_cost: cost of a forward action; default ``0.9 / max_steps`` (0.045).
 
     Raises:
-      ValueError: naming the field, the value and what is allowed.
+      ConfigError (a ValueError): its key the parameter, with the value and what is allowed.
     """
     if not isinstance(size, int) or not 5 <= size <= 15:
-        raise ValueError(f"size: must be an integer in 5..15 (border walls included), got {size!r}.")
+        raise ConfigError.must("size", "an integer in 5..15 (border walls included)", size)
     if map is None:
         walls = np.zeros((size, size), dtype=bool)
         walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
@@ -132,19 +133,19 @@ def make_params(
     free = int((~walls).sum())
     limit = min(MAX_BLOCKS, free - 2)
     if not isinstance(n_blocks, (int, np.integer)) or isinstance(n_blocks, bool) or not 0 <= n_blocks <= limit:
-        raise ValueError(
-            f"n_blocks: must be an integer in 0..{limit} (at most {MAX_BLOCKS}, leaving the goal and the agent a "
-            f"cell each), got {n_blocks!r}."
+        raise ConfigError.must(
+            "n_blocks", f"an integer in 0..{limit} (at most {MAX_BLOCKS}, leaving the goal and the agent a cell each)",
+            n_blocks,
         )
     if max_steps is None:
         max_steps = 4 * (size - 2) ** 2 // 5
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps: must be a positive integer, got {max_steps!r}.")
+        raise ConfigError.must("max_steps", "a positive integer", max_steps)
     if step_cost is None:
         step_cost = 0.9 / max_steps
     for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
         if not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"{name}: must be a finite number, got {value!r}.")
+            raise ConfigError.must(name, "a finite number", value)
     return NavParams(
         fixed_walls=jnp.asarray(walls),
         n_blocks=jnp.asarray(n_blocks, jnp.int32),

@@ -67,6 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
 from internalize.worlds.prosocial_layouts import (
@@ -136,7 +137,7 @@ class ProsocialState:
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{name}: must be one of {', '.join(map(repr, allowed))}, got {value!r}.")
+        raise ConfigError.must(name, f"one of {', '.join(map(repr, allowed))}", value)
 
 
 def make_params(
@@ -167,7 +168,8 @@ def make_params(
       step_cost: cost of a forward; default ``0.9 / max_steps`` (0.009).
 
     Raises:
-      ValueError: naming the field, the value and what is allowed (user layouts: see ``parse_layout``).
+      ConfigError (a ValueError): its key the parameter, with the value and what is allowed (user layouts: see
+        ``parse_layout``).
     """
     _choice("wall_rule", wall_rule, RULES)
     check_bank_args(n_walls, wall_rule, attempts, seed)  # also with a user layout, so typos never pass silently
@@ -175,11 +177,11 @@ def make_params(
     _choice("helper", helper, HELPERS)
     _choice("rewarded_event", rewarded_event, EVENTS)
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"max_steps: must be a positive integer, got {max_steps!r}.")
+        raise ConfigError.must("max_steps", "a positive integer", max_steps)
     step_cost = 0.9 / max_steps if step_cost is None else step_cost
     for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"{name}: must be a finite number, got {value!r}.")
+            raise ConfigError.must(name, "a finite number", value)
     if layout is None:
         bank = layout_bank(n_walls, rule=wall_rule, seed=seed, attempts=attempts, dihedral=dihedral)
         fixed = np.zeros((4, 2), np.int32)

@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize.config_error import ConfigError
 from internalize.storage import CorruptFile, read_verified, write_verified
 from internalize.worlds import grid
 
@@ -166,18 +167,19 @@ def _dihedral(walls: np.ndarray) -> list[np.ndarray]:
 
 
 def check_bank_args(n_walls: int, rule: str, attempts: int, seed: int = 0) -> None:
-    """ValueError naming the field unless the generator's arguments are valid (see the module docstring)."""
+    """ConfigError (a ValueError) naming the parameter unless the generator's arguments are valid (see the module
+    docstring)."""
     if rule not in RULES:
-        raise ValueError(f"wall_rule: must be one of {', '.join(RULES)}, got {rule!r}.")
+        raise ConfigError.must("wall_rule", f"one of {', '.join(RULES)}", rule)
     if isinstance(n_walls, bool) or not isinstance(n_walls, (int, np.integer)) or n_walls not in N_WALLS[rule]:
         why = " (the only count its 2x2 rule allows; see the module docstring)" if rule == "reference" else ""
-        raise ValueError(
-            f"n_walls: with wall_rule={rule!r} must be one of {list(N_WALLS[rule])}{why}, got {n_walls!r}."
-        )
+        allowed = f"one of {list(N_WALLS[rule])}"
+        raise ConfigError("n_walls", f"with wall_rule={rule!r} must be {allowed}{why}, got {n_walls!r}.",
+                          value=n_walls, allowed=f"{allowed} with wall_rule={rule!r}")
     if isinstance(attempts, bool) or not isinstance(attempts, (int, np.integer)) or not 1 <= attempts <= 10**6:
-        raise ValueError(f"attempts: must be an integer in 1..1000000, got {attempts!r}.")
+        raise ConfigError.must("attempts", "an integer in 1..1000000", attempts)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: must be a non-negative integer, got {seed!r}.")
+        raise ConfigError.must("seed", "a non-negative integer", seed)
 
 
 def generate_bank(
@@ -187,7 +189,8 @@ def generate_bank(
 
     Returns:
       (N, 7, 7) bool [layout, y, x], True for walls, sorted by bytes; with ``dihedral`` each found layout adds
-      its 8 rotations and reflections. Raises ValueError for bad arguments or when no layout is found.
+      its 8 rotations and reflections. Raises ConfigError (a ValueError) for bad arguments or when no layout is
+      found.
     """
     check_bank_args(n_walls, rule, attempts, seed)
     rng = np.random.default_rng(seed)
@@ -199,7 +202,8 @@ def generate_bank(
             for variant in _dihedral(layout) if dihedral else [layout]:
                 found.setdefault(np.ascontiguousarray(variant).tobytes(), variant)
     if not found:
-        raise ValueError(f"n_walls: no tree layout with {n_walls} walls found in {attempts} attempts; use more.")
+        raise ConfigError("n_walls", f"no tree layout with {n_walls} walls found in {attempts} attempts; use more.",
+                          value=n_walls)
     return np.stack([found[k] for k in sorted(found)]).astype(bool)
 
 
@@ -329,40 +333,42 @@ def parse_layout(text: str | list[str] | tuple[str, ...], field: str = "layout")
     cells allowed), a wall border, exactly one boulder B, helped agent H, goal G and learner L.
 
     Raises:
-      ValueError naming ``field``: wrong size or characters, an open border, a missing or repeated object, or
-      an unsolvable task (H cannot reach G even without the boulder, or the boulder is in the way and L can
-      never get next to it).
+      ConfigError (a ValueError) naming ``field``: wrong size or characters, an open border, a missing or repeated
+      object, or an unsolvable task (H cannot reach G even without the boulder, or the boulder is in the way and L
+      can never get next to it).
     """
+    given = text
     rows = text.splitlines() if isinstance(text, str) else list(text)
     lines = [r.strip() for r in rows if r.strip()]
     if lines and all(len(r) == 2 * SIZE - 1 and set(r[1::2]) == {" "} for r in lines):
         lines = [r[0::2] for r in lines]
     if len(lines) != SIZE or any(len(r) != SIZE for r in lines):
-        raise ValueError(
-            f"{field}: must be {SIZE} rows of {SIZE} cells (border walls included), got {len(lines)} rows of "
-            f"lengths {sorted({len(r) for r in lines})}."
+        raise ConfigError(
+            field, f"must be {SIZE} rows of {SIZE} cells (border walls included), got {len(lines)} rows of "
+            f"lengths {sorted({len(r) for r in lines})}.", value=given, allowed=f"{SIZE} rows of {SIZE} cells",
         )
     found: dict[str, list[tuple[int, int]]] = {c: [] for c in _CHARS}
     for y, row in enumerate(lines):
         for x, ch in enumerate(row):
             if ch not in _CHARS:
                 allowed = ", ".join(f"{c!r} ({n})" for c, n in _CHARS.items())
-                raise ValueError(f"{field}: unknown character {ch!r} at row {y}, column {x}; allowed: {allowed}.")
+                raise ConfigError(field, f"unknown character {ch!r} at row {y}, column {x}; allowed: {allowed}.",
+                                  value=given, allowed=allowed)
             found[ch].append((x, y))
     walls = np.zeros((SIZE, SIZE), bool)
     for x, y in found["#"]:
         walls[y, x] = True
     if not (walls[0].all() and walls[-1].all() and walls[:, 0].all() and walls[:, -1].all()):
-        raise ValueError(f"{field}: the outer ring must be all walls ('#').")
+        raise ConfigError(field, "the outer ring must be all walls ('#').", value=given)
     for ch in "BHGL":
         if len(found[ch]) != 1:
             what = "no" if not found[ch] else f"{len(found[ch])} cells with"
-            raise ValueError(f"{field}: needs exactly one {_CHARS[ch]} {ch!r}, found {what} {ch!r}.")
+            raise ConfigError(field, f"needs exactly one {_CHARS[ch]} {ch!r}, found {what} {ch!r}.", value=given)
     (boulder,), (helped,), (goal,), (learner,) = (found[c] for c in "BHGL")
     if not _flood(~walls, helped)[goal[1], goal[0]]:
-        raise ValueError(
-            f"{field}: unsolvable: the helped agent H at {helped} can never reach the goal G at {goal}, even "
-            "after the boulder is moved (walls separate them)."
+        raise ConfigError(
+            field, f"unsolvable: the helped agent H at {helped} can never reach the goal G at {goal}, even after the "
+            "boulder is moved (walls separate them).", value=given,
         )
     blocked = ~walls
     blocked[boulder[1], boulder[0]] = False
@@ -374,8 +380,8 @@ def parse_layout(text: str | list[str] | tuple[str, ...], field: str = "layout")
         near = _flood(room, learner)
         bx, by = boulder
         if not any(near[ny, nx] for nx, ny in ((bx + 1, by), (bx - 1, by), (bx, by + 1), (bx, by - 1))):
-            raise ValueError(
-                f"{field}: unsolvable: the boulder B at {boulder} blocks the helped agent and the learner L at "
-                f"{learner} can never get next to it."
+            raise ConfigError(
+                field, f"unsolvable: the boulder B at {boulder} blocks the helped agent and the learner L at "
+                f"{learner} can never get next to it.", value=given,
             )
     return UserLayout(walls, boulder, helped, goal, learner)
