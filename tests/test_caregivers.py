@@ -76,7 +76,8 @@ def _channels(n: int, helped: np.ndarray, lifted: np.ndarray) -> Channels:
                     jnp.asarray(helped), {"helped_goal": jnp.asarray(helped), "boulder_lift": jnp.asarray(lifted)})
 
 
-def _pay(schedules, caregivers, channels, n: int, key=jax.random.key(1)):
+def _pay(schedules, caregivers, channels, n: int, key=None):
+    key = jax.random.key(1) if key is None else key
     reward = social_reward(schedules, UtilityConfig(), caregiver=caregivers, obs_shape=(1,))
     state = reward.init_state(key, n)
     obs, action = jnp.zeros((n, 1), jnp.uint8), jnp.zeros((n,), jnp.int32)

@@ -1,13 +1,13 @@
 """Each of the nine claims at its criterion: just above, just below, and with the effect reversed.
 
 The "ISR matches the oracle" claims (2, 4, 5, 9) are non-inferiority tests against a stated margin: synthetic long
-results tables put the lower end of the 90% CI of isr - oracle just above and just below -margin, put the ISR
-above the oracle (inside and beyond +margin: reproduced either way, "also equivalent" tells them apart), and
-reverse the effect the margin is built from. The threshold claims sit a hair on either side of their constant: the retention ratios of
-claims 1/8 (<= 0.5) and 2/9 (>= 0.8, exact boundary included), claim 3's Student t (p just under / over 0.05, and
-isr worse than frozen), claim 6's and claim 7's Spearman rho (the neighbouring rank patterns straddling p = 0.05,
-and the reversed trends). Every verdict is checked word for word, and the ``effect``, ``margin`` and ``evidence``
-strings against numbers recomputed here with scipy / statsmodels directly.
+results tables put the lower end of the 90% CI of isr - oracle just above and just below -margin, put the ISR above
+the oracle (inside and beyond +margin: reproduced either way, "also equivalent" tells them apart), and reverse the
+effect the margin is built from. The threshold claims sit a hair on either side of their constant: the retention
+ratios of claims 1/8 (<= 0.5) and 2/9 (>= 0.8, exact boundary included), claim 3's Student t (p just under / over
+0.05, and isr worse than frozen), claim 6's and claim 7's Spearman rho (the neighbouring rank patterns straddling p
+= 0.05, and the reversed trends). Every verdict is checked word for word, and the ``effect``, ``margin`` and
+``evidence`` strings against numbers recomputed here with scipy / statsmodels directly.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_claim4_isr_above_the_oracle_is_reproduced(offset, equivalent):
     lo90, hi90 = sps.ttest_ind(v["isr"], v["caregiver"], equal_var=True).confidence_interval(0.90)
     assert lo90 > -margin and (hi90 < margin) == equivalent
     assert c.verdict == REPRODUCED, c.evidence
-    assert c.also_equivalent is equivalent and f"also equivalent (TOST" in c.evidence
+    assert c.also_equivalent is equivalent and "also equivalent (TOST" in c.evidence
     assert c.evidence.endswith("yes" if equivalent else "no")
     assert c.fraction.point > 1.0 and c.seeds_needed == 2  # beyond the margin by 20+ sds: two seeds would do
 

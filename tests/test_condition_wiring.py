@@ -181,7 +181,7 @@ def test_left_out_channels_are_really_there(mode_run: Run) -> None:
 def _ckpt(path: Path) -> dict[str, np.ndarray]:
     """Every leaf of a runner checkpoint by its path (no template needed)."""
     _, records, arrays = read_checkpoint(path)
-    return {r["path"]: a for r, a in zip(records, arrays)}
+    return {r["path"]: a for r, a in zip(records, arrays, strict=True)}
 
 
 def _params(leaves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -215,9 +215,11 @@ def test_an_isr_on_the_first_n_transitions_is_the_same_computation_with_n_as_dat
     buf = _buffer(200)
     cfg = IsrConfig(network="mlp", encoding="onehot", batch_size=16, n_updates=12, log_every=4)
     key = jax.random.key(5)
-    fit = jax.jit(lambda b, k, c=dataclasses.replace(cfg, n_data=None): train_isr(c, b, k))
+    full_cfg = dataclasses.replace(cfg, n_data=None)
+    fit = jax.jit(lambda b, k: train_isr(full_cfg, b, k))
     for n in (60, 120):
-        static = jax.jit(lambda b, k, c=dataclasses.replace(cfg, n_data=n): train_isr(c, b, k))(buf, key)
+        sized = dataclasses.replace(cfg, n_data=n)
+        static = jax.jit(lambda b, k, c=sized: train_isr(c, b, k))(buf, key)
         as_data = fit(first_transitions(buf, n), key)
         assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.array_equal(a, b, equal_nan=True)),
                                                 static, as_data))), n
@@ -236,7 +238,7 @@ def test_seed_mapped_metrics_equal_the_vmapped_ones():
     part = dataclasses.replace(full, n_data=60)
     params = jax.vmap(lambda k: isr_init_params(full, k))(jax.random.split(jax.random.key(2), 2))
     for cfg, holdout in ((full, None), (part, full)):
-        vmapped = jax.vmap(lambda p, b: isr_metrics(cfg, p, b, holdout=holdout))(params, bufs)
+        vmapped = jax.vmap(lambda p, b, cfg=cfg, holdout=holdout: isr_metrics(cfg, p, b, holdout=holdout))(params, bufs)
         mapped = isr_metrics_seeds(cfg, params, bufs, holdout=holdout)
         assert vmapped.keys() == mapped.keys()
         for k in vmapped:

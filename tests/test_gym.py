@@ -66,7 +66,7 @@ def test_reward_is_extrinsic_plus_social_with_channels_in_info():
     env.reset(seed=0)
     rng = np.random.default_rng(0)  # chooses actions only; the env's randomness is its own key chain
     seen = {"goal": 0, "forward": 0, "turn": 0}
-    for t in range(400):
+    for _ in range(400):
         # Mostly shortest-path moves (to reach goals), sometimes random (to bump into blocks and walls).
         action = int(planner(env.state, env.params)) if rng.random() < 0.7 else int(rng.integers(3))
         obs, reward, terminated, truncated, info = env.step(action)
@@ -243,7 +243,7 @@ def test_the_peer_world_counts_the_peers_goals_and_draws_the_peer_as_the_learner
         frame, s = env.render(), env.state
         assert frame.shape == (7 * 16, 7 * 16, 3)
 
-        def at(pos, fx=0.5, fy=0.5):
+        def at(pos, fx=0.5, fy=0.5, frame=frame):
             return tuple(int(v) for v in frame[int((int(pos[1]) + fy) * 16), int((int(pos[0]) + fx) * 16)])
 
         assert at(s.goal_pos) == (0, 255, 0) and at(s.agent_pos, 0.35) == (255, 0, 0)

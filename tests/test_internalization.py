@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.agents.isr import IsrConfig, isr_reward
+from internalize.agents.isr import isr_reward
 from internalize.agents.rollout import Rollout
 from internalize.experiments.runner import run_experiment
 from internalize.agents.isr_config import IsrConfig

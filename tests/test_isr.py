@@ -119,12 +119,14 @@ def test_encoding_puts_the_action_only_at_the_agent_cell(data):
     x = encode_isr_input(IsrConfig(encoding="channel"), obs, action)
     assert x.shape == (50, 9, 9, 5) and x.dtype == jnp.float32
     np.testing.assert_allclose(x[..., :4], np.asarray(obs, np.float32) / 255.0)
-    expected = np.zeros((50, 9, 9)); expected[:, 4, 4] = np.asarray(action)
+    expected = np.zeros((50, 9, 9))
+    expected[:, 4, 4] = np.asarray(action)
     np.testing.assert_array_equal(x[..., 4], expected)
     onehot = encode_isr_input(IsrConfig(encoding="onehot", obs_scale=1.0), obs, action)
     assert onehot.shape == (50, 9, 9, 7)
     np.testing.assert_array_equal(onehot[..., :4], np.asarray(obs, np.float32))
-    expected = np.zeros((50, 9, 9, 3)); expected[np.arange(50), 4, 4, np.asarray(action)] = 1.0
+    expected = np.zeros((50, 9, 9, 3))
+    expected[np.arange(50), 4, 4, np.asarray(action)] = 1.0
     np.testing.assert_array_equal(onehot[..., 4:], expected)
     # The mark follows the agent's object code, wherever the agent is drawn.
     moved = jnp.zeros((9, 9, 4), jnp.uint8).at[2, 6, 0].set(grid.AGENT)
@@ -266,7 +268,7 @@ def test_held_out_data_never_influences_training(buffer, trained):
         action=jnp.where(hold, 2 - buffer.action, buffer.action),
     )
     other, _, curve = train_isr(FAST, scrambled, jax.random.key(1))
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(other)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(other), strict=True):
         np.testing.assert_array_equal(a, b)
     assert float(curve.holdout_mse[-1]) > 0.5  # it was evaluated on the scrambled targets, not trained on them
 
@@ -315,7 +317,7 @@ def test_incremental_updates_vmap_over_seeds(buffer):
     batched, losses = jax.vmap(lambda s, b, k: isr_update(s, b, k, 12))(_stack(states), _stack(bufs), keys)
     for i in range(2):
         single, loss = isr_update(states[i], bufs[i], keys[i], 12)
-        for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(batched.params)):
+        for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(batched.params), strict=True):
             np.testing.assert_allclose(a, b[i], rtol=1e-5, atol=1e-6)
         assert float(loss) == pytest.approx(float(losses[i]), rel=1e-5)
     np.testing.assert_array_equal(batched.updates, [12, 12])

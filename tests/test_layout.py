@@ -119,7 +119,7 @@ def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp
     for i, s in enumerate(SEEDS):
         own = Runner(one_seed(exp, s), seed_root(tmp_path / "one", s), progress=False, log=lambda _: None).trained()
         for key, params in own.items():
-            for x, y in zip(jax.tree.leaves(finals[key]), jax.tree.leaves(params)):
+            for x, y in zip(jax.tree.leaves(finals[key]), jax.tree.leaves(params), strict=True):
                 np.testing.assert_array_equal(np.asarray(x)[i], np.asarray(y)[0])
 
     # A directory keeps its layout: the vmap runner refuses a per-core directory before computing anything.

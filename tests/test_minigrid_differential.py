@@ -51,7 +51,7 @@ class Twin(MiniGridEnv):
     def _gen_grid(self, width: int, height: int) -> None:
         walls, goal, agent, direction = self._layout
         self.grid = Grid(width, height)
-        for y, x in zip(*np.nonzero(walls)):
+        for y, x in zip(*np.nonzero(walls), strict=True):
             self.grid.set(int(x), int(y), Wall())
         self.put_obj(Goal(), *goal)
         self.agent_pos = agent

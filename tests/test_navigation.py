@@ -148,7 +148,7 @@ def test_fixed_maps_are_exactly_paper_spec_section_6():
     assert set(PAPER_MAPS) == set(expected)
     for name, cells in expected.items():
         walls = parse_map(name)
-        interior = {(int(x), int(y)) for y, x in zip(*np.nonzero(walls[1:6, 1:6]))}
+        interior = {(int(x), int(y)) for y, x in zip(*np.nonzero(walls[1:6, 1:6]), strict=True)}
         assert interior == {(x - 1, y - 1) for x, y in cells}, name
         params = make_params(0, map=name)
         keys = jax.random.split(jax.random.key(1), 500)
@@ -185,7 +185,7 @@ def test_vmap_over_1024_envs_equals_single_env_runs():
     single = jax.jit(rollout)
     for i in range(0, n, 97):
         one = single(keys[i])
-        for b, s in zip(batched, one):
+        for b, s in zip(batched, one, strict=True):
             assert np.array_equal(np.asarray(b[i]), np.asarray(s)), i
     assert float(np.asarray(batched[2]).sum()) > 0, "some random agents reach goals"
 

@@ -57,7 +57,7 @@ def test_dense_gradients_under_jit_and_vmap_over_seeds(rows):
     g_params, g_x = jax.jit(jax.vmap(vjp))(params, xs, dys)
     for s in range(3):
         w = params["params"]["weight"][s]
-        np.testing.assert_allclose(jax.jit(layer.apply)(jax.tree.map(lambda a: a[s], params), xs[s]),
+        np.testing.assert_allclose(jax.jit(layer.apply)(jax.tree.map(lambda a, s=s: a[s], params), xs[s]),
                                    xs[s] @ w.T + params["params"]["bias"][s], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(g_x[s], dys[s] @ w, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(g_params["params"]["weight"][s], dys[s].T @ xs[s], rtol=1e-5, atol=1e-5)

@@ -270,5 +270,5 @@ def test_jit_vmap_autoreset_truncates_every_20_steps_and_is_deterministic(view):
     assert not walls[t, n, agent[..., 1], agent[..., 0]].any() and not walls[t, n, peer[..., 1], peer[..., 0]].any()
     assert (np.asarray(states.peer_goals).max() > 0) and np.asarray(channels.event).any()
     again = run(jax.random.key(5))
-    for a, b in zip(jax.tree.leaves((states, obs, channels, truncated)), jax.tree.leaves(again)):
+    for a, b in zip(jax.tree.leaves((states, obs, channels, truncated)), jax.tree.leaves(again), strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))

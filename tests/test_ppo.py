@@ -109,7 +109,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(single_runs):
             np.testing.assert_array_equal(m[name][i], single[name], err_msg=name)
         for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "utility_return"):
             np.testing.assert_allclose(m[name][i], single[name], rtol=1e-4, atol=1e-6, err_msg=name)
-        params_i = jax.tree.map(lambda x: x[i], states.params)
+        params_i = jax.tree.map(lambda x, i=i: x[i], states.params)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), params_i, state.params)
         assert np.array_equal(states.key[i], state.key)
 

@@ -91,7 +91,7 @@ def test_a_resume_checkpoint_deflates_the_integer_arrays_and_stores_the_floats(t
         f.seek(len(MAGIC) + 65)
         f.seek(int.from_bytes(f.read(8), "little"), 1)
         members = {i.filename: i.compress_type for i in zipfile.ZipFile(f).infolist()}
-    for i, (record, array) in enumerate(zip(records, arrays)):
+    for i, (record, array) in enumerate(zip(records, arrays, strict=True)):
         expected = zipfile.ZIP_DEFLATED if array.dtype.kind in "biu" else zipfile.ZIP_STORED
         assert members[f"leaf_{i:05d}.npy"] == expected, (record["path"], array.dtype)
     assert set(members.values()) == {zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED}

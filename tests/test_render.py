@@ -128,7 +128,8 @@ def test_peer_frames_draw_each_state_and_the_peer_in_its_look():
         frames = render_peer_frames(states, 16, params)
         assert len(frames) == 6
         for t, frame in enumerate(frames):
-            np.testing.assert_array_equal(frame, render_peer_frame(jax.tree.map(lambda a: a[t], states), 16, params))
+            step = jax.tree.map(lambda a, t=t: a[t], states)
+            np.testing.assert_array_equal(frame, render_peer_frame(step, 16, params))
         s = jax.tree.map(lambda a: np.asarray(a[0]), states)
         assert _pixel(frames[0], s.peer_pos, (0.5, 0.5), 16) == WHITE
         looks[similarity] = frames[0][int(s.peer_pos[1]) * 16: (int(s.peer_pos[1]) + 1) * 16,

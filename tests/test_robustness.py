@@ -72,7 +72,7 @@ def _shift(df: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def _by_claim(table) -> dict[int, dict[str, str]]:
-    return {int(r[0]): dict(zip(table.headers, r)) for r in table.rows}
+    return {int(r[0]): dict(zip(table.headers, r, strict=True)) for r in table.rows}
 
 
 def test_robustness_table_flags_the_claim_whose_verdict_moves():
@@ -152,7 +152,7 @@ def fake_runs(monkeypatch):
         calls.append((out, [e.name for e in experiments], [tuple(e.seeds) for e in experiments]))
         for e in experiments:
             if e.name == "fig4a":
-                _write_run(out, "fig4a", fig1_table().assign(seed=lambda d: d["seed"] + e.seeds[0]))
+                _write_run(out, "fig4a", fig1_table().assign(seed=lambda d, e=e: d["seed"] + e.seeds[0]))
         return {}
 
     monkeypatch.setattr(rep, "run_many", run_many)

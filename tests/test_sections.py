@@ -126,7 +126,7 @@ def test_fig1_end_of_phase_kept_and_welch_rows(experiment, tmp_path):
     assert abs((none_a / none_s).mean() - none_a.mean() / none_s.mean()) > 0.05
     assert [r["comparison"] for r in welch] == [f"isr {MINUS} caregiver", f"none {MINUS} caregiver"]
     care = aut.loc[aut["condition"] == "caregiver", "value"]
-    for r, cond in zip(welch, ("isr", "none")):
+    for r, cond in zip(welch, ("isr", "none"), strict=True):
         ref = sps.ttest_ind(aut.loc[aut["condition"] == cond, "value"], care, equal_var=False)
         shows(r["t"], ref.statistic)
         shows(r["df"], ref.df)
@@ -232,7 +232,7 @@ def test_fig4b_summary_and_student_welch_rows(table, tmp_path):
         # The effect with its 95% CI (Student or Welch, as the test), in the comparison's own orientation.
         m = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", r["difference [95% CI]"])
         ci = ref.confidence_interval(0.95)
-        for cell, value in zip(m.groups(), (v[a].mean() - v[b].mean(), ci.low, ci.high)):
+        for cell, value in zip(m.groups(), (v[a].mean() - v[b].mean(), ci.low, ci.high), strict=True):
             shows(cell.replace(MINUS, "-"), value)
         shows(r["t"], ref.statistic, 4)
         shows(r["df"], ref.df)
@@ -341,7 +341,7 @@ def test_fig5_model_rows(tmp_path):
     keys = [("mixed", "frozen", "isr"), ("mixed", "isr", "caregiver"), ("ols", "frozen", "isr"),
             ("ols", "isr", "caregiver"), ("add", "frozen", "isr"), ("add", "isr", "caregiver")]
     assert len(models) == len(keys)
-    for r, key in zip(models, keys):
+    for r, key in zip(models, keys, strict=True):
         est, stat_name, stat, p, n = expect[key]
         assert r["model"].startswith({"mixed": "MixedLM", "ols": "OLS", "add": "OLS"}[key[0]]), r["model"]
         assert ("(map T)" in r["model"]) == (key[0] == "ols") and ("*" in r["model"]) == (key[0] == "ols")

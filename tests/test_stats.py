@@ -130,7 +130,7 @@ def test_fig5_reference_ols_reproduces_the_paper():
     afi, aio = res.additive.contrast("frozen", "isr"), res.additive.contrast("isr", "oracle")
     assert afi.stat == pytest.approx(-6.84, abs=5e-3)
     assert aio.stat == pytest.approx(-2.59, abs=5e-3) and round(aio.p, 3) == 0.011
-    for got, want in zip((fi, io, afi, aio), (*paper.FIG5_REFERENCE_OLS, *paper.FIG5_ADDITIVE_OLS)):
+    for got, want in zip((fi, io, afi, aio), (*paper.FIG5_REFERENCE_OLS, *paper.FIG5_ADDITIVE_OLS), strict=True):
         assert got.stat == pytest.approx(want.t, abs=1e-3) and got.df == want.df
 
 

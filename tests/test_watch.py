@@ -54,8 +54,10 @@ def test_the_loaded_learner_is_the_one_the_run_evaluated(run, condition):
         world = pol.world
         key = phases.evaluation_keys(phases.seed_keys(exp.seeds), 0)[i]
         wp = phases.world_params(exp, world)
-        got = jax.jit(lambda p, k: evaluate(pol.network.apply, p, world.env(), wp, k, exp.evaluation_episodes))(
-            pol.params, key)
+        def run_eval(p, k, pol=pol, world=world, wp=wp):
+            return evaluate(pol.network.apply, p, world.env(), wp, k, exp.evaluation_episodes)
+
+        got = jax.jit(run_eval)(pol.params, key)
         want = df[(df.phase == "evaluation") & (df.condition == condition) & (df.seed == seed)]
         for metric in ("goals_per_episode", "caregiver_return"):
             assert float(got[metric]) == pytest.approx(float(want.loc[want.metric == metric, "value"].iloc[0]),
@@ -63,7 +65,7 @@ def test_the_loaded_learner_is_the_one_the_run_evaluated(run, condition):
     # Socialization's learner differs from the autonomy one (it kept learning after).
     soc = trained_policy(out / exp.name, "socialization", exp.seeds[0]).params
     aut = trained_policy(out / exp.name, "isr", exp.seeds[0]).params
-    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(soc), jax.tree.leaves(aut)))
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(soc), jax.tree.leaves(aut), strict=True))
 
 
 def test_play_from_writes_a_gif_of_the_trained_learner_and_computes_nothing(run, tmp_path):

@@ -102,7 +102,7 @@ def save_checkpoint(path: str | os.PathLike, train_state: Any, meta: dict | None
     path = Path(path)
     names, leaves = _leaves(train_state)
     arrays, records = {}, []
-    for i, (name, leaf) in enumerate(zip(names, leaves)):
+    for i, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
         key_impl = None
         if _is_key(leaf):
             key_impl = str(jax.random.key_impl(leaf))
@@ -213,7 +213,7 @@ def load_checkpoint(path: str | os.PathLike, template: Any) -> tuple[Any, dict]:
             f"checkpoint {path}: its state has a different structure (missing {missing[:5]}, extra {extra[:5]})."
         )
     out = []
-    for record, array, leaf in zip(records, arrays, leaves):
+    for record, array, leaf in zip(records, arrays, leaves, strict=True):
         is_key = _is_key(leaf)
         want = jax.eval_shape(jax.random.key_data, leaf) if is_key else jax.eval_shape(jnp.asarray, leaf)
         mismatch = array.shape != tuple(want.shape) or array.dtype != np.dtype(want.dtype)

@@ -115,7 +115,7 @@ def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.A
     pred = isr_predict_all(config, params, buffer, needed=holdout | split.train)
     baseline = _masked_mean(buffer.social, split.train)
     out = {}
-    for part, mask in zip(PARTS, (holdout, split.train)):
+    for part, mask in zip(PARTS, (holdout, split.train), strict=True):
         for name, value in _part_metrics(pred, buffer.social, mask, baseline, threshold).items():
             out[f"{part}/{name}"] = value
     return out

@@ -49,7 +49,7 @@ from internalize.agents.networks import ActorCritic
 from internalize.agents.ppo_config import PPOConfig, num_rollouts
 from internalize.agents.reward import Reward, caregiver_present
 from internalize.agents.rollout import (
-    EPISODE_KEYS, ActorState, Rollout, collect_rollout, compute_gae, first_nonfinite_step, info_keys,
+    EPISODE_KEYS, ActorState, collect_rollout, compute_gae, first_nonfinite_step, info_keys,
 )
 from internalize.worlds.base import World
 

@@ -80,7 +80,8 @@ def fraction_text(f: FractionCI | None) -> str:
     if f.point is None:
         return "undefined (the oracle does not beat the baseline)"
     if f.low is None or f.high is None:
-        return f"{fmt(f.point, 2)} (no CI: the oracle beats the baseline in only {f.n_used:,} of {f.n_boot:,} resamples)"
+        return (f"{fmt(f.point, 2)} (no CI: the oracle beats the baseline in only {f.n_used:,} of {f.n_boot:,} "
+                "resamples)")
     return f"{fmt(f.point, 2)} {ci_text(f.low, f.high, 2)}"
 
 

@@ -218,7 +218,7 @@ def bars(df: pd.DataFrame, metric: str, out: str | os.PathLike[str], ci: float =
     conds = condition_order(runs["condition"])
     fig = Figure(figsize=(max(3.2, 2.4 * len(worlds)), 3.8))
     axes = fig.subplots(1, len(worlds), sharey=True, squeeze=False)[0]
-    for ax, world in zip(axes, worlds):
+    for ax, world in zip(axes, worlds, strict=True):
         for i, cond in enumerate(conds):
             v = runs.loc[(runs["world"] == world) & (runs["condition"] == cond), "value"].to_numpy(float)
             if v.size == 0:

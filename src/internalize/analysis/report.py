@@ -75,8 +75,8 @@ def _claims_table(found: list[Claim]) -> Table:
     for c in found:
         rec = claim_record(c)
         rows.append((str(rec["number"]), c.figure, c.statement, c.paper, c.criterion, c.margin or "—",
-                     c.effect or "—", fraction_text(c.fraction), seeds_needed_text(c), equivalent_text(c), rec["verdict"],
-                     c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")))
+                     c.effect or "—", fraction_text(c.fraction), seeds_needed_text(c), equivalent_text(c),
+                     rec["verdict"], c.evidence + (f" (seeds {seed_list(c.seeds)})" if c.seeds else "")))
     return Table(("#", "figure", "claim", "paper", "criterion", "margin", "effect (95% CI)",
                   "fraction of the oracle's advantage recovered (95% CI)", "seeds needed (80% power)",
                   "also equivalent", "verdict", "evidence"), tuple(rows))
@@ -143,7 +143,7 @@ def _to_html(blocks: list[Block], title: str) -> str:
             head = "".join(f"<th>{e(h)}</th>" for h in b.headers)
             body = "".join("<tr>" + "".join(
                 f"<td class=\"{c.replace(' ', '-')}\">{e(c)}</td>" if h == "verdict" else f"<td>{e(c)}</td>"
-                for h, c in zip(b.headers, r)) + "</tr>" for r in b.rows)
+                for h, c in zip(b.headers, r, strict=True)) + "</tr>" for r in b.rows)
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(b, Image):
             data = base64.b64encode(b.path.read_bytes()).decode("ascii")

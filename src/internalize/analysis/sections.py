@@ -205,7 +205,7 @@ def _fig5(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     except (ValueError, np.linalg.LinAlgError) as exc:
         return out + [Text(f"Models could not be fitted: {exc}")]
     for key, fit in fits:
-        for c, ref in zip(fit.contrasts, paper_rows[key]):
+        for c, ref in zip(fit.contrasts, paper_rows[key], strict=True):
             rows.append((fit.model + (f" (map {c.world})" if c.world else ""), f"{c.a} - {c.b}", fmt(c.estimate),
                          f"{c.stat_name} = {fmt(c.stat, 4)}", fmt(c.p, 3), c.n, seed_list(c.seeds), ref))
     out += [Text(f"Paper text: {paper.FIG5_PAPER_TEXT}. Those numbers are the authors' pairwise OLS with "

@@ -89,10 +89,10 @@ class EmpathyProbe(Probe):
             if width == exp.isr.width:
                 widened = isr_params  # the experiment's own ISR
             else:
-                widened, _, _ = jax.jit(jax.vmap(lambda b, k: train_isr(cfg, b, k)))(buffers, keys.isr)
-            fit = jax.device_get(jax.jit(jax.vmap(lambda p, b: isr_metrics(cfg, p, b)))(widened, buffers))
+                widened, _, _ = jax.jit(jax.vmap(lambda b, k, cfg=cfg: train_isr(cfg, b, k)))(buffers, keys.isr)
+            fit = jax.device_get(jax.jit(jax.vmap(lambda p, b, cfg=cfg: isr_metrics(cfg, p, b)))(widened, buffers))
             # Every seed's ISR on that seed's stimuli, all seeds in one program.
-            model = jax.jit(jax.vmap(lambda p, o, a, m: isr_reward(cfg, p, o, a, m)))
+            model = jax.jit(jax.vmap(lambda p, o, a, m, cfg=cfg: isr_reward(cfg, p, o, a, m)))
             rewards = {k: np.asarray(model(widened, stacked[k], action, marks[k]), np.float64) for k in kinds}
             label = f"isr-width-{width:g}"
             for i, seed in enumerate(exp.seeds):

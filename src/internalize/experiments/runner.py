@@ -171,7 +171,7 @@ class Runner:
         # Shared as computed: the rows of one condition, under the label socialization runs with.
         shared = Shared(publish=lambda df: df[df["condition"] == first].assign(condition="caregiver"),
                         relabel=lambda df: expand(df.assign(experiment=exp.name)))
-        train = lambda: self._train(unit, seeds.run, states, n, rows, expand=expand)  # noqa: E731
+        train = lambda: self._train(unit, seeds.run, states, n, rows, expand=expand)  # noqa: E731 - a deferred call
         done = self._run_training(unit, states, train, shared)
         self._episodes_after_socialization = np.asarray(done.meta["episodes"], np.float64)
         return done.product
@@ -190,7 +190,7 @@ class Runner:
         learner = make_train(phases.ppo_config(exp, exp.autonomy_steps), self.world, params, reward)
         seeds = make_seeds_runner(learner, donate=True)
         keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
-        tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731
+        tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731 - local
         from internalize.social.internalization import with_isr, with_run_flags
 
         caregiver, weight = phases.run_flags(conditions, S)
@@ -214,7 +214,7 @@ class Runner:
                                                                      episodes0=episodes0)).product
         out = {}
         for i, c in enumerate(conditions):
-            out[(c.name, world.name)] = jax.tree.map(lambda x: x[i * S:(i + 1) * S], final.params)
+            out[(c.name, world.name)] = jax.tree.map(lambda x, i=i: x[i * S:(i + 1) * S], final.params)
         return out
 
     def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:

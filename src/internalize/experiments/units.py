@@ -155,7 +155,7 @@ def isr_sizes_unit(runner: UnitContext, soc: Any) -> None:
             probe = phases.isr_config(exp, n_data, curve_points=10)
             n_train = int(np.min(check_isr_data(probe, buffers)["n_train"]))
             cfg = phases.isr_size_config(exp, n_data, n_train, n_full, curve_points=10)
-            keys = jax.vmap(lambda k: jax.random.fold_in(k, n_data))(runner.keys.isr)
+            keys = jax.vmap(lambda k, n_data=n_data: jax.random.fold_in(k, n_data))(runner.keys.isr)
             frames.append(_train_isrs(runner, cfg, buffers, keys, f"isr-data-{n_data}", holdout=base)[1])
         return None, pd.concat(frames, ignore_index=True), {"unit": unit}
 
