@@ -34,6 +34,9 @@ test: setup
 test-fast: setup
 	$(FAST_XLA) $(PYTEST) -m "not slow and not expensive"
 
+# World throughput, then our PPO against Stable-Baselines3 (benchmarks/README.md; about 10 min on 2 cores). Each
+# prints one JSON line. The first run also builds the SB3 environment, benchmarks/.venv-sb3 (setup_sb3_env.sh:
+# Python 3.11 and about a minute of downloads from PyPI).
 bench: setup
 	$(PY) benchmarks/env_throughput.py
 	$(PY) benchmarks/ppo_vs_sb3.py

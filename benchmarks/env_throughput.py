@@ -11,12 +11,13 @@ Usage::
     python benchmarks/env_throughput.py                      # CPU (default), all worlds, a few minutes on 2 cores
     python benchmarks/env_throughput.py --worlds prosocial   # one world
     python benchmarks/env_throughput.py --platform gpu
+    python benchmarks/env_throughput.py --smoke              # a check of the script (numbers meaningless)
 
 Keys of the JSON line: ``worlds``, one entry per world: ``world`` (what was stepped), ``vmapped`` (one entry
 per env count: ``n_envs``, ``n_steps`` per env, ``compile_s``, ``run_s``, ``env_steps_per_s``,
 ``env_steps_per_s_per_env``), ``gym`` (``n_steps``, ``first_call_s``, ``run_s``, ``env_steps_per_s``,
 ``us_per_step``) and ``vs_navigation_64`` (navigation's rate at 64 envs over this world's, when both ran);
-plus the platform, device, JAX version and CPU count.
+plus the platform, device, JAX version, CPU count and ``smoke``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ import time
 # (n_envs, steps per env): sized to keep the whole script under a minute on a 2-core CPU.
 CONFIGS = ((1, 2000), (64, 500), (4096, 20))
 GYM_STEPS = 2000
+# --smoke: every piece of the script on budgets too small to mean anything (tests/test_benchmarks.py runs it).
+SMOKE_CONFIGS = ((1, 20), (64, 5))
+SMOKE_GYM_STEPS = 50
 
 
 def _parse() -> argparse.Namespace:
@@ -40,7 +44,15 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--blocks", type=int, default=3, help="random blocks per navigation layout")
     parser.add_argument("--worlds", default="navigation,prosocial,peer",
                         help="comma-separated worlds to measure (navigation, prosocial, peer)")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the script: 1 and 64 envs for a few steps, 50 adapter steps, one run "
+                             "each (the numbers mean nothing)")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats: must be at least 1, got {args.repeats}")
+    if args.smoke:
+        args.repeats = 1
+    return args
 
 
 def _world(name: str, blocks: int):
@@ -92,7 +104,7 @@ def main() -> None:
             return run
 
         vmapped = []
-        for n_envs, n_steps in CONFIGS:
+        for n_envs, n_steps in SMOKE_CONFIGS if args.smoke else CONFIGS:
             print(f"{name}: {n_envs} envs", file=sys.stderr)
             start = time.perf_counter()
             compiled = jax.jit(make_run(n_envs, n_steps)).lower(jax.random.key(0)).compile()
@@ -112,13 +124,14 @@ def main() -> None:
                 "env_steps_per_s_per_env": round(n_steps / run_s),
             })
 
+        gym_steps = SMOKE_GYM_STEPS if args.smoke else GYM_STEPS
         env.action_space.seed(0)
         start = time.perf_counter()
         env.reset(seed=0)
         env.step(env.action_space.sample())  # compiles (or fetches) the jitted reset and step
         first_call_s = time.perf_counter() - start
         start = time.perf_counter()
-        for _ in range(GYM_STEPS):
+        for _ in range(gym_steps):
             _, _, terminated, truncated, _ = env.step(env.action_space.sample())
             if terminated or truncated:
                 env.reset()
@@ -127,11 +140,11 @@ def main() -> None:
             "world": description,
             "vmapped": vmapped,
             "gym": {
-                "n_steps": GYM_STEPS,
+                "n_steps": gym_steps,
                 "first_call_s": round(first_call_s, 3),
                 "run_s": round(run_s, 3),
-                "env_steps_per_s": round(GYM_STEPS / run_s),
-                "us_per_step": round(1e6 * run_s / GYM_STEPS, 1),
+                "env_steps_per_s": round(gym_steps / run_s),
+                "us_per_step": round(1e6 * run_s / gym_steps, 1),
             },
         }
 
@@ -144,6 +157,7 @@ def main() -> None:
 
     print(json.dumps({
         "benchmark": "env_throughput",
+        "smoke": args.smoke,
         "platform": args.platform,
         "device": str(jax.devices()[0]),
         "jax": jax.__version__,

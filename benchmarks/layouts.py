@@ -10,11 +10,13 @@ Usage::
     python benchmarks/layouts.py                                   # fig4b, quick preset, its 10 seeds
     python benchmarks/layouts.py --experiment fig7 --seeds 4 --fraction 0.25
     python benchmarks/layouts.py --processes 4 --layouts per-core   # one layout only
+    python benchmarks/layouts.py --smoke                           # a tiny learner: a check of the script
 
 Keys of the JSON line: ``experiment``, ``preset``, ``seeds``, ``fraction``, ``cpus`` (cores this process may
 use), ``processes`` (per-core workers), ``env_steps`` (every environment step of every learner), and per layout
 ``wall_s`` (the whole run from a cold cache: compiles, training, ISR, evaluation, writing) and
-``env_steps_per_s`` (``env_steps`` / ``wall_s``); ``speedup`` = vmap wall / per-core wall when both ran.
+``env_steps_per_s`` (``env_steps`` / ``wall_s``); ``speedup`` = vmap wall / per-core wall when both ran;
+``smoke``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_paper_preset import env_steps, scaled  # noqa: E402  (a sibling script)
+from gpu_paper_preset import env_steps, scaled, smoke  # noqa: E402 - a sibling script, on sys.path from the line above
 
-from internalize.xla_cache import cache_settings  # noqa: E402
+from internalize.xla_cache import cache_settings  # noqa: E402 - first-party, after the sibling import above
 
 
 def _parse() -> argparse.Namespace:
@@ -42,16 +44,28 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--fraction", type=float, default=1.0, help="scale every phase's budget (0 < f <= 1)")
     parser.add_argument("--processes", type=int, default=None, help="per-core workers (default: one per core)")
     parser.add_argument("--layouts", default="vmap,per-core", help="comma-separated: vmap, per-core")
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the script: the experiment with a tiny learner and ISR (gpu_paper_preset.smoke), "
+                             "2 seeds unless --seeds says otherwise, compiled programs from the caller's JAX cache "
+                             "when its environment names one (JAX_COMPILATION_CACHE_DIR) instead of a cold one; the "
+                             "numbers mean nothing")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one layout, print seconds
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    layouts = [x for x in args.layouts.split(",") if x]
+    if not layouts or set(layouts) - {"vmap", "per-core"}:
+        raise SystemExit(f"--layouts: got {args.layouts!r}; allowed: vmap, per-core, comma-separated.")
+    args.layouts = layouts
+    return args
 
 
 def _experiment(args: argparse.Namespace):
     from internalize.experiments.paper import paper_experiment
 
     exp = paper_experiment(args.experiment, args.preset, 0)
-    return scaled(exp if args.seeds is None else exp.with_seeds(args.seeds), args.fraction)
+    seeds = 2 if args.smoke and args.seeds is None else args.seeds
+    exp = exp if seeds is None else exp.with_seeds(seeds)
+    return scaled(smoke(exp) if args.smoke else exp, args.fraction)
 
 
 def _one(args: argparse.Namespace) -> None:
@@ -74,13 +88,16 @@ def main() -> None:
     steps = env_steps(exp)
     processes = args.processes or default_processes()
     result = {"experiment": exp.name, "preset": args.preset, "seeds": len(exp.seeds), "fraction": args.fraction,
-              "cpus": default_processes(), "processes": processes, "env_steps": steps}
+              "smoke": args.smoke, "cpus": default_processes(), "processes": processes, "env_steps": steps}
     forwarded = [f"--{k}={v}" for k, v in (("experiment", args.experiment), ("preset", args.preset),
                                            ("seeds", args.seeds), ("fraction", args.fraction),
-                                           ("processes", processes)) if v is not None]
-    for layout in args.layouts.split(","):
+                                           ("processes", processes)) if v is not None] + ["--smoke"] * args.smoke
+    # Each layout from a cold cache of its own; a --smoke check reuses the caller's when it has one (its times mean
+    # nothing, and a tiny experiment's compiles are most of them).
+    cold = not (args.smoke and "JAX_COMPILATION_CACHE_DIR" in os.environ)
+    for layout in args.layouts:
         with tempfile.TemporaryDirectory(prefix=f"layout-{layout}-") as tmp:
-            env = {**os.environ, **cache_settings(Path(tmp) / "xla-cache")}  # cold: a new cache per layout
+            env = {**os.environ, **(cache_settings(Path(tmp) / "xla-cache") if cold else {})}
             done = subprocess.run([sys.executable, __file__, *forwarded, f"--one={layout}",
                                    f"--out={Path(tmp) / 'runs'}"], env=env, capture_output=True, text=True)
             if done.returncode != 0:

@@ -33,6 +33,7 @@ Usage::
 
     python benchmarks/paper_preset_cpu.py                      # fig4a, 10 seeds: about 15 min on 2 cores
     python benchmarks/paper_preset_cpu.py --seeds 2 --long 2   # a check of the script (minutes)
+    python benchmarks/paper_preset_cpu.py --smoke              # a tiny learner: a check of the script
 """
 
 from __future__ import annotations
@@ -46,14 +47,27 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_paper_preset import smoke  # noqa: E402 - a sibling script, on sys.path from the line above
+
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="fig4a", help="the paper experiment to measure (default fig4a)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's 10)")
     parser.add_argument("--short", type=int, default=1, help="rollouts per phase of the cold and the short warm run")
-    parser.add_argument("--long", type=int, default=4, help="rollouts per phase of the long warm run")
-    return parser.parse_args()
+    parser.add_argument("--long", type=int, default=None, help="rollouts per phase of the long warm run (default 4)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the script: the experiment with a tiny learner and ISR "
+                             "(gpu_paper_preset.smoke), 2 seeds and --long 2 unless given, compiled programs from the "
+                             "caller's JAX cache when its environment names one (JAX_COMPILATION_CACHE_DIR) instead of "
+                             "an empty one; the numbers mean nothing")
+    args = parser.parse_args()
+    if args.long is None:
+        args.long = 2 if args.smoke else 4
+    if args.smoke and args.seeds is None:
+        args.seeds = 2
+    return args
 
 
 def with_rollouts(exp, rollouts: int):
@@ -151,9 +165,10 @@ def extrapolate(rate: dict) -> dict:
 
 def main() -> None:
     args = _parse()
-    cache = tempfile.mkdtemp(prefix="paper-preset-xla-")
-    # Before JAX is imported: every run of this process compiles into, and then loads from, this empty cache.
-    os.environ.update({"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
+    if not (args.smoke and "JAX_COMPILATION_CACHE_DIR" in os.environ):
+        cache = tempfile.mkdtemp(prefix="paper-preset-xla-")
+        # Before JAX is imported: every run of this process compiles into, and then loads from, this empty cache.
+        os.environ.update({"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
     import jax
 
     from internalize.experiments.paper import paper_experiment
@@ -161,6 +176,8 @@ def main() -> None:
     exp = paper_experiment(args.experiment, "paper")
     if args.seeds is not None:
         exp = exp.with_seeds(args.seeds)
+    if args.smoke:
+        exp = smoke(exp)
     short, long = args.short, args.long
     if not 1 <= short < long:
         raise SystemExit(f"--short {short}, --long {long}: allowed: 1 <= short < long.")
@@ -173,7 +190,8 @@ def main() -> None:
     per_experiment = extrapolate(rate)
     device = jax.devices()[0]
     print(json.dumps({
-        "measured": exp.name, "seeds": len(exp.seeds), "rollouts": [short, long], "backend": jax.default_backend(),
+        "measured": exp.name, "seeds": len(exp.seeds), "rollouts": [short, long], "smoke": args.smoke,
+        "backend": jax.default_backend(),
         "device": getattr(device, "device_kind", str(device)), "cpus": os.cpu_count(), "jax_version": jax.__version__,
         "wall_s": round(time.perf_counter() - started, 1),
         "units_s": {"cold": cold, "warm_short": warm_short, "warm_long": warm_long},

@@ -32,14 +32,17 @@ What it measures, for each policy:
 Prints progress on stderr and ONE JSON line on stdout at the end. Usage::
 
     .venv/bin/python benchmarks/ppo_vs_sb3.py            # full: ~8 min on 2 cores
-    .venv/bin/python benchmarks/ppo_vs_sb3.py --quick    # smoke run: small budgets, a few minutes
+    .venv/bin/python benchmarks/ppo_vs_sb3.py --quick    # every piece on small budgets, a few minutes
+    .venv/bin/python benchmarks/ppo_vs_sb3.py --smoke    # a check of the script: the MLP only, tiny budgets
     .venv/bin/python benchmarks/ppo_vs_sb3.py --no-parity --torsos cnn
+    .venv/bin/python benchmarks/ppo_vs_sb3.py --no-sb3   # our side only: no SB3 environment, no ratios, no parity
 
 Main keys: ``cnn_ratio_10_seeds_vs_sb3``, ``mlp_ratio_10_seeds_vs_sb3`` (ours / SB3 estimate, 10 seeds),
 ``cnn_flop_fraction``, ``sb3_{cnn,mlp}_steps_per_s``, ``ours_{cnn,mlp}_1_seed_steps_per_s``,
 ``ours_{cnn,mlp}_10_seeds_steps_per_s`` (best layout, named in ``ours_*_10_seeds_layout``), compile times,
 ``cpu_count``, ``versions``, ``parity_sb3_goals``, ``parity_ours_goals``, ``parity_inside_spread``,
-``total_wall_s``. The ``details`` entry holds every layout's numbers.
+``total_wall_s``, ``quick``, ``smoke``, ``sb3`` (whether the SB3 side ran). The ``details`` entry holds every
+layout's numbers.
 """
 
 from __future__ import annotations
@@ -246,8 +249,11 @@ def tail_mean(curve, window: int) -> float:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke-run budgets: 1 rollout everywhere, tiny parity")
-    p.add_argument("--torsos", default="cnn,mlp", help="policies to measure: cnn, mlp or both")
+    p.add_argument("--quick", action="store_true", help="small budgets: 1 rollout everywhere, tiny parity")
+    p.add_argument("--smoke", action="store_true",
+                   help="a check of the script (tests/test_benchmarks.py): --quick's budgets with 64-step rollouts, "
+                        "the MLP only unless --torsos says otherwise; the numbers mean nothing")
+    p.add_argument("--torsos", default=None, help="policies to measure: cnn, mlp or both (default cnn,mlp)")
     p.add_argument("--blocks", type=int, default=3, help="random blocks per layout")
     p.add_argument("--n-steps", type=int, default=N_STEPS,
                    help="PPO n_steps on both sides (2048, the paper's; smaller only for smoke runs)")
@@ -273,17 +279,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="learning rate of both sides in the parity runs (at the paper's 1e-4 the MLP learns, on both "
                         "sides, to stop walking within 40 rollouts, so goals are a trivially equal 0)")
     p.add_argument("--matmul-repeats", type=int, default=5)
+    p.add_argument("--sb3", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the SB3 side (--no-sb3: our side only, no SB3 environment built or run, so no ratios "
+                        "and no parity)")
     p.add_argument("--sb3-python", default=None, help="python of an existing SB3 environment (skips the setup)")
     p.add_argument("--peer-timeout", type=float, default=3600.0, help="seconds before SB3 runs are killed")
     args = p.parse_args(argv)
-    if args.quick:  # every piece runs, on budgets too small to mean anything
-        args.n_steps, args.seeds = 256, 2
+    if args.quick or args.smoke:  # every piece runs, on budgets too small to mean anything
+        args.n_steps, args.seeds = (64 if args.smoke else 256), 2
         args.sb3_rollouts, args.rollouts, args.repeats, args.seed_rollouts = 1, 1, 1, 1
         args.parity_seeds, args.parity_rollouts, args.parity_window = 2, 2, 1
         args.matmul_repeats = 2
     if args.n_steps < BATCH or args.n_steps % BATCH:
         p.error(f"--n-steps must be a multiple of the batch size {BATCH}")
-    args.torsos = [t for t in args.torsos.split(",") if t]
+    args.torsos = [t for t in (args.torsos or ("mlp" if args.smoke else "cnn,mlp")).split(",") if t]
     args.layouts = [x for x in args.layouts.split(",") if x]
     bad = [t for t in args.torsos if t not in ("cnn", "mlp")] + [
         x for x in args.layouts if x not in ("sequential", "vmap", "procs", "procs-vmap")]
@@ -303,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     import optax
 
     ncpu = cores()
-    out: dict = {"benchmark": "ppo_vs_sb3", "quick": args.quick,
+    out: dict = {"benchmark": "ppo_vs_sb3", "quick": args.quick, "smoke": args.smoke, "sb3": args.sb3,
                  "world": f"navigation, {args.blocks} random blocks, reward R_e + R_s, 20-step episodes",
                  "ppo": {"n_steps": args.n_steps, "n_envs": 1, "batch_size": BATCH, "n_epochs": N_EPOCHS,
                          "learning_rate": LR},
@@ -312,9 +321,11 @@ def main(argv: list[str] | None = None) -> None:
                  "cpu": _cpu_name()}
     details: dict = {}
 
-    t = time.perf_counter()
-    sb3_python = ensure_sb3_python(args)
-    out["sb3_env_setup_s"] = round(time.perf_counter() - t, 1)
+    sb3_python = None
+    if args.sb3:
+        t = time.perf_counter()
+        sb3_python = ensure_sb3_python(args)
+        out["sb3_env_setup_s"] = round(time.perf_counter() - t, 1)
 
     log("matmul ceiling ...")
     ceiling = matmul_ceiling(args.matmul_repeats)
@@ -339,18 +350,20 @@ def main(argv: list[str] | None = None) -> None:
         out[f"{torso}_forward_macs"] = macs["total"]
         out[f"{torso}_ppo_mflop_per_env_step"] = round(step_flops / 1e6, 2)
 
-        log(f"{torso}: SB3, 1 seed, {args.sb3_rollouts} rollouts ...")
-        cmd = peer_cmd(sb3_python, torso, args.sb3_rollouts, 0, args.blocks, args.n_steps)
-        sb3 = run_peers([cmd], 1, args.peer_timeout)[0]
-        sb3_versions = sb3["versions"]
-        details[f"sb3_{torso}"] = {k: sb3[k] for k in ("steps", "setup_s", "learn_s", "steps_per_s",
-                                                         "env_only_steps_per_s", "policy_params",
-                                                         "observation_space", "obs_scaled_by_255")}
-        out[f"sb3_{torso}_steps_per_s"] = sb3["steps_per_s"]
-        out[f"sb3_{torso}_policy_params"] = sb3["policy_params"]
-        sb3_10 = sb3["steps_per_s"] * min(args.seeds, ncpu)
-        out[f"sb3_{torso}_10_seeds_steps_per_s_est"] = round(sb3_10, 1)
-        log(f"{torso}: SB3 {sb3['steps_per_s']} steps/s (world alone {sb3['env_only_steps_per_s']} steps/s)")
+        sb3 = None
+        if sb3_python is not None:
+            log(f"{torso}: SB3, 1 seed, {args.sb3_rollouts} rollouts ...")
+            cmd = peer_cmd(sb3_python, torso, args.sb3_rollouts, 0, args.blocks, args.n_steps)
+            sb3 = run_peers([cmd], 1, args.peer_timeout)[0]
+            sb3_versions = sb3["versions"]
+            details[f"sb3_{torso}"] = {k: sb3[k] for k in ("steps", "setup_s", "learn_s", "steps_per_s",
+                                                             "env_only_steps_per_s", "policy_params",
+                                                             "observation_space", "obs_scaled_by_255")}
+            out[f"sb3_{torso}_steps_per_s"] = sb3["steps_per_s"]
+            out[f"sb3_{torso}_policy_params"] = sb3["policy_params"]
+            sb3_10 = sb3["steps_per_s"] * min(args.seeds, ncpu)
+            out[f"sb3_{torso}_10_seeds_steps_per_s_est"] = round(sb3_10, 1)
+            log(f"{torso}: SB3 {sb3['steps_per_s']} steps/s (world alone {sb3['env_only_steps_per_s']} steps/s)")
 
         log(f"{torso}: ours, 1 seed, {args.rollouts} rollouts x {args.repeats} ...")
         one = ours_one_seed(torso, args.blocks, args.n_steps, args.rollouts, args.repeats)
@@ -374,8 +387,9 @@ def main(argv: list[str] | None = None) -> None:
         out[f"ours_{torso}_10_seeds_layout"] = best["layout"]
         out[f"ours_{torso}_10_seeds_compile_s"] = best["compile_s"]
         out[f"ours_{torso}_10_seeds_by_layout_steps_per_s"] = {k: v["steps_per_s"] for k, v in layouts.items()}
-        out[f"{torso}_ratio_1_seed_vs_sb3"] = round(one["steps_per_s"] / sb3["steps_per_s"], 2)
-        out[f"{torso}_ratio_10_seeds_vs_sb3"] = round(best["steps_per_s"] / sb3_10, 2)
+        if sb3 is not None:
+            out[f"{torso}_ratio_1_seed_vs_sb3"] = round(one["steps_per_s"] / sb3["steps_per_s"], 2)
+            out[f"{torso}_ratio_10_seeds_vs_sb3"] = round(best["steps_per_s"] / sb3_10, 2)
         out[f"{torso}_achieved_gflops_10_seeds"] = round(best["steps_per_s"] * step_flops / 1e9, 2)
         achieved[torso] = (best["steps_per_s"] * step_flops, one["steps_per_s"] * step_flops)
 
@@ -392,8 +406,9 @@ def main(argv: list[str] | None = None) -> None:
         out[f"{torso}_flop_fraction"] = round(ten / ceiling_flops, 4)
         out[f"{torso}_1_seed_flop_fraction"] = round(one_seed / ceiling_flops, 4)
 
-    out["sb3_10_seeds_estimate"] = (f"SB3 per-process rate (1 seed, 1 torch thread) x min({args.seeds}, "
-                                    f"{ncpu} cores) processes, one per core, assuming perfect scaling")
+    if sb3_python is not None:
+        out["sb3_10_seeds_estimate"] = (f"SB3 per-process rate (1 seed, 1 torch thread) x min({args.seeds}, "
+                                        f"{ncpu} cores) processes, one per core, assuming perfect scaling")
     out["flop_model"] = ("2 x forward multiply-adds (each output element of a conv or dense layer costs its fan-in) x "
                          f"(1 rollout forward + {N_EPOCHS} epochs x 3 for forward+backward) per env step; ceiling = "
                          "best jitted float32 matmul rate on this CPU (all cores), the higher of a reading before "
@@ -404,8 +419,10 @@ def main(argv: list[str] | None = None) -> None:
     if "mlp_ratio_10_seeds_vs_sb3" in out:
         out["meets_mlp_ratio_target"] = out["mlp_ratio_10_seeds_vs_sb3"] >= 100.0
 
-    if args.parity:
+    if args.parity and sb3_python is not None:
         out.update(parity(args, sb3_python, ncpu, details))
+    elif args.parity:
+        log("parity skipped: it compares against the SB3 side, and --no-sb3 was given")
 
     out["versions"] = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
                        "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
@@ -464,7 +481,7 @@ def parity(args: argparse.Namespace, sb3_python: str, ncpu: int, details: dict) 
     goals = compare([tail_mean(c, window) for c in sb3_goals], [tail_mean(c, window) for c in ours_goals])
     auc = compare([tail_mean(c, rollouts) for c in sb3_goals], [tail_mean(c, rollouts) for c in ours_goals])
     ret = compare([tail_mean(c, window) for c in sb3_returns], [tail_mean(c, window) for c in ours_returns])
-    curve = lambda a: [round(float(x), 3) for x in np.nanmean(a, axis=0)]  # noqa: E731 - mean over seeds
+    curve = lambda a: [round(float(x), 3) for x in np.nanmean(a, axis=0)]  # noqa: E731 - a local mean over seeds
     details["parity_goals_curves"] = {"sb3": curve(sb3_goals), "ours": curve(ours_goals)}
     details["parity_return_curves"] = {"sb3": curve(sb3_returns), "ours": curve(ours_returns)}
     details["parity_goals"], details["parity_goals_auc"], details["parity_return"] = goals, auc, ret

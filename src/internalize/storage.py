@@ -15,7 +15,9 @@
   other work, and is never reused for this one.
 
 This module imports nothing from the rest of the package: the runner, the checkpoints and the analysis layer all
-read and write through it.
+read and write through it. The worlds do too (the prosocial layout bank, the renderer), so pandas is imported only
+when a Parquet function runs: stepping a world needs NumPy, JAX and Gymnasium, nothing more (the Stable-Baselines3
+benchmark drives our Gymnasium adapter from an environment without pandas).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CorruptFile", "StaleFile", "WriteFailed", "FILE_MODE", "CHECKSUM_SUFFIX", "checksum_path",
            "atomic_writer", "atomic_write_bytes", "atomic_link", "write_verified", "read_verified",
@@ -224,6 +227,8 @@ def write_parquet_verified(path: str | os.PathLike, df: pd.DataFrame, identity: 
 def read_parquet_verified(path: str | os.PathLike, identity: str | None = None) -> pd.DataFrame:
     """A Parquet file written by :func:`write_parquet_verified`, verified first; :class:`CorruptFile` if it fails
     (:class:`StaleFile` if it was written for another ``identity``)."""
+    import pandas as pd  # here, not at the top: a world imports this module and must not need pandas
+
     data = read_verified(path, identity)
     try:
         return pd.read_parquet(io.BytesIO(data))

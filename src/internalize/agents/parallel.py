@@ -52,13 +52,16 @@ def run_local(
     learner = factory()
     keys = np.stack([np.asarray(seed_key(s)) for s in seeds])
     if vmap:
-        runner = make_seeds_runner(learner)
+        # The runner's jitted program is ``run_on(states, num_rollouts, world_params)`` (``run`` is a plain function
+        # that calls it); the states are not used after the run, so it may write the new ones into their buffers.
+        runner = make_seeds_runner(learner, donate=True)
         start = time.perf_counter()
-        compiled = runner.run.lower(jax.eval_shape(runner.init, keys), num_rollouts).compile()
+        compiled = runner.run_on.lower(jax.eval_shape(runner.init, keys), num_rollouts,
+                                       learner.world_params).compile()
         compile_s = time.perf_counter() - start
         states = runner.init(keys)
         start = time.perf_counter()
-        states, metrics = jax.block_until_ready(compiled(states))
+        states, metrics = jax.block_until_ready(compiled(states, learner.world_params))
         run_s = time.perf_counter() - start
         states = jax.tree.map(np.asarray, states)
         per_seed = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(len(seeds))]
