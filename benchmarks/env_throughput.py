@@ -1,10 +1,11 @@
 """World throughput: random-action env steps per second of each world, vmapped in JAX and through the Gymnasium adapter.
 
-Prints one JSON line. For each world (navigation, prosocial, peer) and for 1, 64 and 4,096 environments stepped together (``vmap`` over envs, ``lax.scan`` over
-steps, auto-reset after each 20-step episode, all in one jitted program) it reports the compile time apart from
-the steady-state run time (best of ``--repeats`` runs of the compiled program), and throughput both as total
-env-steps per second and as steps per second of each env. It then times the Gymnasium adapter (one env,
-a Python loop of ``env.step`` with random actions, the way Stable-Baselines3 drives it).
+Prints one JSON line. For each world (navigation, prosocial, peer) and for 1, 64 and 4,096 environments stepped
+together (``vmap`` over envs, ``lax.scan`` over steps, auto-reset after each 20-step episode, all in one jitted
+program) it reports the compile time apart from the steady-state run time (best of ``--repeats`` runs of the
+compiled program), and throughput both as total env-steps per second and as steps per second of each env. It then
+times the Gymnasium adapter (one env, a Python loop of ``env.step`` with random actions, the way Stable-Baselines3
+drives it).
 
 Usage::
 

@@ -32,7 +32,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_paper_preset import env_steps, scaled, smoke  # noqa: E402 - a sibling script, on sys.path from the line above
-
 from internalize.xla_cache import cache_settings  # noqa: E402 - first-party, after the sibling import above
 
 

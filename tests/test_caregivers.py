@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.social.caregiver import Caregiver, CaregivenWorld, caregiven, resolve_events
+from internalize.social.caregiver import CaregivenWorld, Caregiver, caregiven, resolve_events
 from internalize.social.internalization import social_reward
 from internalize.social.presence import Presence
 from internalize.social.utility import UtilityConfig
@@ -36,9 +36,12 @@ def _random_steps(world, params, n_envs: int = 64, n_steps: int = 200, seed: int
 
 @pytest.mark.expensive
 def test_every_world_names_its_events_and_its_own_event_is_one_of_them():
-    from internalize.worlds.navigation import Navigation, make_params as nav_params
-    from internalize.empathy.world import PeerNavigation, make_params as peer_params
-    from internalize.worlds.prosocial import Prosocial, make_params as prosocial_params
+    from internalize.empathy.world import PeerNavigation
+    from internalize.empathy.world import make_params as peer_params
+    from internalize.worlds.navigation import Navigation
+    from internalize.worlds.navigation import make_params as nav_params
+    from internalize.worlds.prosocial import Prosocial
+    from internalize.worlds.prosocial import make_params as prosocial_params
 
     for world, params, own in [(Navigation(), nav_params(1), "goal"), (PeerNavigation(), peer_params(2), "goal"),
                                (Prosocial(), prosocial_params(), "helped_goal"),

@@ -19,8 +19,16 @@ import statsmodels.formula.api as smf
 from scipy import stats as sps
 
 from internalize.analysis.claims import (
-    ALPHA, BOOTSTRAP_SEED, EQUIV_FRACTION, KEEP_MIN_RATIO, N_BOOT, NOT_REPRODUCED, NOT_RUN, REPRODUCED,
-    UNLEARN_MAX_RATIO, claims,
+    ALPHA,
+    BOOTSTRAP_SEED,
+    EQUIV_FRACTION,
+    KEEP_MIN_RATIO,
+    N_BOOT,
+    NOT_REPRODUCED,
+    NOT_RUN,
+    REPRODUCED,
+    UNLEARN_MAX_RATIO,
+    claims,
 )
 from test_report import ROLLOUT, _rows
 

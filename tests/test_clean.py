@@ -8,13 +8,13 @@ import shutil
 
 import pandas as pd
 import pytest
-from test_experiments import tiny
 from typer.testing import CliRunner
 
 from internalize.cli import app
 from internalize.experiments.layout import PER_CORE_DIR
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.shared import SHARED_DIR
+from test_experiments import tiny
 
 
 @pytest.mark.expensive

@@ -23,11 +23,11 @@ from typer.testing import CliRunner
 
 import internalize.experiments.reproduce as reproduce_module
 from internalize import __version__
+from internalize.agents.isr_config import IsrConfig
 from internalize.analysis.table import validate
 from internalize.cli import app
 from internalize.experiments.config_file import load_experiment
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
-from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import learner_config
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV

@@ -28,14 +28,14 @@ import pandas as pd
 import pytest
 
 from internalize.agents.checkpoint import read_checkpoint
+from internalize.agents.isr_config import IsrConfig
 from internalize.experiments import runner as runner_module
 from internalize.experiments.paper import paper_experiment
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import run_experiment
-from internalize.storage import read_parquet_verified, write_parquet_verified
-from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, learner_config
 from internalize.social.utility import UtilityConfig
+from internalize.storage import read_parquet_verified, write_parquet_verified
 
 pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 

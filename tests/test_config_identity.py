@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_experiments import TINY_STEPS, tiny
 
 from internalize.agents import ppo_config
 from internalize.empathy.study import EmpathyStudy, empathy_study
@@ -28,6 +27,7 @@ from internalize.experiments.runner import Runner, run_experiment
 from internalize.experiments.shared import SHARED_DIR, VERSION, legacy_unit_key, unit_key
 from internalize.experiments.spec import Experiment
 from internalize.storage import read_parquet_verified, remove_verified, write_json_verified, write_parquet_verified
+from test_experiments import TINY_STEPS, tiny
 
 
 @dataclasses.dataclass(frozen=True)

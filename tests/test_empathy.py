@@ -13,11 +13,11 @@ import pytest
 from internalize.agents.isr import IsrConfig, encode_isr_input, isr_init_params
 from internalize.empathy import probe as E
 from internalize.empathy.study import EmpathyStudy, run_empathy
+from internalize.empathy.world import SELF_CHANNEL, PeerNavigation, make_params
 from internalize.experiments.paper import QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.reproduce import write_report
 from internalize.experiments.spec import WorldSpec, world
 from internalize.worlds import grid
-from internalize.empathy.world import SELF_CHANNEL, PeerNavigation, make_params
 
 WORLD = PeerNavigation()
 

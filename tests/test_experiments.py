@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from internalize.agents.isr_config import IsrConfig
 from internalize.cli import app
 from internalize.experiments.config_file import ExperimentFileError, load_experiment
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.results import KEY_COLUMNS
-from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, WorldSpec, learner_config, world
 from internalize.social.utility import UtilityConfig
 from internalize.storage import write_json_verified

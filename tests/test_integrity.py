@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_experiments import tiny
 
 from internalize.experiments.runner import run_experiment
 from internalize.experiments.shared import SHARED_DIR
@@ -24,6 +23,7 @@ from internalize.storage import (
     read_parquet_verified,
     write_parquet_verified,
 )
+from test_experiments import tiny
 
 
 def flip_bit(path: Path, at: float = 0.5) -> None:

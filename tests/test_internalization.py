@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from internalize.agents.isr import isr_reward
+from internalize.agents.isr_config import IsrConfig
 from internalize.agents.rollout import Rollout
 from internalize.experiments.runner import run_experiment
-from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, learner_config, world
 from internalize.seeding import offset_seeds, seed_offset
-from internalize.social.presence import Presence
 from internalize.social.internalization import social_reward, stored_buffer, with_run_flags
+from internalize.social.presence import Presence
 from internalize.social.utility import UtilityConfig
 from internalize.worlds.base import Channels
 

@@ -19,7 +19,10 @@ from statsmodels.stats.power import TTestIndPower
 from internalize.analysis.claim import NOT_REACHABLE
 from internalize.analysis.claims import ALPHA, BOOTSTRAP_SEED, EQUIV_FRACTION, N_BOOT, claims
 from internalize.analysis.noninferiority import (
-    fraction_recovered, non_inferiority, seeds_needed, seeds_needed_wald,
+    fraction_recovered,
+    non_inferiority,
+    seeds_needed,
+    seeds_needed_wald,
 )
 from internalize.analysis.stats import tost_ind
 from test_claims import fig4b_table

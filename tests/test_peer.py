@@ -7,9 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.worlds import grid
-from internalize.worlds.base import step_autoreset
-from internalize.worlds.navigation import Navigation, NavState
 from internalize.empathy.world import (
     PEER_CODES,
     SELF_CHANNEL,
@@ -19,6 +16,9 @@ from internalize.empathy.world import (
     make_params,
     make_state,
 )
+from internalize.worlds import grid
+from internalize.worlds.base import step_autoreset
+from internalize.worlds.navigation import Navigation, NavState
 
 WORLD = PeerNavigation()
 step = jax.jit(WORLD.step)

@@ -11,7 +11,14 @@ import pytest
 
 from internalize.worlds import grid
 from internalize.worlds.prosocial import (
-    DROP, PICKUP, UNREACHABLE, Prosocial, ProsocialState, distance_map, make_params, toward,
+    DROP,
+    PICKUP,
+    UNREACHABLE,
+    Prosocial,
+    ProsocialState,
+    distance_map,
+    make_params,
+    toward,
 )
 from internalize.worlds.prosocial_layouts import parse_layout
 

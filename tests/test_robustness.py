@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
-from test_report import fig1_table, fig4b_table, fig6_table
 from typer.testing import CliRunner
 
 from internalize import seeding
 from internalize.analysis.report import write_report
 from internalize.analysis.robustness import DEPENDS, SECTION_TITLE, robustness_table
 from internalize.cli import app
-from internalize.experiments import reproduce as rep
 from internalize.empathy.study import empathy_study
+from internalize.experiments import reproduce as rep
 from internalize.experiments.paper import EXPERIMENTS, PAPER_SEEDS, paper_experiment
 from internalize.storage import write_json_verified, write_parquet_verified
+from test_report import fig1_table, fig4b_table, fig6_table
 
 ENV = seeding.SEED_OFFSET_ENV
 BAD = "allowed: an integer >= 0"

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_experiments import tiny
 
 from internalize.experiments.runner import run_experiment
 from internalize.storage import checksum_path
+from test_experiments import tiny
 
 pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 

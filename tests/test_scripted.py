@@ -172,10 +172,9 @@ def test_play_command_and_its_errors(tmp_path):
 def test_play_records_the_scripted_agent_of_every_world(tmp_path, world, agent, event):
     """``play prosocial|peer`` writes a GIF of that world's frames (drawn by its renderer) of a replay of the same
     agent from the same key; the summary counts the world's own rewarded event."""
-    from internalize.cli import _scripted_world
-    from internalize.cli import WorldName
-    from internalize.experiments.gifs import RENDERERS
     from internalize.agents.scripted import POLICIES, uniform_policy
+    from internalize.cli import WorldName, _scripted_world
+    from internalize.experiments.gifs import RENDERERS
 
     gif = tmp_path / f"{world}.gif"
     result = CliRunner().invoke(app, ["play", world, "--out", str(gif), "--steps", "40", "--tile-size", "8",

@@ -25,9 +25,9 @@ from scipy import stats as sps
 
 from internalize.analysis import paper
 from internalize.analysis.claims import claims
-from internalize.empathy.section import empathy_section
 from internalize.analysis.report import write_report
 from internalize.analysis.sections import SECTIONS, Table, Text
+from internalize.empathy.section import empathy_section
 from test_report import ROLLOUT, _rows, fig3_table, fig4b_table, fig6_table
 
 MINUS = "\u2212"

@@ -13,8 +13,20 @@ from scipy import stats as sps
 
 from internalize.analysis import paper
 from internalize.analysis.stats import (
-    FIG5_CONTRASTS, bootstrap_ci, contrast_equivalence, fig5_mixed_model, fig5_reference_ols, mean_diff_ci,
-    paired_ttest, ratio_bootstrap_ci, reference_world_level, sem, spearman, spearman_ci, tost_ind, ttest,
+    FIG5_CONTRASTS,
+    bootstrap_ci,
+    contrast_equivalence,
+    fig5_mixed_model,
+    fig5_reference_ols,
+    mean_diff_ci,
+    paired_ttest,
+    ratio_bootstrap_ci,
+    reference_world_level,
+    sem,
+    spearman,
+    spearman_ci,
+    tost_ind,
+    ttest,
     wald_equivalence,
 )
 

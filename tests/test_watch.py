@@ -8,7 +8,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from test_experiments import tiny
 from typer.testing import CliRunner
 
 from internalize.agents.evaluate import evaluate
@@ -17,6 +16,7 @@ from internalize.experiments import phases
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment
 from internalize.experiments.watch import trained_policy, watch
+from test_experiments import tiny
 
 pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 

@@ -98,7 +98,8 @@ def _scripted_world(world: WorldName, blocks: int | None, map_name: str | None):
         from internalize.worlds.prosocial import Prosocial, make_params
 
         return Prosocial(), make_params()
-    from internalize.empathy.world import PeerNavigation, make_params as peer_params
+    from internalize.empathy.world import PeerNavigation
+    from internalize.empathy.world import make_params as peer_params
 
     try:
         return PeerNavigation(), peer_params(2 if blocks is None else blocks)

@@ -25,12 +25,27 @@ from . import paper
 from .claim import NOT_REACHABLE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Claim, ci_text, fmt
 from .noninferiority import FractionCI, fraction_recovered, non_inferiority, seeds_needed, seeds_needed_wald
 from .stats import (
-    Equivalence, contrast_equivalence, fig5_mixed_model, fig5_reference_ols, mean_diff_ci,
-    ratio_bootstrap_ci, spearman, spearman_ci, tost_ind, ttest,
+    Equivalence,
+    contrast_equivalence,
+    fig5_mixed_model,
+    fig5_reference_ols,
+    mean_diff_ci,
+    ratio_bootstrap_ci,
+    spearman,
+    spearman_ci,
+    tost_ind,
+    ttest,
 )
 from .table import (
-    FROZEN_NAMES, ORACLE_NAMES, across_seeds, end_of_phase, final_per_seed, group_tables,
-    isr_final_per_run, pick_condition, select,
+    FROZEN_NAMES,
+    ORACLE_NAMES,
+    across_seeds,
+    end_of_phase,
+    final_per_seed,
+    group_tables,
+    isr_final_per_run,
+    pick_condition,
+    select,
 )
 
 __all__ = ["Claim", "claims", "isr_condition", "REPRODUCED", "NOT_REPRODUCED", "NOT_RUN",

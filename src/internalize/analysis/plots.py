@@ -32,7 +32,12 @@ from internalize.storage import atomic_write_bytes
 from . import paper
 from .stats import bootstrap_ci
 from .table import (
-    across_seeds, condition_order, final_per_seed, isr_final_per_run, require_columns, select,
+    across_seeds,
+    condition_order,
+    final_per_seed,
+    isr_final_per_run,
+    require_columns,
+    select,
     world_order,
 )
 

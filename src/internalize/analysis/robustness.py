@@ -18,10 +18,10 @@ import pandas as pd
 
 from internalize.storage import CorruptFile, read_json_verified, read_parquet_verified
 
+from .blocks import Block, Heading, Table, Text, seed_list
 from .claim import Claim
 from .claims import NOT_RUN, claims
 from .table import group_tables
-from .blocks import Block, Heading, Table, Text, seed_list
 
 __all__ = ["SEED_SET_DIR", "seed_set_dir", "seed_set_dirs", "complete_tables", "robustness_table",
            "robustness_section", "directory_claims", "DEPENDS"]

@@ -14,14 +14,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from internalize.empathy.section import empathy_section
+
 from . import paper, plots
 from .blocks import Block, Heading, Image, Table, Text, fmt, seed_list
 from .claims import isr_condition
-from internalize.empathy.section import empathy_section
 from .stats import bootstrap_ci, fig5_mixed_model, fig5_reference_ols, mean_diff_ci, spearman, ttest
 from .table import (
-    FROZEN_NAMES, ORACLE_NAMES, across_seeds, condition_order, end_of_phase, final_per_seed,
-    isr_final_per_run, isr_heldout_shared, phase_end_step, pick_condition, select, world_order,
+    FROZEN_NAMES,
+    ORACLE_NAMES,
+    across_seeds,
+    condition_order,
+    end_of_phase,
+    final_per_seed,
+    isr_final_per_run,
+    isr_heldout_shared,
+    phase_end_step,
+    pick_condition,
+    select,
+    world_order,
 )
 
 __all__ = ["Heading", "Text", "Table", "Image", "Block", "SECTIONS", "GENERIC", "seed_list", "fmt"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttost_ind
 from scipy import stats as sps
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttost_ind
 
 from .table import require_columns
 

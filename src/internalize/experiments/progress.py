@@ -77,8 +77,14 @@ class Progress:
                 bar.write_line()
             return
         from rich.progress import (
-            BarColumn, Progress as RichProgress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
         )
 
         columns = (

@@ -14,14 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from internalize.experiments.config_file import load_experiment
-from internalize.storage import read_json_verified, read_parquet_verified, write_json_verified
 from internalize.empathy.study import EmpathyStudy, empathy_study, run_empathy
-from internalize.experiments.paper import EXPERIMENTS, paper_experiment
+from internalize.experiments.config_file import load_experiment
 from internalize.experiments.layout import run_with_layout
+from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.spec import Experiment
 from internalize.seeding import seed_offset as resolve_seed_offset
-
+from internalize.storage import read_json_verified, read_parquet_verified, write_json_verified
 
 #: What ``reproduce`` records of a whole run (preset, wall time) beside the experiments, for the report.
 RUN_FILE = "run.json"

@@ -47,7 +47,12 @@ from internalize.experiments.results import ResultsStore
 from internalize.experiments.shared import SharedUnits
 from internalize.experiments.spec import Experiment, WorldSpec
 from internalize.experiments.units import (
-    evaluation_unit, isr_sizes_unit, isr_unit, metrics_rows, probe_unit, socialization_rows,
+    evaluation_unit,
+    isr_sizes_unit,
+    isr_unit,
+    metrics_rows,
+    probe_unit,
+    socialization_rows,
 )
 from internalize.social.conditions import Condition
 from internalize.storage import CorruptFile, read_parquet_verified, remove_verified, write_parquet_verified

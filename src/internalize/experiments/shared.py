@@ -28,8 +28,8 @@ from internalize.agents.checkpoint import CheckpointError, verify_checkpoint
 from internalize.experiments import phases
 from internalize.experiments.identity import IDENTITY_VERSION, identity_fields, legacy_asdict
 from internalize.experiments.results import ResultsStore
-from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 from internalize.experiments.spec import Experiment
+from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 
 SHARED_DIR = ".shared"
 VERSION = 3  # bump when what a unit computes changes, so old entries are never reused

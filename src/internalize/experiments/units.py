@@ -22,7 +22,6 @@ from internalize.experiments.probes import Probe
 from internalize.experiments.results import COLUMNS, rows_frame
 from internalize.experiments.spec import Experiment
 
-
 #: ISR metrics written once per ISR, at its last update: table name -> isr_metrics key.
 ISR_FINAL = {
     "isr_heldout_balanced_mse": "holdout/balanced_mse",

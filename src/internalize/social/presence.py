@@ -39,7 +39,6 @@ import jax.numpy as jnp
 
 from internalize.config_error import ConfigError
 
-
 KINDS = ("always", "never", "until", "linear", "exponential", "random")
 STOCHASTIC_KINDS = ("linear", "exponential", "random")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Protocol
 
 import jax
-import jax.numpy as jnp
 
 
 class Channels(NamedTuple):

@@ -64,6 +64,7 @@ from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
 from internalize.worlds.render import render_frame, render_peer_frame, render_prosocial_frame
 
+
 def _reset(world: Any, key: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, Any]:
     key, sub = jax.random.split(key)
     obs, state = world.reset(sub, params)

@@ -136,7 +136,7 @@ def largest_component(free: np.ndarray) -> int:
     """Size of the largest 4-connected set of True cells in a (H, W) bool array (host-side, for validation)."""
     seen = np.zeros_like(free)
     best = 0
-    for y0, x0 in zip(*np.nonzero(free)):
+    for y0, x0 in zip(*np.nonzero(free), strict=True):
         if seen[y0, x0]:
             continue
         stack, count = [(y0, x0)], 0

@@ -179,7 +179,8 @@ def _draw_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Arra
     # distribution as the reference's one-block-at-a-time rejection sampling); ties broken by cell index.
     scores = jnp.where(free.reshape(-1), u[:cells], -1.0)
     index = jnp.arange(cells)
-    above = (scores[None, :] > scores[:, None]) | ((scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None]))
+    tie = (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
+    above = (scores[None, :] > scores[:, None]) | tie
     rank = above.sum(axis=1)
     walls = params.fixed_walls | (free & (rank < params.n_blocks).reshape(free.shape))
     goal = _pick_cell(u[cells], ~walls)

@@ -71,7 +71,12 @@ from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
 from internalize.worlds.prosocial_layouts import (
-    RULES, SIZE, check_bank_args, layout_bank, parse_layout, sample_placement,
+    RULES,
+    SIZE,
+    check_bank_args,
+    layout_bank,
+    parse_layout,
+    sample_placement,
 )
 
 PICKUP, DROP = 3, 4
