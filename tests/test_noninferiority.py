@@ -100,7 +100,16 @@ def test_seeds_needed_is_not_reachable_at_or_below_minus_margin(diff):
 def test_claim_reads_not_reachable_where_the_isr_falls_short_by_more_than_the_margin():
     c = _claim4(isr=FROZEN + 0.01)  # the ISR recovers almost nothing
     assert c.verdict == "not reproduced" and c.seeds_needed == NOT_REACHABLE
+    assert "the whole CI lies below" in c.evidence  # far below: a contradiction, not a run that cannot tell
     assert c.fraction.point == pytest.approx(0.01 / (ORACLE.mean() - FROZEN.mean()))
+
+
+def test_a_ci_across_minus_margin_around_a_point_below_it_says_which_way_more_seeds_lean():
+    # isr - oracle = -0.09 against a margin of 0.075: the CI crosses -margin, but its centre is below it.
+    c = _claim4(isr=ORACLE - 0.09 + np.array([0.1, -0.1, 0.08, -0.08, 0.0, 0.0]))
+    assert c.verdict == "not reproduced" and c.seeds_needed == NOT_REACHABLE
+    assert "inconclusive at n = 6 + 6, but the observed difference is itself below" in c.evidence
+    assert "could decide either way" not in c.evidence
 
 
 def test_seeds_needed_wald_matches_its_closed_form():

@@ -130,7 +130,10 @@ def _ni_text(eq: Equivalence) -> str:
     if not ni.non_inferior:
         text += "; " + (f"the whole CI lies below {_MINUS}{_f(ni.margin)}: {eq.label_a} falls short of "
                         f"{eq.label_b} by more than the margin (contradicts the claim)" if ni.contradicts else
-                        f"inconclusive at n = {eq.n_a} + {eq.n_b} (more seeds could decide either way)")
+                        f"inconclusive at n = {eq.n_a} + {eq.n_b} (more seeds could decide either way)"
+                        if ni.diff > -ni.margin else
+                        f"inconclusive at n = {eq.n_a} + {eq.n_b}, but the observed difference is itself below "
+                        f"{_MINUS}{_f(ni.margin)}: more seeds would more likely show {eq.label_a} falling short")
     return text + f"; also equivalent (TOST, ±{_f(ni.margin)}, p = {eq.p:.3g}): {'yes' if eq.equivalent else 'no'}"
 
 
