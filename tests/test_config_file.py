@@ -174,7 +174,7 @@ def test_bad_seeds_are_exact_errors(tmp_path, line, message):
 EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, conditions, evaluation_episodes, "
                    "n_seeds, name, seeds, socialization_steps, socialization_world, title")
 LEARNER_KEYS = ("adam_eps, batch_size, clip_range, ent_coef, gae_lambda, gamma, learning_rate, max_grad_norm, n_envs, "
-                "n_epochs, n_steps, normalize_advantage, obs_scale, torso, vf_coef")
+                "n_epochs, n_steps, normalize_advantage, obs_channel_scale, obs_scale, torso, vf_coef")
 ISR_KEYS = ("adam_eps, batch_size, data_size_updates, data_sizes, encoding, eval_size, holdout_fraction, "
             "learning_rate, max_grad_norm, n_updates, network, split, split_seed, updates_fraction, width")
 WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
@@ -263,7 +263,8 @@ def test_every_ppo_setting_is_reachable_from_the_file(tmp_path):
 
     values = {"learning_rate": 2e-4, "n_steps": 64, "n_envs": 2, "batch_size": 32, "n_epochs": 3, "gamma": 0.9,
               "gae_lambda": 0.8, "clip_range": 0.1, "normalize_advantage": False, "ent_coef": 0.02, "vf_coef": 0.7,
-              "max_grad_norm": 0.3, "adam_eps": 1e-6, "torso": "cnn", "obs_scale": 0.5}
+              "max_grad_norm": 0.3, "adam_eps": 1e-6, "torso": "cnn", "obs_scale": 0.5,
+              "obs_channel_scale": [0.1, 0.2, 1.0, 0.5]}
     assert set(values) == {f.name for f in dc.fields(PPOConfig)} - {"total_timesteps"}, "a setting is missing here"
     toml = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in values.items())
     exp = load_experiment(_write(tmp_path, MINIMAL + "\n[learner]\n" + toml.replace("'", '"') + "\n"))

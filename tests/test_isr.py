@@ -31,9 +31,9 @@ from internalize.agents.isr_data import (
     sample_balanced,
 )
 from internalize.agents.isr_metrics import isr_metrics
+from internalize.seeding import seed_offset
 from internalize.worlds import grid
 from internalize.worlds.base import step_autoreset
-from internalize.seeding import seed_offset
 from internalize.worlds.navigation import Navigation, NavState, make_params
 
 WORLD = Navigation()
@@ -384,7 +384,8 @@ def _all_preset_experiments():
 @pytest.mark.expensive
 def test_isr_and_policy_see_identically_scaled_observations_in_every_world():
     """The ISR reads the observation on exactly the policy's scale — in navigation (1/255), the prosocial world
-    (the preset's learner scale) and the peer world (1/10) — for every preset experiment and the empathy study."""
+    (the preset's learner scale: the quick one's is one factor per channel) and the peer world (1/10) — for every
+    preset experiment and the empathy study."""
     from internalize.agents.networks import ActorCritic
     from internalize.experiments import phases
 
@@ -392,12 +393,13 @@ def test_isr_and_policy_see_identically_scaled_observations_in_every_world():
     for label, exp in _all_preset_experiments():
         env, params = exp.socialization_world.env(), exp.socialization_world.params()
         obs, _ = env.reset(jax.random.key(0), params)
-        policy_scale = phases.ppo_config(exp, 0).policy_obs_scale(env)
+        policy_scale = phases.ppo_config(exp, 0).policy_input_scale(env)
         # What the policy network's first layer receives (ActorCritic scales before its torso).
-        policy_in = obs.astype(jnp.float32) * ActorCritic(env.num_actions, obs_scale=policy_scale).obs_scale
+        network_scale = ActorCritic(env.num_actions, obs_scale=policy_scale).obs_scale
+        policy_in = obs.astype(jnp.float32) * jnp.asarray(network_scale, jnp.float32)
         isr_in = encode_isr_input(phases.isr_config(exp), obs, jnp.int32(1))[..., : obs.shape[-1]]
         np.testing.assert_array_equal(np.asarray(isr_in), np.asarray(policy_in), err_msg=label)
-        assert float(np.abs(np.asarray(isr_in)).max()) <= 1.0 + 1e-6 or policy_scale == 1.0, label
+        assert float(np.abs(np.asarray(isr_in)).max()) <= 1.0 + 1e-6 or np.all(np.asarray(policy_scale) == 1.0), label
         seen.add((exp.socialization_world.kind, policy_scale))
     assert {kind for kind, _ in seen} == {"navigation", "prosocial", "peer"}, seen
     assert ("peer", 0.1) in seen and ("navigation", 1.0 / 255.0) in seen, seen

@@ -2,16 +2,20 @@
 agent reach its goal at least twice as often as the best policy that never walks (turning and lifting in place,
 which costs nothing and helps only when the boulder happens to be adjacent), and clearly more than a random one.
 
-The learner is the quick preset's Figure 7 learner at the preset's socialization budget; seeds shift with
-``INTERNALIZE_SEED_OFFSET`` so the same test checks other seed sets."""
+The learner is the quick preset's Figure 7 learner (its MLP reads each observation channel divided by its largest
+code) at the preset's socialization budget; seeds shift with ``INTERNALIZE_SEED_OFFSET`` so the same test checks
+other seed sets."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from internalize.agents.networks import ActorCritic
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.agents.scripted import run_policy_jit
 from internalize.experiments import phases
@@ -56,3 +60,27 @@ def test_caregiver_present_learner_helps_twice_as_much_as_the_in_place_policy():
     assert (np.abs(start - random_hpe) < 0.25).all(), "an untrained policy is near-uniform: " + msg
     # Every seed at least doubles the in-place optimum (issue: "clearly learns to help"), and so beats random too.
     assert (final >= 2 * in_place).all() and (final > random_hpe + 0.3).all(), msg
+
+
+def test_the_quick_learner_reads_each_channel_divided_by_its_largest_code():
+    """The quick Figure 7 policy's input lies in [0, 1] with every channel's largest code at 1 (object 10,
+    colour 5, and the flags is_goal, is_boulder, is_helped_agent), where one factor of 1/10 for every channel left
+    the flags at 0.1; the factors apply along the channel axis, and a tuple of the wrong length is refused."""
+    exp = paper_experiment("fig7", "quick", seed_offset=0)
+    config = phases.ppo_config(exp, 0)
+    channels = WORLD.observation_shape(PARAMS)[-1]
+    scale = config.policy_input_scale(WORLD, channels)
+    assert len(scale) == channels == 7 and phases.isr_config(exp).obs_scale == scale  # the ISR reads the same
+    obs, _ = WORLD.reset(jax.random.key(0), PARAMS)
+    x = np.asarray(obs, np.float32) * np.asarray(scale, np.float32)
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    np.testing.assert_allclose(x[..., [0, 1, 3, 4, 5]].max(axis=(0, 1)), 1.0)
+    # Channel c is multiplied by scale[c]: with a zero factor on the last channel it no longer moves the outputs.
+    net = ActorCritic(WORLD.num_actions, torso="mlp", obs_scale=(0.1,) * (channels - 1) + (0.0,))
+    params = net.init(jax.random.key(1), obs[None])
+    flipped = obs.at[..., -1].set(1)
+    np.testing.assert_array_equal(np.asarray(net.apply(params, obs)[0]), np.asarray(net.apply(params, flipped)[0]))
+    assert not np.array_equal(np.asarray(net.apply(params, obs)[0]),
+                              np.asarray(net.apply(params, obs.at[..., 4].set(1))[0]))
+    with pytest.raises(ValueError, match="obs_channel_scale"):
+        make_train(dataclasses.replace(config, obs_channel_scale=scale[:4], total_timesteps=1024), WORLD, PARAMS)

@@ -8,8 +8,9 @@ held-out split') compares it with the authors' published code.
 Input encoding (``encode_isr_input``), (..., 9, 9, 4) uint8 observation + (...) int action -> (..., 9, 9, 4 + k):
 
 * the observation part is multiplied by ``obs_scale``: the runner sets it to the policy's own input scale (1/255
-  in navigation, as SB3 normalizes images; 1/10 in the peer world), so the ISR and the policy see the same
-  numbers; ``obs_scale=1.0`` keeps the raw cell codes as the reference does;
+  in navigation, as SB3 normalizes images; 1/10 in the peer world; one factor per channel for the quick Figure
+  7 learner), so the ISR and the policy see the same numbers; ``obs_scale=1.0`` keeps the raw cell codes as the
+  reference does;
 * ``encoding="channel"`` (the reference, k = 1): one channel holding the action index (0, 1, 2, unscaled) at
   the learner's own cell (object code agent, colour red: the centre cell (4, 4) of an egocentric crop), zeros
   elsewhere. Action 0 (turn left) is therefore indistinguishable from "no action channel"; the network must
@@ -67,6 +68,7 @@ from internalize.agents.isr_data import (
 from internalize.agents.networks import SQRT2, CnnTorso, Conv2x2, MlpHead, dense
 from internalize.worlds import grid
 
+
 def learner_cell(config: IsrConfig, obs: jax.Array) -> jax.Array:
     """(..., H, W) bool: the learner's own cell(s), where the action is marked."""
     if config.self_channel is not None:
@@ -80,7 +82,7 @@ def encode_isr_input(config: IsrConfig, obs: jax.Array, action: jax.Array, mark:
 
     ``mark`` (..., H, W) bool: the cells the action is marked at; default :func:`learner_cell`.
     """
-    x = obs.astype(jnp.float32) * jnp.float32(config.obs_scale)
+    x = obs.astype(jnp.float32) * jnp.asarray(config.obs_scale, jnp.float32)  # one factor, or one per channel
     at_agent = (learner_cell(config, obs) if mark is None else jnp.asarray(mark, bool))[..., None]  # (..., H, W, 1)
     action = jnp.asarray(action, jnp.int32)[..., None, None, None]
     if config.encoding == "channel":

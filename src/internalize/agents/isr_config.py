@@ -31,10 +31,10 @@ class IsrConfig:
 
     network: str = field(default="policy", metadata={"help": f"network kind, one of {', '.join(NETWORKS)}."})
     encoding: str = field(default="channel", metadata={"help": f"action encoding, one of {', '.join(ENCODINGS)}."})
-    obs_scale: float = field(
+    obs_scale: float | tuple[float, ...] = field(
         default=1.0 / 255.0,
         metadata={"help": "what the uint8 observation is multiplied by: the policy's scale (SB3: 1/255) so both see "
-                  "the same numbers; 1.0 = the reference's raw cell codes.",
+                  "the same numbers, a tuple for one factor per channel; 1.0 = the reference's raw cell codes.",
                   "derived": "the policy's observation scale"},
     )
     num_actions: int = field(default=3, metadata={"help": "number of actions (size of the one-hot encoding).",
@@ -96,9 +96,12 @@ class IsrConfig:
                               ("data_size_updates", DATA_SIZE_UPDATES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError.must(name, f"one of {', '.join(allowed)}", getattr(self, name))
-        if isinstance(self.obs_scale, bool) or not isinstance(self.obs_scale, (int, float)) or not (
-                0 < self.obs_scale <= 1):
-            raise ConfigError.must("obs_scale", "a number in (0, 1]", self.obs_scale)
+        if isinstance(self.obs_scale, list):  # one factor per channel, as JSON stores a tuple
+            object.__setattr__(self, "obs_scale", tuple(self.obs_scale))
+        scales = self.obs_scale if isinstance(self.obs_scale, tuple) and self.obs_scale else (self.obs_scale,)
+        if not all(not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 1 for v in scales):
+            raise ConfigError.must("obs_scale", "a number in (0, 1], or a tuple of them (one per channel)",
+                                   self.obs_scale)
         for name in ("num_actions", "batch_size", "log_every", "eval_size"):
             if not _positive_int(getattr(self, name)):
                 raise ConfigError.must(name, "a positive integer", getattr(self, name))

@@ -124,7 +124,8 @@ class ActorCritic(nn.Module):
 
     ``obs_scale`` multiplies the uint8 observation: 1/255 is SB3's ``normalize_images`` for an image-shaped Box
     (navigation); the prosocial world's reference policy sees raw codes (a 4-D Box that SB3 leaves unscaled,
-    docs/paper-vs-reference.md, 'Prosocial observation'), so that world's ``obs_scale`` is 1.
+    docs/paper-vs-reference.md, 'Prosocial observation'), so that world's ``obs_scale`` is 1. A tuple is one
+    factor per channel (the last axis).
 
     Returns ``(logits (..., num_actions), value (...,))``. Action head gain 0.01, value head gain 1.
     """
@@ -132,11 +133,12 @@ class ActorCritic(nn.Module):
     num_actions: int
     torso: Literal["cnn", "mlp"] = "cnn"
     hidden: Sequence[int] = (64, 64)
-    obs_scale: float = 1.0 / 255.0
+    obs_scale: float | tuple[float, ...] = 1.0 / 255.0
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = obs.astype(jnp.float32) * self.obs_scale
+        scale = jnp.asarray(self.obs_scale, jnp.float32) if isinstance(self.obs_scale, tuple) else self.obs_scale
+        x = obs.astype(jnp.float32) * scale
         if self.torso == "cnn":
             x = CnnTorso()(x)
         else:

@@ -49,7 +49,12 @@ from internalize.agents.networks import ActorCritic
 from internalize.agents.ppo_config import PPOConfig, num_rollouts
 from internalize.agents.reward import Reward, caregiver_present
 from internalize.agents.rollout import (
-    EPISODE_KEYS, ActorState, collect_rollout, compute_gae, first_nonfinite_step, info_keys,
+    EPISODE_KEYS,
+    ActorState,
+    collect_rollout,
+    compute_gae,
+    first_nonfinite_step,
+    info_keys,
 )
 from internalize.worlds.base import World
 
@@ -189,9 +194,10 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
     reward = caregiver_present() if reward is None else reward
     if not isinstance(reward, Reward):
         raise ValueError(f"reward: must be a Reward bundle or None, got {type(reward).__name__}.")
-    network = ActorCritic(world.num_actions, torso=config.torso, obs_scale=config.policy_obs_scale(world))
-    optimizer = make_optimizer(config)
     obs_shape = tuple(world.observation_shape(world_params))
+    network = ActorCritic(world.num_actions, torso=config.torso,
+                          obs_scale=config.policy_input_scale(world, obs_shape[-1]))
+    optimizer = make_optimizer(config)
     n_envs = config.n_envs
     acc_keys = EPISODE_KEYS + info_keys(reward, world, world_params, n_envs)
     phase_params = world_params

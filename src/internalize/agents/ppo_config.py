@@ -48,6 +48,12 @@ class PPOConfig:
         metadata=_help("what the policy multiplies the uint8 observation by; None = the world's own scale (SB3's: "
                        "1/255 for navigation's image Box, raw codes (1) in the prosocial world)"),
     )
+    obs_channel_scale: tuple[float, ...] | None = field(
+        default=None,
+        metadata=_help("one factor per observation channel (the last axis) that the policy multiplies the uint8 "
+                       "observation by instead of obs_scale, e.g. 1 / each channel's largest code; None = obs_scale "
+                       "for every channel. The ISR reads the same numbers"),
+    )
 
     def __post_init__(self) -> None:
         total = self.total_timesteps
@@ -76,6 +82,14 @@ class PPOConfig:
             raise ConfigError.must("normalize_advantage", "True or False", self.normalize_advantage)
         if self.obs_scale is not None:
             _check_real("obs_scale", self.obs_scale, low=0.0, low_open=True)
+        if self.obs_channel_scale is not None:
+            scale = self.obs_channel_scale
+            allowed = "a non-empty list of finite numbers > 0, one per observation channel, or None"
+            if not isinstance(scale, (tuple, list)) or not scale or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                    for v in scale):
+                raise ConfigError.got("obs_channel_scale", self.obs_channel_scale, allowed)
+            object.__setattr__(self, "obs_channel_scale", tuple(float(v) for v in scale))
         if self.torso not in TORSOS:
             raise ConfigError.must("torso", f"one of {' | '.join(TORSOS)}", self.torso)
 
@@ -98,8 +112,21 @@ class PPOConfig:
         return self.rollouts(steps) * self.rollout_steps
 
     def policy_obs_scale(self, world: Any) -> float:
-        """The factor the policy applies to ``world``'s uint8 observations."""
+        """The one factor ``obs_scale`` gives on ``world``: the ISR's input scale, and the policy's unless
+        ``obs_channel_scale`` is set (:meth:`policy_input_scale`)."""
         return float(world.obs_scale if self.obs_scale is None else self.obs_scale)
+
+    def policy_input_scale(self, world: Any, channels: int | None = None) -> float | tuple[float, ...]:
+        """What the policy network multiplies ``world``'s uint8 observations by: ``obs_channel_scale`` (one factor
+        per channel; ``channels``, the observation's channel count, must match it when given), else
+        :meth:`policy_obs_scale`."""
+        scale = self.obs_channel_scale
+        if scale is None:
+            return self.policy_obs_scale(world)
+        if channels is not None and len(scale) != channels:
+            raise ConfigError.got("obs_channel_scale", scale,
+                                  f"{channels} numbers > 0, one per channel of this world's observation")
+        return scale
 
     @classmethod
     def help(cls) -> dict[str, str]:

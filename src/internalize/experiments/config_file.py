@@ -17,7 +17,8 @@ Format (every key optional unless marked; unknown keys are errors)::
 
     [learner]        # every PPOConfig setting (agents.ppo_config): torso, n_envs, n_steps, batch_size, n_epochs,
     torso = "mlp"    # learning_rate, gamma, gae_lambda, clip_range, normalize_advantage, ent_coef, vf_coef,
-                     # max_grad_norm, adam_eps, obs_scale (the budget comes from the phases' steps)
+                     # max_grad_norm, adam_eps, obs_scale, obs_channel_scale (the budget comes from the
+                     # phases' steps)
 
     [isr]            # every IsrConfig setting (agents.isr_config): network, encoding, width, learning_rate,
     batch_size = 32  # adam_eps, max_grad_norm, n_updates or updates_fraction, holdout_fraction, split, split_seed,
@@ -65,17 +66,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from internalize.agents.isr_config import IsrConfig
 from internalize.config_error import ConfigError
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.paper import PRESETS, QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.probes import KINDS as PROBE_KINDS
 from internalize.experiments.probes import Probe, probe_class
-from internalize.agents.isr_config import IsrConfig
 from internalize.experiments.spec import Experiment, WorldSpec, learner_config, world
-from internalize.social.utility import UtilityConfig
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.presence import Presence
+from internalize.social.utility import UtilityConfig
 
 # Keys of earlier versions of the file format, and where they are now.
 _MOVED = {"isr.utility": "[utility] mode", "isr.threshold": "[utility] threshold"}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from internalize.agents.ppo_config import PPOConfig
 from internalize.agents.isr_config import IsrConfig, derived_fields
+from internalize.agents.ppo_config import PPOConfig
 from internalize.experiments.probes import KINDS as PROBE_KINDS
 from internalize.experiments.probes import probe_class
 from internalize.experiments.spec import Experiment, WorldSpec
@@ -26,6 +26,7 @@ from internalize.social.utility import UtilityConfig
 _TOML_TYPES: dict[str, type] = {
     "int": int, "float": float, "str": str, "bool": bool, "int | None": int, "float | None": float,
     "str | None": str, "tuple[int, ...]": list, "tuple[float, ...]": list, "tuple[str, ...]": list,
+    "tuple[float, ...] | None": list,
     "tuple[WorldSpec, ...]": list,
     "WorldSpec": str, "Presence": dict,
 }

@@ -58,7 +58,7 @@ def evaluation_keys(keys: SeedKeys, world_index: int) -> jax.Array:
 def policy_network(exp: Experiment) -> ActorCritic:
     """The learner's network as every phase builds it (torso, and the observation scale the learner trained on)."""
     env = exp.socialization_world.env()
-    return ActorCritic(env.num_actions, torso=exp.learner.torso, obs_scale=ppo_config(exp, 0).policy_obs_scale(env))
+    return ActorCritic(env.num_actions, torso=exp.learner.torso, obs_scale=ppo_config(exp, 0).policy_input_scale(env))
 
 
 def ppo_config(exp: Experiment, steps: int) -> PPOConfig:
@@ -86,7 +86,7 @@ def isr_config(exp: Experiment, n_data: int | None = None, n_train: int | None =
     return dataclasses.replace(
         isr, num_actions=env.num_actions,
         # The ISR sees the observation on exactly the policy's scale (the learner's own or the world's).
-        obs_scale=ppo_config(exp, 0).policy_obs_scale(env),
+        obs_scale=ppo_config(exp, 0).policy_input_scale(env),
         n_updates=n_updates, n_data=n_data, log_every=max(1, (n_updates or curve_points) // curve_points),
         # Where the world marks the learner's own cell (the peer world's peer may look exactly like it).
         self_channel=getattr(env, "self_channel", None),
