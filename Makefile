@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PRESET ?= quick
 OUT ?= runs
 
-.PHONY: setup run demo test test-fast bench clean
+.PHONY: setup run demo test test-fast lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,10 +26,16 @@ PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --du
 FAST_XLA := XLA_FLAGS="$(FAST_XLA_FLAGS) $$XLA_FLAGS"
 FAST_PASS := $(FAST_XLA) $(PYTEST) -m "not slow"
 
+# ruff (pyflakes, pycodestyle, isort, bugbear; pyproject.toml's [tool.ruff]) runs first, in a second.
 test: setup
-	@$(FAST_PASS); fast=$$?; \
+	@$(VENV)/bin/ruff check .; lint=$$?; \
+	$(FAST_PASS); fast=$$?; \
 	$(PYTEST) -m slow; slow=$$?; \
-	echo "make test: fast tests exit $$fast, learning tests exit $$slow"; [ $$fast -eq 0 ] && [ $$slow -eq 0 ]
+	echo "make test: lint exit $$lint, fast tests exit $$fast, learning tests exit $$slow"; \
+	[ $$lint -eq 0 ] && [ $$fast -eq 0 ] && [ $$slow -eq 0 ]
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 test-fast: setup
 	$(FAST_XLA) $(PYTEST) -m "not slow and not expensive"
