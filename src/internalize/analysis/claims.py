@@ -23,9 +23,15 @@ from scipy import stats as sps
 
 from . import paper
 from .claim import NOT_REACHABLE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, Claim, ci_text, fmt
-from .noninferiority import FractionCI, fraction_recovered, non_inferiority, seeds_needed, seeds_needed_wald
+from .noninferiority import (
+    FractionCI,
+    NonInferiority,
+    fraction_recovered,
+    non_inferiority,
+    seeds_needed,
+    seeds_needed_wald,
+)
 from .stats import (
-    Equivalence,
     contrast_equivalence,
     fig5_mixed_model,
     fig5_reference_ols,
@@ -120,9 +126,9 @@ def _margin_text(oracle: str, baseline: str, advantage: float, where: str = "") 
             f"{_MINUS} {baseline}{where} = {_f(advantage)})")
 
 
-def _ni_text(eq: Equivalence) -> str:
+def _ni_text(ni: NonInferiority) -> str:
     """The verdict's test (one-sided, non-inferiority) and, after it, the two-sided TOST as secondary."""
-    ni = non_inferiority(eq)
+    eq = ni.equivalence
     lo, hi = ni.lower, ni.upper
     text = (f"{ni.method} {eq.label_a} {_MINUS} {eq.label_b}: {_pct(ni.level)} CI {_ci(lo, hi)}, lower bound "
             f"{'above' if ni.non_inferior else 'not above'} {_MINUS}{_f(ni.margin)}, one-sided p = {ni.p:.3g} "
@@ -137,16 +143,15 @@ def _ni_text(eq: Equivalence) -> str:
     return text + f"; also equivalent (TOST, ±{_f(ni.margin)}, p = {eq.p:.3g}): {'yes' if eq.equivalent else 'no'}"
 
 
-def _oracle_fields(a: pd.Series, b: pd.Series, z: pd.Series, eq: Equivalence) -> dict:
+def _oracle_fields(a: pd.Series, b: pd.Series, z: pd.Series, ni: NonInferiority) -> dict:
     """Claim fields for "the ISR matches the oracle" from per-seed isr (``a``), oracle (``b``) and baseline
-    (``z``) values and the symmetric TOST ``eq`` of isr - oracle: the fraction recovered (seeded bootstrap),
+    (``z``) values and the non-inferiority test ``ni`` of isr - oracle: the fraction recovered (seeded bootstrap),
     seeds needed for 80% power (pooled per-seed sd, equal n) and the two-sided equivalence result."""
-    ni = non_inferiority(eq)
     sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0))
     need = seeds_needed(ni.diff, sd, ni.margin, alpha=ALPHA)
     return dict(fraction=fraction_recovered(a.to_numpy(float), b.to_numpy(float), z.to_numpy(float),
                                             level=EFFECT_LEVEL, n_boot=N_BOOT, seed=BOOTSTRAP_SEED),
-                seeds_needed=NOT_REACHABLE if need is None else need, also_equivalent=eq.equivalent,
+                seeds_needed=NOT_REACHABLE if need is None else need, also_equivalent=ni.equivalence.equivalent,
                 margin_value=ni.margin)
 
 
@@ -238,11 +243,11 @@ def _claim_keeping(t: pd.DataFrame | None, number: int = 2, figure: str = "Fig 4
             fields |= dict(fraction=_undefined_fraction(a, b, z), margin_value=None)
         else:
             m = EQUIV_FRACTION * advantage
-            eq = tost_ind(a, b, -m, m, usevar="unequal", alpha=ALPHA, label_a="isr", label_b=oracle)
-            ok = ok and non_inferiority(eq).non_inferior
+            ni = non_inferiority(tost_ind(a, b, -m, m, usevar="unequal", alpha=ALPHA, label_a="isr", label_b=oracle))
+            ok = ok and ni.non_inferior
             margin += "; " + _margin_text(oracle, "none", advantage)
-            evidence += "; " + _ni_text(eq)
-            fields |= _oracle_fields(a, b, z, eq)
+            evidence += "; " + _ni_text(ni)
+            fields |= _oracle_fields(a, b, z, ni)
     return Claim(**base | dict(margin=margin), verdict=REPRODUCED if ok else NOT_REPRODUCED, n=len(seeds),
                  seeds=seeds, evidence=evidence, **fields)
 
@@ -316,11 +321,11 @@ def _claim_isr_matches_oracle(t: pd.DataFrame | None, base: dict, conds: list, f
                      evidence=evidence + f"; non-inferiority undefined: {oracle} does not beat {frozen} "
                                          f"({oracle} {_MINUS} {frozen} = {advantage:.3f} <= 0)")
     m = EQUIV_FRACTION * advantage
-    eq = tost_ind(a, b, -m, m, usevar="pooled", alpha=ALPHA, label_a="isr", label_b=oracle)
+    ni = non_inferiority(tost_ind(a, b, -m, m, usevar="pooled", alpha=ALPHA, label_a="isr", label_b=oracle))
     return Claim(**base | dict(margin=_margin_text(oracle, frozen, advantage)),
-                 verdict=REPRODUCED if non_inferiority(eq).non_inferior else NOT_REPRODUCED, n=r.n_a + r.n_b,
-                 seeds=seeds, effect=effect, evidence=evidence + "; " + _ni_text(eq), **nums,
-                 **_oracle_fields(a, b, f, eq))
+                 verdict=REPRODUCED if ni.non_inferior else NOT_REPRODUCED, n=r.n_a + r.n_b,
+                 seeds=seeds, effect=effect, evidence=evidence + "; " + _ni_text(ni), **nums,
+                 **_oracle_fields(a, b, f, ni))
 
 
 def _claim_fig5(t: pd.DataFrame | None) -> Claim:
@@ -374,7 +379,7 @@ def _claim_fig5(t: pd.DataFrame | None) -> Claim:
         ni = non_inferiority(eq)
         ok = beats and ni.non_inferior
         margin += _margin_text(oracle, frozen, of.estimate, ", mixed model")
-        evidence += "; " + _ni_text(eq)
+        evidence += "; " + _ni_text(ni)
         # Fraction recovered from per-seed means over maps (each condition's seeds resampled on their own);
         # seeds needed from the model's SE, which shrinks as 1 / sqrt(seeds).
         per_seed = frame.groupby(["condition", "seed"])["value"].mean()
