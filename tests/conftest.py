@@ -27,7 +27,8 @@ SLOW_TIMEOUT_S = 1800
 HEAVIEST_FIRST = ("test_internalization.py", "test_prosocial_learning.py", "test_experiments.py", "test_run_lock.py",
                   "test_layout.py",
                   "test_empathy.py", "test_caregiver_experiments.py", "test_condition_wiring.py", "test_isr.py",
-                  "test_integrity.py", "test_ppo_learning.py", "test_watch.py", "test_ppo.py", "test_cli.py")
+                  "test_integrity.py", "test_ppo_learning.py", "test_sweep.py", "test_watch.py", "test_ppo.py",
+                  "test_cli.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -284,7 +284,7 @@ def test_the_schema_documents_every_key_the_loader_accepts():
 
     found = sections()
     assert set(found) == {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence",
-                          "worlds.NAME", "probes.empathy"}
+                          "worlds.NAME", "probes.empathy", "sweep"}
     for section in found.values():
         for key in section.keys.values():
             assert key.help.strip(), f"{section.name}.{key.name} has no help"

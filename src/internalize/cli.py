@@ -372,9 +372,41 @@ def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("ru
 
 
 @app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(
+        help="An experiment file (.toml); its sweep table may hold the grid (internalize schema sweep).")],
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", metavar="KEY=V1,V2,...",
+        help="A dotted key of internalize schema and its values (TOML literals: 0.1, 64, true, \"mlp\"); repeat "
+             "for a product grid. Replaces the file's sweep.grid values of the same key.")] = None,
+    out: Out = Path("runs"),
+    force: Force = False,
+    report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
+    layout: Layout = "vmap",
+    processes: Processes = None,
+) -> None:
+    """Run an experiment file over every point of a grid (each point an ordinary, resumable experiment in
+    OUT/NAME/points/), then OUT/NAME/results.parquet with one column per swept key, and the report."""
+    _check_out(out)
+    _check_layout(layout)
+    from internalize.experiments.reproduce import write_report
+    from internalize.experiments.sweep import load_sweep, run_sweep
+
+    try:
+        plan = load_sweep(file, grid or ())  # every point built and checked before anything runs
+        typer.echo(f"{plan.name}: {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} seed(s) over "
+                   + ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid))
+        run_sweep(plan, out, layout=layout, processes=processes, force=force)
+        if report:
+            typer.echo(f"report: {write_report(out)}")
+    except (ValueError, FloatingPointError) as e:
+        _fail(e)
+
+
+@app.command()
 def schema(section: Annotated[str | None, typer.Argument(
         help="One section: experiment, learner, isr, caregiver, conditions.NAME, presence, worlds.NAME, "
-             "probes.empathy.")] = None,
+             "probes.empathy, sweep.")] = None,
 ) -> None:
     """Every section and key an experiment file (.toml) may hold, with its type, default and help."""
     from internalize.experiments.file_schema import describe

@@ -26,9 +26,10 @@ from .claim import claim_record, equivalent_text, fraction_text, seeds_needed_te
 from .claims import Claim, claims
 from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
+from .sweep_section import sweep_section
 from .table import EXPERIMENT_ALIASES, condition_order, group_tables
 
-__all__ = ["ReportFiles", "write_report", "claims", "Claim"]
+__all__ = ["ReportFiles", "SweepTable", "write_report", "claims", "Claim"]
 
 _PRODUCED_BY = ("learner", "budget", "preset")
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -159,14 +160,31 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class SweepTable:
+    """A finished sweep for the report: its combined table and the outcome its section draws."""
+
+    table: pd.DataFrame
+    outcome: str
+    phase: str
+
+
+def _sweep_blocks(name: str, sweep: SweepTable, fig_dir: Path) -> list[Block]:
+    try:
+        return sweep_section(name, sweep.table, sweep.outcome, sweep.phase, fig_dir)
+    except ValueError as exc:  # e.g. an outcome the table does not log: say so instead of losing the report
+        return [Heading(f"{name} — sweep", 2), Text(f"Could not compute this section: {exc}")]
+
+
 def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFrame],
-                 meta: Mapping[str, object]) -> ReportFiles:
+                 meta: Mapping[str, object], sweeps: Mapping[str, SweepTable] | None = None) -> ReportFiles:
     """Write ``out_dir/report.md``, ``out_dir/report.html`` and ``out_dir/figures/*.png``.
 
     ``tables``: experiment name (fig1 | fig1b | fig4a | fig3 | fig3a | fig3b | fig4b | fig5 | fig6 |
     other) -> long results table; every table is validated first (missing columns -> ValueError
     naming them). ``meta``: run metadata; run-wide keys are listed at the top, and
     ``meta["experiments"][name]`` (e.g. learner, budget, preset) is shown in that experiment's section.
+    ``sweeps``: the finished sweeps, each drawn by its own section after the experiments'.
     """
     if not isinstance(meta, Mapping):
         raise ValueError(f"meta: expected a mapping, got {type(meta).__name__}")
@@ -191,6 +209,8 @@ def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFr
         blocks += _section(name, sec_title, groups.get(name), builder, fig_dir, meta)
     for name in sorted(set(groups) - set(SECTIONS)):
         blocks += _section(name, f"{name} — other experiment", groups[name], GENERIC, fig_dir, meta)
+    for name, sweep in sorted((sweeps or {}).items()):
+        blocks += _sweep_blocks(name, sweep, fig_dir)
     figures = tuple(b.path for b in blocks if isinstance(b, Image))
     md, page = root / "report.md", root / "report.html"
     _write_text(md, _to_markdown(blocks, root))

@@ -92,9 +92,31 @@ class ExperimentFileError(ValueError):
     """
 
     def __init__(self, message: str, *, path: Path | None = None, key: str | None = None,
-                 line: int | None = None) -> None:
+                 line: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.path, self.key, self.line = path, key, line
+        self.detail = message if detail is None else detail  # the message without its file, line and key
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """An experiment file's parsed TOML and its text (for line numbers in errors); unreadable, non-UTF-8 or
+    invalid TOML is an :class:`ExperimentFileError` naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).", path=path) from None
+    try:
+        text = raw.decode("utf-8")  # TOML files are UTF-8 (TOML 1.0)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                                  f"{e.start}); TOML files "
+                                  "must be saved as UTF-8.", path=path, line=line) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        raise ExperimentFileError(f"{path}: not valid TOML: {e}", path=path) from None
 
 
 def _line(text: str, section: str | None, key: str | None) -> int | None:
@@ -124,30 +146,24 @@ def _line(text: str, section: str | None, key: str | None) -> int | None:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Parse and validate an experiment file (nothing runs)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ExperimentFileError(f"{path}: cannot read the experiment file ({e.strerror}).", path=path) from None
-    try:
-        text = raw.decode("utf-8")  # TOML files are UTF-8 (TOML 1.0)
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ExperimentFileError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
-                                  f"{e.start}); TOML files "
-                                  "must be saved as UTF-8.", path=path, line=line) from None
+    """Parse and validate an experiment file (nothing runs). A sweep's file (one with a ``[sweep]`` table) is
+    refused here: ``internalize sweep`` runs it (``experiments.sweep``)."""
+    data, text = read_toml(path)
+    if "sweep" in data:
+        raise ExperimentFileError(f"{path}: [sweep]: this file is a sweep; run it with `internalize sweep {path}`.",
+                                  path=Path(path), key="sweep", line=_line(text, "sweep", None))
+    return parse_experiment(data, text, Path(path))
+
+
+def parse_experiment(data: dict[str, Any], text: str, path: Path) -> Experiment:
+    """The experiment of a parsed file ``data`` (validated; nothing runs). ``text`` is the file's text, for the line
+    numbers of errors, and ``path`` its name in them; a sweep passes each point's data with the file's text."""
 
     def fail(section: str | None, key: str | None, message: str) -> ExperimentFileError:
         line = _line(text, section, key)
         where = f"{path}" + (f", line {line}" if line else "")
         name = ".".join(p for p in (section, key) if p)
-        return ExperimentFileError(f"{where}: {name}: {message}", path=path, key=name, line=line)
-
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ExperimentFileError(f"{path}: not valid TOML: {e}", path=path) from None
+        return ExperimentFileError(f"{where}: {name}: {message}", path=path, key=name, line=line, detail=message)
 
     for section in data:
         if section not in _SECTIONS:

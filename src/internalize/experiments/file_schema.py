@@ -17,6 +17,7 @@ from internalize.agents.ppo_config import PPOConfig
 from internalize.experiments.probes import KINDS as PROBE_KINDS
 from internalize.experiments.probes import probe_class
 from internalize.experiments.spec import Experiment, WorldSpec
+from internalize.experiments.sweep_spec import SweepSpec
 from internalize.social.caregiver import Caregiver
 from internalize.social.conditions import Condition
 from internalize.social.presence import Presence
@@ -29,6 +30,7 @@ _TOML_TYPES: dict[str, type] = {
     "tuple[float, ...] | None": list,
     "tuple[WorldSpec, ...]": list,
     "WorldSpec": str, "Presence": dict,
+    "tuple[tuple[str, tuple[Any, ...]], ...]": dict,  # a sweep's grid: a table of keys to lists
 }
 _EXPERIMENT_FIELDS = ("name", "title", "seeds", "socialization_world", "autonomy_worlds", "conditions",
                       "socialization_steps", "autonomy_steps", "evaluation_episodes", "chunk_rollouts")
@@ -122,6 +124,8 @@ def sections() -> dict[str, Section]:
         **{f"probes.{kind}": Section(f"probes.{kind}", cls, f"a probe run after evaluation: "
                                      f"{(cls.__doc__ or '').splitlines()[0]}", _keys(cls))
            for kind, cls in ((kind, probe_class(kind)) for kind in PROBE_KINDS)},
+        "sweep": Section("sweep", SweepSpec, "makes the file a sweep (internalize sweep FILE): the experiment over "
+                         "every point of a grid of keys, with one combined table", _keys(SweepSpec)),
     }
 
 

@@ -113,27 +113,32 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
 
     ``extra``: run-wide metadata for the report's top; None reads what ``reproduce`` recorded in ``out/run.json``.
     """
+    from internalize.analysis.report import SweepTable
     from internalize.analysis.report import write_report as render
     from internalize.analysis.robustness import complete_tables, seed_set_dirs
+    from internalize.experiments.sweep import SWEEP_KIND
 
     out = Path(out)
     if extra is None and (out / RUN_FILE).exists():
         extra = read_json_verified(out / RUN_FILE)  # a damaged one: one line naming it
-    tables, experiments, manifests = {}, {}, []
+    tables, experiments, manifests, sweeps = {}, {}, [], {}
     for table in sorted(out.glob("*/results.parquet")):
         manifest_path = table.parent / "manifest.json"
         manifest = read_json_verified(manifest_path) if manifest_path.exists() else {}  # one line if damaged
         if manifest.get("status") != "complete":
             continue
         name = table.parent.name
+        if manifest.get("kind") == SWEEP_KIND:  # a sweep's combined table: drawn by its own section
+            sweeps[name] = SweepTable(read_parquet_verified(table), manifest["outcome"], manifest["phase"])
+            continue
         tables[name] = read_parquet_verified(table)  # a table that fails: one-line error naming it
         config = manifest.get("config", {})
         experiments[name] = _describe(config, manifest)
         manifests.append(manifest)
-    if not tables and not any(complete_tables(d) for d in seed_set_dirs(out).values()):
+    if not tables and not sweeps and not any(complete_tables(d) for d in seed_set_dirs(out).values()):
         raise ValueError(f"report: no complete experiment under {out} (expected {out}/NAME/results.parquet).")
     meta = {"experiments": experiments, **_from_manifests(manifests), **(extra or {})}
-    files = render(out, tables, meta)
+    files = render(out, tables, meta, sweeps)
     return Path(files.md)
 
 
