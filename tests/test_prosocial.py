@@ -61,6 +61,7 @@ def _state(text: str, learner_dir: int = 3, helped_dir: int = 0) -> ProsocialSta
         walls=jnp.asarray(u.walls), layout_id=i(0), boulder_pos=i(u.boulder), boulder_on_grid=jnp.array(True),
         carrying=no, goal_pos=i(u.goal), learner_pos=i(u.learner), learner_dir=i(learner_dir),
         helped_pos=i(u.helped), helped_dir=i(helped_dir), step_count=i(0), helped_goals=i(0), lifts=i(0),
+        pointless_lifts=i(0),
         helped_goal=no, lifted=no,
     )
 

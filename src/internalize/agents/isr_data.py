@@ -34,7 +34,11 @@ class IsrBuffer:
     Attributes:
       obs: (capacity, *obs_shape) uint8, the observation the action was chosen in (pre-action).
       action: (capacity,) int32.
-      social: (capacity,) float32, the social reward R_s of the transition (the regression target).
+      social: (capacity,) float32, the social reward R_s the caregiver paid on the transition (the regression
+        target: the learner only knows what it was paid).
+      true_social: (capacity,) float32, the caregivers' noise-free R_s for the transition (the world's hidden
+        true reward; equal to ``social`` for an exact caregiver). Never trained on: it scores how well the ISR,
+        and the payments themselves, track the true reward (``isr_metrics``).
       count: () int32, number of stored transitions (<= capacity).
       offered: () int32, number of transitions ever offered for storage (``mask`` True); ``offered > count``
         means some were dropped because the buffer was full.
@@ -43,6 +47,7 @@ class IsrBuffer:
     obs: jax.Array
     action: jax.Array
     social: jax.Array
+    true_social: jax.Array
     count: jax.Array
     offered: jax.Array
 
@@ -62,6 +67,7 @@ def isr_buffer_init(capacity: int, obs_shape: Sequence[int] = (9, 9, 4)) -> IsrB
         obs=jnp.zeros((capacity, *obs_shape), jnp.uint8),
         action=jnp.zeros((capacity,), jnp.int32),
         social=jnp.zeros((capacity,), jnp.float32),
+        true_social=jnp.zeros((capacity,), jnp.float32),
         count=jnp.zeros((), jnp.int32),
         offered=jnp.zeros((), jnp.int32),
     )
@@ -74,6 +80,7 @@ def isr_buffer_add(
     action: jax.Array,
     social: jax.Array,
     mask: jax.Array | None = None,
+    true_social: jax.Array | None = None,
 ) -> IsrBuffer:
     """Append a batch of transitions (pure, jit-able; vmap it for a leading seed axis).
 
@@ -85,6 +92,7 @@ def isr_buffer_add(
       social: (*batch,) float social rewards R_s.
       mask: optional (*batch,) bool; only transitions with mask True are stored (e.g. the steps on which the
         caregiver was present), packed contiguously in order.
+      true_social: optional (*batch,) float noise-free R_s (default: ``social``, an exact caregiver).
 
     Transitions that do not fit are dropped (``count`` stops at capacity; ``offered`` keeps counting).
     """
@@ -92,7 +100,7 @@ def isr_buffer_add(
     if obs.shape[obs.ndim - len(obs_shape):] != obs_shape:
         raise ValueError(f"obs: trailing shape must be {obs_shape}, got {obs.shape}.")
     batch_shape = obs.shape[: obs.ndim - len(obs_shape)]
-    for name, value in (("action", action), ("social", social), ("mask", mask)):
+    for name, value in (("action", action), ("social", social), ("mask", mask), ("true_social", true_social)):
         if value is not None and jnp.shape(value) != batch_shape:
             raise ValueError(
                 f"{name}: shape must be the observations' batch shape {batch_shape}, got {jnp.shape(value)}."
@@ -100,6 +108,7 @@ def isr_buffer_add(
     obs = jnp.reshape(obs, (-1, *obs_shape)).astype(jnp.uint8)
     action = jnp.reshape(action, (-1,)).astype(jnp.int32)
     social = jnp.reshape(social, (-1,)).astype(jnp.float32)
+    true_social = social if true_social is None else jnp.reshape(true_social, (-1,)).astype(jnp.float32)
     keep = jnp.ones(action.shape, bool) if mask is None else jnp.reshape(mask, (-1,)).astype(bool)
     # Kept transitions go to consecutive slots from ``count``; the others get an out-of-range slot, which the
     # scatter drops (as it drops the kept ones that overflow the capacity).
@@ -109,6 +118,7 @@ def isr_buffer_add(
         obs=buffer.obs.at[slot].set(obs, mode="drop"),
         action=buffer.action.at[slot].set(action, mode="drop"),
         social=buffer.social.at[slot].set(social, mode="drop"),
+        true_social=buffer.true_social.at[slot].set(true_social, mode="drop"),
         count=jnp.minimum(buffer.count + n_keep, buffer.capacity),
         offered=buffer.offered + n_keep,
     )
@@ -180,17 +190,25 @@ class BalancedSampler(NamedTuple):
     n_neg: jax.Array
 
 
+def rewarded(social: jax.Array) -> jax.Array:
+    """Which transitions count as rewarded, for balanced sampling and the per-class metrics: those on which the
+    caregiver paid anything (``social != 0``). The learner knows only what it was paid, so a missed reward counts as
+    unrewarded, a false payment as rewarded, and a payment that noise pushed below zero as rewarded still (noise
+    is added only to payments: ``social.caregiver``). With an exact caregiver (the paper) this is R_s > 0."""
+    return social != 0
+
+
 @jax.jit
 def balanced_sampler(buffer: IsrBuffer, part: jax.Array) -> BalancedSampler:
     """A sampler over the slots where ``part`` ((capacity,) bool, e.g. ``IsrSplit.train``) is True."""
-    rewarded = buffer.social > 0
+    rewarded_ = rewarded(buffer.social)
     # One stable sort by class (0 rewarded, 1 unrewarded, 2 outside the part); it compiles far faster than
     # ``jnp.nonzero(size=...)`` and runs in milliseconds on a full socialization buffer.
-    rank = jnp.where(part, jnp.where(rewarded, 0, 1), 2)
+    rank = jnp.where(part, jnp.where(rewarded_, 0, 1), 2)
     return BalancedSampler(
         order=jnp.argsort(rank, stable=True).astype(jnp.int32),
-        n_pos=jnp.sum(part & rewarded, dtype=jnp.int32),
-        n_neg=jnp.sum(part & ~rewarded, dtype=jnp.int32),
+        n_pos=jnp.sum(part & rewarded_, dtype=jnp.int32),
+        n_neg=jnp.sum(part & ~rewarded_, dtype=jnp.int32),
     )
 
 
@@ -241,7 +259,7 @@ def isr_data_counts(config: IsrConfig, buffer: IsrBuffer) -> dict[str, jax.Array
     """Stored, training and rewarded-training transition counts (jit/vmap-able): keys ``count``, ``n_train``,
     ``n_train_pos``, ``n_holdout``, ``n_holdout_pos``."""
     split = config_split(config, buffer)
-    pos = buffer.social > 0
+    pos = rewarded(buffer.social)
     return {
         "count": buffer.count,
         "n_train": jnp.sum(split.train, dtype=jnp.int32),

@@ -4,13 +4,17 @@ All metrics are masked means over buffer slots, so they are jit- and vmap-able (
 buffer: ``jax.vmap(lambda p, b: isr_metrics(config, p, b))``). For each part (``holdout`` and ``train`` of the
 configured split) the returned dict has, under ``"{part}/{name}"``:
 
-* ``n``, ``n_pos``: transitions and rewarded transitions (R_s > 0) in the part;
+* ``n``, ``n_pos``: transitions and rewarded transitions (paid R_s != 0, ``isr_data.rewarded``) in the part;
 * ``mse``: unbalanced mean squared error;
 * ``balanced_mse``: the mean of the rewarded and the unrewarded transitions' MSEs (of the classes present), the
   error the balanced training batches estimate;
 * ``baseline_mse``, ``baseline_balanced_mse``: the same errors for a constant predictor, the mean social reward
   of the *training* part (what a network that ignores its input would learn from unbalanced data);
-* ``pearson``: Pearson correlation of predicted and true social reward;
+* ``pearson``: Pearson correlation of predicted and paid social reward (the ISR's target);
+* ``true_pearson``: Pearson correlation of predicted and *true*, noise-free social reward (the buffer's
+  ``true_social``), and ``paid_true_pearson`` that of the payments themselves with the true reward: with an exact
+  caregiver the first is ``pearson`` and the second 1; with an unreliable one they say whether the ISR tracks the
+  caregiver's value better than its payments did;
 * ``precision``, ``recall``: of "rewarded" (R_s > 0) when the prediction exceeds ``threshold`` (0.2, the
   reference's threshold-replace rule).
 
@@ -27,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from internalize.agents.isr import IsrConfig, isr_reward
-from internalize.agents.isr_data import IsrBuffer, config_split
+from internalize.agents.isr_data import IsrBuffer, config_split, rewarded
 
 PARTS = ("holdout", "train")
 
@@ -78,15 +82,19 @@ def _balanced(sq_err: jax.Array, mask: jax.Array, pos: jax.Array) -> jax.Array:
     return _safe_div(jnp.sum(jnp.where(present, per_class, 0.0)), jnp.sum(present, dtype=jnp.float32))
 
 
-def _part_metrics(pred: jax.Array, target: jax.Array, mask: jax.Array, baseline: jax.Array,
+def _pearson(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Pearson correlation of ``x`` and ``y`` over the slots in ``mask`` (NaN if either is constant there)."""
+    dx = jnp.where(mask, x - _masked_mean(x, mask), 0.0)
+    dy = jnp.where(mask, y - _masked_mean(y, mask), 0.0)
+    return _safe_div(jnp.sum(dx * dy), jnp.sqrt(jnp.sum(dx * dx) * jnp.sum(dy * dy)))
+
+
+def _part_metrics(pred: jax.Array, target: jax.Array, true: jax.Array, mask: jax.Array, baseline: jax.Array,
                   threshold: jax.Array) -> dict[str, jax.Array]:
-    pos = target > 0
+    pos = rewarded(target)
     sq_err = jnp.square(pred - target)
     sq_base = jnp.square(baseline - target)
     n = jnp.sum(mask, dtype=jnp.float32)
-    mp, mt = _masked_mean(pred, mask), _masked_mean(target, mask)
-    dp, dt = jnp.where(mask, pred - mp, 0.0), jnp.where(mask, target - mt, 0.0)
-    cov, var_p, var_t = jnp.sum(dp * dt), jnp.sum(dp * dp), jnp.sum(dt * dt)
     fired = mask & (pred > threshold)
     tp = jnp.sum(fired & pos, dtype=jnp.float32)
     return {
@@ -96,7 +104,9 @@ def _part_metrics(pred: jax.Array, target: jax.Array, mask: jax.Array, baseline:
         "balanced_mse": _balanced(sq_err, mask, pos),
         "baseline_mse": _masked_mean(sq_base, mask),
         "baseline_balanced_mse": _balanced(sq_base, mask, pos),
-        "pearson": _safe_div(cov, jnp.sqrt(var_p * var_t)),
+        "pearson": _pearson(pred, target, mask),
+        "true_pearson": _pearson(pred, true, mask),
+        "paid_true_pearson": _pearson(target, true, mask),
         "precision": _safe_div(tp, jnp.sum(fired, dtype=jnp.float32)),
         "recall": _safe_div(tp, jnp.sum(mask & pos, dtype=jnp.float32)),
     }
@@ -116,7 +126,7 @@ def _metrics(config: IsrConfig, params: Any, buffer: IsrBuffer, threshold: jax.A
     baseline = _masked_mean(buffer.social, split.train)
     out = {}
     for part, mask in zip(PARTS, (holdout, split.train), strict=True):
-        for name, value in _part_metrics(pred, buffer.social, mask, baseline, threshold).items():
+        for name, value in _part_metrics(pred, buffer.social, buffer.true_social, mask, baseline, threshold).items():
             out[f"{part}/{name}"] = value
     return out
 

@@ -23,7 +23,8 @@ clipping the global gradient norm as ``torch.nn.utils.clip_grad_norm_`` does. Th
 
 Per-rollout metrics (each ``(num_rollouts,)``; leading seed axis when vmapped):
   ``episodes`` episodes that finished in the rollout; ``goals_per_episode``, ``extrinsic_return``,
-  ``social_return``, ``utility_return`` and ``<info>_return`` for each reward-info entry: means over those
+  ``social_return``, ``utility_return``, ``<info>_return`` for each reward-info entry and ``<stem>_per_episode``
+  for each of the world's own counts (``rollout.count_keys``: the prosocial world's lifts): means over those
   episodes (NaN when none finished, e.g. rollouts shorter than an episode); ``policy_loss``, ``value_loss``,
   ``clip_fraction`` (means over all minibatches of all epochs, as SB3 logs them), ``entropy`` (mean policy
   entropy in nats; SB3 logs its negative as ``entropy_loss``), ``approx_kl`` (mean of (exp(r) - 1) - r over the
@@ -53,6 +54,7 @@ from internalize.agents.rollout import (
     ActorState,
     collect_rollout,
     compute_gae,
+    count_keys,
     first_nonfinite_step,
     info_keys,
 )
@@ -199,7 +201,8 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
                           obs_scale=config.policy_input_scale(world, obs_shape[-1]))
     optimizer = make_optimizer(config)
     n_envs = config.n_envs
-    acc_keys = EPISODE_KEYS + info_keys(reward, world, world_params, n_envs)
+    counted = tuple(count_keys(world))  # the world's own per-episode counts: <stem>_per_episode
+    acc_keys = EPISODE_KEYS + counted + info_keys(reward, world, world_params, n_envs)
     phase_params = world_params
 
     def init(key, params=None, opt_state=None, reward_state=None, start_step=0, world_params=None) -> TrainState:
@@ -256,7 +259,8 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
 
         metrics = {
             "episodes": episodes, "goals_per_episode": per_episode(totals["goals"]),
-            **{f"{k}_return": per_episode(totals[k]) for k in acc_keys if k != "goals"},
+            **{f"{k}_per_episode": per_episode(totals[k]) for k in counted},
+            **{f"{k}_return": per_episode(totals[k]) for k in acc_keys if k != "goals" and k not in counted},
             "policy_loss": stats["policy_loss"].mean(), "value_loss": stats["value_loss"].mean(),
             "entropy": stats["entropy"].mean(), "approx_kl": stats["approx_kl"][-1].mean(),
             "clip_fraction": stats["clip_fraction"].mean(), "loss": stats["loss"][-1, -1],

@@ -112,6 +112,12 @@ def compute_gae(
     return advantages, advantages + value
 
 
+def count_keys(world: World) -> dict[str, str]:
+    """The world's per-episode event counts of the training rollouts, metric stem -> event name (the prosocial
+    world's ``helped_goals``, ``lifts``, ``pointless_lifts``; none for most worlds)."""
+    return dict(getattr(world, "episode_counts", {}))
+
+
 def info_keys(reward: Reward, world: World, world_params: Any, n_envs: int) -> tuple[str, ...]:
     """The names of the reward module's info entries, found by tracing ``reward_fn`` once (no compute)."""
 
@@ -126,9 +132,10 @@ def info_keys(reward: Reward, world: World, world_params: Any, n_envs: int) -> t
         return reward.reward_fn(rstate, obs, action, channels, obs, start, jnp.int32(0), key)[2]
 
     info = jax.eval_shape(probe, jax.random.PRNGKey(0))
-    clash = [k for k in info if k in EPISODE_KEYS]
+    own = EPISODE_KEYS + tuple(count_keys(world))
+    clash = [k for k in info if k in own]
     if clash:
-        raise ValueError(f"reward info: keys {clash} clash with the learner's own episode sums {EPISODE_KEYS}.")
+        raise ValueError(f"reward info: keys {clash} clash with the learner's own episode sums {own}.")
     return tuple(sorted(info))
 
 
@@ -148,9 +155,11 @@ def collect_rollout(
     Returns:
       ``(actors, rollout, totals)``: the actors after the rollout, the :class:`Rollout`, and the sums over
       the episodes that *finished* in this rollout: ``totals["episodes"]`` () float32 their number, and one
-      () float32 sum per episode key (``EPISODE_KEYS`` and the reward module's info keys).
+      () float32 sum per episode key (``EPISODE_KEYS``, the world's :func:`count_keys` and the reward module's
+      info keys).
     """
     n_envs = actors.obs.shape[0]
+    counts = count_keys(world)
     step_env = jax.vmap(step_autoreset, in_axes=(None, 0, 0, 0, None))
 
     def one_step(carry, step_key):
@@ -176,6 +185,7 @@ def collect_rollout(
         increments = {
             "extrinsic": out.channels.extrinsic, "social": out.channels.social, "utility": utility,
             "goals": out.channels.event, **info,
+            **{stem: out.channels.events[event] for stem, event in counts.items()},
         }
         acc = {k: actors.episode_acc[k] + increments[k].astype(jnp.float32) for k in actors.episode_acc}
         done = out.truncated

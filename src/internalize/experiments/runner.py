@@ -60,7 +60,9 @@ from internalize.storage import CorruptFile, read_parquet_verified, remove_verif
 #: Per-rollout learner metrics written to the results table.
 LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return", "utility_return",
           "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss",
-          "entropy", "approx_kl", "clip_fraction")
+          "entropy", "approx_kl", "clip_fraction",
+          # the prosocial world's own per-episode counts (agents.rollout.count_keys); absent elsewhere
+          "helped_goals_per_episode", "lifts_per_episode", "pointless_lifts_per_episode")
 
 
 #: The key ``Runner.trained`` gives the socialized learner (beside the conditions' names).

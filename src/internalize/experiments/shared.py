@@ -32,7 +32,8 @@ from internalize.experiments.spec import Experiment
 from internalize.storage import CorruptFile, atomic_link, read_parquet_verified, write_parquet_verified
 
 SHARED_DIR = ".shared"
-VERSION = 3  # bump when what a unit computes changes, so old entries are never reused
+# Bumped when what a unit computes changes, so old entries are never reused (4: the ISR buffer keeps the true R_s).
+VERSION = 4
 
 
 def _inputs(exp: Experiment, unit: str, form: Callable[[Any], Any]) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ ISR_FINAL = {
     "isr_heldout_balanced_mse": "holdout/balanced_mse",
     "isr_heldout_unbalanced_mse": "holdout/mse",
     "isr_heldout_corr": "holdout/pearson",
+    "isr_heldout_true_corr": "holdout/true_pearson",
+    "paid_heldout_true_corr": "holdout/paid_true_pearson",
     "isr_heldout_precision": "holdout/precision",
     "isr_heldout_recall": "holdout/recall",
     "isr_heldout_baseline_balanced_mse": "holdout/baseline_balanced_mse",

@@ -152,7 +152,9 @@ def social_reward(
         metrics: dict[str, jax.Array] = {"presence_rate": jnp.mean(rollout.info["presence"])}
         if rstate.buffer is not None:
             present = rollout.info["presence"] > 0.5
-            buffer = isr_buffer_add(rstate.buffer, rollout.obs, rollout.action, rollout.info["paid"], present)
+            # The payments are the ISR's target; the world's noise-free R_s is kept beside them, to score against.
+            buffer = isr_buffer_add(rstate.buffer, rollout.obs, rollout.action, rollout.info["paid"], present,
+                                    true_social=rollout.channels.social)
             rstate = rstate.replace(buffer=buffer)
             metrics["stored"] = buffer.count.astype(jnp.float32)
         if isr_updates_per_rollout:

@@ -41,6 +41,13 @@ Rewards (channels, never mixed)
 * event: ``rewarded_event="helped_goal"`` (default) the helped agent entered its goal; ``"boulder_lift"`` the
   learner lifted the boulder. Both events are counted in the state either way (``helped_goals``, ``lifts``) and
   reported in ``events`` (``helped_goal``, ``boulder_lift``), so caregivers may pay for either or both.
+* ``pointless_lift`` (also in ``events``, counted as ``pointless_lifts``): a lift that did not open a path the
+  helped agent lacked, i.e. before the lift the helped agent had a path to its goal around the boulder already,
+  or has none even without it. Paths here go through every cell but walls and the boulder (the learner, who
+  moves, is not an obstacle). A learner paid for lifting that lifts for its own sake shows it here.
+
+Per episode, ``episode_stats`` (held-out evaluation) and the training rollouts (``episode_counts``) report
+``helped_goals_per_episode``, ``lifts_per_episode`` and ``pointless_lifts_per_episode``.
 
 Termination
 -----------
@@ -82,7 +89,7 @@ from internalize.worlds.prosocial_layouts import (
 PICKUP, DROP = 3, 4
 DROPS = ("place", "noop")
 HELPERS = ("shortest", "reference-dfs")
-EVENTS = ("helped_goal", "boulder_lift")
+EVENTS = ("helped_goal", "boulder_lift")  # what a world's own caregiver (rewarded_event) may pay for
 UNREACHABLE = 1_000
 
 
@@ -119,8 +126,9 @@ class ProsocialParams:
 class ProsocialState:
     """One prosocial world. Positions ``(x, y)`` (2,) int32, directions () int32, ``walls`` (7, 7) bool [y, x].
 
-    ``boulder_pos`` is meaningful while ``boulder_on_grid``; ``helped_goals`` and ``lifts`` count this episode's
-    events of either kind; ``helped_goal`` / ``lifted`` say whether each happened on the step that led here.
+    ``boulder_pos`` is meaningful while ``boulder_on_grid``; ``helped_goals``, ``lifts`` and ``pointless_lifts``
+    count this episode's events of each kind; ``helped_goal`` / ``lifted`` say whether each happened on the step
+    that led here.
     """
 
     walls: jax.Array
@@ -136,6 +144,7 @@ class ProsocialState:
     step_count: jax.Array
     helped_goals: jax.Array
     lifts: jax.Array
+    pointless_lifts: jax.Array
     helped_goal: jax.Array
     lifted: jax.Array
 
@@ -289,9 +298,17 @@ def _fresh(key: jax.Array, params: ProsocialParams, state: ProsocialState | None
         step_count=zero if state is None else state.step_count,
         helped_goals=zero if state is None else state.helped_goals,
         lifts=zero if state is None else state.lifts,
+        pointless_lifts=zero if state is None else state.pointless_lifts,
         helped_goal=jnp.array(False) if state is None else state.helped_goal,
         lifted=jnp.array(False) if state is None else state.lifted,
     )
+
+
+def helped_has_path(state: ProsocialState, boulder: jax.Array) -> jax.Array:
+    """() bool: the helped agent has a path to its goal through cells that are neither walls nor ``boulder``
+    ((7, 7) bool, the boulder's cell or none); the learner is not an obstacle (it moves)."""
+    dist = distance_map(~state.walls & ~boulder & ~_cell(state.goal_pos), _cell(state.goal_pos))
+    return _at(dist, state.helped_pos) < UNREACHABLE
 
 
 def helper_action(state: ProsocialState, params: ProsocialParams) -> tuple[jax.Array, jax.Array]:
@@ -316,7 +333,9 @@ class Prosocial:
 
     num_actions = 5
     action_names = ("left", "right", "forward", "pickup", "drop")
-    events = ("helped_goal", "boulder_lift")
+    events = ("helped_goal", "boulder_lift", "pointless_lift")
+    #: Per-episode counts of the training rollouts: metric stem -> event (``<stem>_per_episode``).
+    episode_counts = {"helped_goals": "helped_goal", "lifts": "boulder_lift", "pointless_lifts": "pointless_lift"}
     # The reference's observation is a 4-D Box, which SB3 neither transposes nor divides by 255.
     obs_scale = 1.0
 
@@ -350,6 +369,9 @@ class Prosocial:
         occupied = state.walls | boulder_cell | _cell(state.goal_pos) | _cell(state.helped_pos)
         blocked = _at(occupied, front)
         lift = (a == PICKUP) & _at(boulder_cell, front) & ~state.carrying
+        # A lift opens a path if the boulder cut the helped agent off and its cell was the only way through.
+        opens = ~helped_has_path(state, boulder_cell) & helped_has_path(state, jnp.zeros_like(boulder_cell))
+        pointless = lift & ~opens
         put = (a == DROP) & state.carrying & params.drop_places & ~blocked
         s = state.replace(
             learner_pos=jnp.where(forward & ~blocked, front, state.learner_pos),
@@ -368,7 +390,8 @@ class Prosocial:
         s = s.replace(
             helped_pos=jnp.where(moves & ~h_blocked & ~reached, h_front, s.helped_pos),
             helped_dir=jnp.where(has_path, grid.turn(s.helped_dir, h_action), s.helped_dir),
-            helped_goals=s.helped_goals + reached, lifts=s.lifts + lift, helped_goal=reached, lifted=lift,
+            helped_goals=s.helped_goals + reached, lifts=s.lifts + lift, pointless_lifts=s.pointless_lifts + pointless,
+            helped_goal=reached, lifted=lift,
         )
         # Goal reached: a fresh layout, same step counter, the episode goes on.
         next_state = jax.lax.cond(reached, lambda _: _fresh(key, params, s), lambda _: s, None)
@@ -377,7 +400,13 @@ class Prosocial:
             extrinsic=jnp.where(forward, -params.step_cost, 0.0).astype(jnp.float32),
             social=jnp.where(event, params.goal_reward, 0.0).astype(jnp.float32),
             event=event,
-            events={"helped_goal": reached, "boulder_lift": lift},
+            events={"helped_goal": reached, "boulder_lift": lift, "pointless_lift": pointless},
         )
         truncated = next_state.step_count >= params.max_steps
         return self.observe(next_state), next_state, channels, truncated
+
+    def episode_stats(self, state: ProsocialState) -> dict[str, jax.Array]:
+        """Per-episode counts of ``state`` (call it on the state at truncation), float32 scalars."""
+        return {"helped_goals_per_episode": state.helped_goals.astype(jnp.float32),
+                "lifts_per_episode": state.lifts.astype(jnp.float32),
+                "pointless_lifts_per_episode": state.pointless_lifts.astype(jnp.float32)}
