@@ -32,6 +32,7 @@ from internalize.experiments.spec import learner_config
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV
 from internalize.storage import read_json_verified, write_json_verified
+from internalize.studies.study import STUDIES
 
 WIDE = {"COLUMNS": "240"}  # rich tables and Typer's error boxes are not wrapped
 
@@ -257,8 +258,17 @@ def test_list_shows_every_experiment_with_its_worlds_conditions_budgets_and_seed
     result = invoke(["list", "--preset", preset], COLUMNS=columns)
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= (80 if columns == "80" else 120)
-    rows = _blocks(result.output)
+    paper_part, header, studies_part = result.output.partition("\nStudies beyond the paper")
+    rows = _blocks(paper_part)
     assert list(rows) == ["fig4a (fig1)", "fig3", "fig4b", "fig5", "fig6", "fig7"], list(rows)
+    studies = _blocks(header + studies_part)
+    assert list(studies) == list(STUDIES), list(studies)
+    for name, s in STUDIES.items():
+        plan = s.sweep(preset)
+        exp = plan.points[0].experiment
+        assert studies[name]["title"] == s.title
+        assert studies[name]["points"] == f"{len(plan.points)} x {len(exp.seeds)} seeds"
+        assert studies[name]["steps"] == f"{exp.socialization_steps:,} + {exp.autonomy_steps:,}"
     for name in EXPERIMENTS:
         label = next(k for k in rows if k.split(" ")[0] == name)
         exp = paper_experiment(name, preset, 0)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from test_prosocial import CLEAR, CORRIDOR, PICKUP, TWO_ROUTES, WORLD, _run, _state
 
 from internalize.agents.ppo import PPOConfig, make_train
-from internalize.agents.rollout import collect_rollout
 from internalize.agents.reward import caregiver_present
+from internalize.agents.rollout import collect_rollout
 from internalize.worlds.prosocial import make_params
+from test_prosocial import CLEAR, CORRIDOR, PICKUP, TWO_ROUTES, WORLD, _run, _state
+
 
 def _counts(out) -> tuple[list[bool], list[bool]]:
     return ([bool(ch.events["boulder_lift"]) for _, _, ch, _ in out],

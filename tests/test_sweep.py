@@ -199,3 +199,15 @@ def test_a_point_that_breaks_another_key_names_the_point(tmp_path):
     path = _file(tmp_path)
     with pytest.raises(SweepError, match=r"the point experiment.autonomy_steps = 256: .*end"):
         load_sweep(path, ["experiment.autonomy_steps=256,768"])
+
+
+def test_set_applies_a_key_to_every_point_without_sweeping_it(tmp_path):
+    path = _file(tmp_path)
+    plan = load_sweep(path, ["caregiver.noise=0,0.1"], ["experiment.n_seeds=3", "isr.batch_size=16"])
+    assert plan.fixed == (("experiment.n_seeds", 3), ("isr.batch_size", 16)) and plan.spec.keys == ("caregiver.noise",)
+    assert all(p.experiment.seeds == (0, 1, 2) and p.experiment.isr.batch_size == 16 for p in plan.points)
+    assert plan.manifest()["fixed"] == {"experiment.n_seeds": 3, "isr.batch_size": 16}
+    with pytest.raises(SweepError, match="--set takes one value"):
+        load_sweep(path, ["caregiver.noise=0,0.1"], ["isr.batch_size=16,32"])
+    with pytest.raises(SweepError, match="experiment.name: cannot be swept"):
+        load_sweep(path, ["caregiver.noise=0,0.1"], ["experiment.name=other"])

@@ -323,6 +323,21 @@ def list_experiments(preset: Preset = "quick") -> None:
     typer.echo(textwrap.fill(f"The paper's experiments, {preset} preset (steps: socialization + autonomy, per "
                              "seed):", width) + "\n")
     typer.echo("\n\n".join(blocks))
+    from internalize.studies.study import STUDIES
+
+    typer.echo("\n" + textwrap.fill("Studies beyond the paper (internalize study NAME --preset quick|paper; each a "
+                                   "sweep of an experiment file; internalize sweep FILE runs your own):", width) + "\n")
+    studies = []
+    for s in STUDIES.values():
+        plan = s.sweep(preset)
+        exp = plan.points[0].experiment
+        lines = textwrap.wrap(s.title, width, initial_indent=f"{s.name}: ", subsequent_indent="    ")
+        for key, value in (("grid", ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid)),
+                           ("points", f"{len(plan.points)} x {len(exp.seeds)} seeds"),
+                           ("steps", f"{exp.socialization_steps:,} + {exp.autonomy_steps:,}")):
+            lines += textwrap.wrap(value, width, initial_indent=f"  {key:<10}  ", subsequent_indent=" " * 14)
+        studies.append("\n".join(lines))
+    typer.echo("\n\n".join(studies))
 
 
 @app.command()
@@ -379,6 +394,8 @@ def sweep(
         "--grid", metavar="KEY=V1,V2,...",
         help="A dotted key of internalize schema and its values (TOML literals: 0.1, 64, true, \"mlp\"); repeat "
              "for a product grid. Replaces the file's sweep.grid values of the same key.")] = None,
+    fixed: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="Set a dotted key for every point (not swept, not a column).")] = None,
     out: Out = Path("runs"),
     force: Force = False,
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
@@ -393,9 +410,37 @@ def sweep(
     from internalize.experiments.sweep import load_sweep, run_sweep
 
     try:
-        plan = load_sweep(file, grid or ())  # every point built and checked before anything runs
+        plan = load_sweep(file, grid or (), fixed or ())  # every point built and checked before anything runs
         typer.echo(f"{plan.name}: {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} seed(s) over "
                    + ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid))
+        run_sweep(plan, out, layout=layout, processes=processes, force=force)
+        if report:
+            typer.echo(f"report: {write_report(out)}")
+    except (ValueError, FloatingPointError) as e:
+        _fail(e)
+
+
+@app.command()
+def study(
+    name: Annotated[str, typer.Argument(help="A study: internalize list shows them (unreliable, means-ends).")],
+    preset: Preset = "quick",
+    out: Out = Path("runs"),
+    force: Force = False,
+    report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
+    layout: Layout = "vmap",
+    processes: Processes = None,
+) -> None:
+    """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict)."""
+    _check_out(out)
+    _check_layout(layout)
+    from internalize.experiments.reproduce import write_report
+    from internalize.experiments.sweep import run_sweep
+    from internalize.studies.study import study as find
+
+    try:
+        plan = find(name).sweep(preset)
+        typer.echo(f"{plan.name} ({preset}): {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} "
+                   "seed(s)")
         run_sweep(plan, out, layout=layout, processes=processes, force=force)
         if report:
             typer.echo(f"report: {write_report(out)}")

@@ -14,7 +14,7 @@ import base64
 import html
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,15 +162,19 @@ def _write_text(path: Path, text: str) -> None:
 
 @dataclass(frozen=True)
 class SweepTable:
-    """A finished sweep for the report: its combined table and the outcome its section draws."""
+    """A finished sweep for the report: its combined table, the outcome its section draws, and a study's own
+    section ``(name, table, fig_dir) -> blocks`` (None: the generic sweep section)."""
 
     table: pd.DataFrame
     outcome: str
     phase: str
+    section: Callable[[str, pd.DataFrame, Path], list[Block]] | None = None
 
 
 def _sweep_blocks(name: str, sweep: SweepTable, fig_dir: Path) -> list[Block]:
     try:
+        if sweep.section is not None:
+            return sweep.section(name, sweep.table, fig_dir)
         return sweep_section(name, sweep.table, sweep.outcome, sweep.phase, fig_dir)
     except ValueError as exc:  # e.g. an outcome the table does not log: say so instead of losing the report
         return [Heading(f"{name} — sweep", 2), Text(f"Could not compute this section: {exc}")]

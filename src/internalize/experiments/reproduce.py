@@ -129,7 +129,8 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
             continue
         name = table.parent.name
         if manifest.get("kind") == SWEEP_KIND:  # a sweep's combined table: drawn by its own section
-            sweeps[name] = SweepTable(read_parquet_verified(table), manifest["outcome"], manifest["phase"])
+            sweeps[name] = SweepTable(read_parquet_verified(table), manifest["outcome"], manifest["phase"],
+                                      _section(manifest.get("section")))
             continue
         tables[name] = read_parquet_verified(table)  # a table that fails: one-line error naming it
         config = manifest.get("config", {})
@@ -140,6 +141,16 @@ def write_report(out: str | Path, extra: dict[str, Any] | None = None) -> Path:
     meta = {"experiments": experiments, **_from_manifests(manifests), **(extra or {})}
     files = render(out, tables, meta, sweeps)
     return Path(files.md)
+
+
+def _section(path: str | None) -> Callable | None:
+    """A study's report section from its ``module:function`` path in a sweep's manifest (None: the generic one)."""
+    if not path:
+        return None
+    import importlib
+
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _from_manifests(manifests: list[dict[str, Any]]) -> dict[str, str]:

@@ -71,11 +71,16 @@ class Sweep:
     path: Path
     spec: SweepSpec
     points: tuple[Point, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+    section: str | None = None
 
     def manifest(self) -> dict[str, Any]:
+        """What the sweep's manifest records: the grid, the keys set for every point (``fixed``), the outcome, the
+        points, and ``section``: the report section that reads it (``module:function``, a study's; None = the
+        generic sweep section)."""
         return {"kind": SWEEP_KIND, "experiment": self.name, "file": str(self.path),
-                "grid": {k: list(v) for k, v in self.spec.grid}, "outcome": self.spec.outcome,
-                "phase": self.spec.phase,
+                "grid": {k: list(v) for k, v in self.spec.grid}, "fixed": dict(self.fixed),
+                "outcome": self.spec.outcome, "phase": self.spec.phase, "section": self.section,
                 "points": [{"name": p.name, "values": dict(p.values)} for p in self.points]}
 
 
@@ -90,9 +95,12 @@ def point_name(sweep: str, values: Sequence[tuple[str, Any]]) -> str:
     return f"{label[:80]}-{digest}"
 
 
-def load_sweep(path: str | Path, grid: Sequence[str] = ()) -> Sweep:
+def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] = (),
+               section: str | None = None) -> Sweep:
     """The sweep of an experiment file and ``--grid KEY=V1,V2`` options (which replace the file's ``[sweep.grid]``
-    values of the same key); every point's experiment is built and validated, nothing runs.
+    values of the same key); every point's experiment is built and validated, nothing runs. ``fixed``:
+    ``KEY=VALUE`` settings applied to every point (``--set``; a study's preset), not swept and not columns.
+    ``section``: the report section of a study (:attr:`Sweep.section`).
 
     Raises:
       SweepError: a bad key, value or grid (one line naming it and what is allowed).
@@ -116,6 +124,17 @@ def load_sweep(path: str | Path, grid: Sequence[str] = ()) -> Sweep:
             raise SweepError(f"{path}: sweep.grid.{key}: must be a list of values, got {values!r}.", key)
         merged[key] = tuple(values)
     try:
+        settings = []
+        for option in fixed:
+            key, values = parse_grid_option(option)
+            if len(values) != 1:
+                raise ConfigError(key, f"--set takes one value, got {len(values)}; sweep it with --grid instead.",
+                                  value=values, allowed="one value")
+            section_, where = key_section(key, data, swept=False)
+            settings.append((key, typed(key, section_, values[0])))
+            if key in ("experiment.seeds", "experiment.n_seeds"):  # one replaces the other
+                data["experiment"].pop("n_seeds" if key == "experiment.seeds" else "seeds", None)
+            _set(data, where, list(settings[-1][1]) if isinstance(settings[-1][1], tuple) else settings[-1][1])
         for option in grid:
             key, values = parse_grid_option(option)
             merged[key] = values
@@ -142,7 +161,7 @@ def load_sweep(path: str | Path, grid: Sequence[str] = ()) -> Sweep:
             raise SweepError(f"{path}: the point {at}: {err.key}: {err.detail}" if err.key else
                              f"{path}: the point {at}: {err}", err.key) from None
         points.append(Point(values, exp))
-    return Sweep(name, path, spec, tuple(points))
+    return Sweep(name, path, spec, tuple(points), tuple(settings), section)
 
 
 def _set(data: dict[str, Any], path: list[str | int], value: Any) -> None:

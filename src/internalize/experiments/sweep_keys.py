@@ -23,14 +23,15 @@ _NAMED = {"conditions": "conditions.NAME", "worlds": "worlds.NAME"}  # SECTION.N
 _SECTIONS = ("experiment", "learner", "isr", "utility", "caregiver", "conditions", "worlds", "probes")
 
 
-def key_section(key: str, data: dict[str, Any]) -> tuple[str, list[str | int]]:
+def key_section(key: str, data: dict[str, Any], swept: bool = True) -> tuple[str, list[str | int]]:
     """The schema section of a dotted ``key`` (``caregiver``, ``presence``, ``conditions.NAME`` ...) and its path in
     the file's parsed ``data`` (list indices as ints). ``ConfigError`` naming the key and what is allowed when the
-    key is not one of the file's (an unknown section or key, or a named table the file does not define)."""
+    key is not one of the file's (an unknown section or key, or a named table the file does not define). A key
+    set for every point (``swept=False``, ``--set``) may be one of :data:`FIXED_KEYS` but ``experiment.name``."""
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][\w-]*(\[\d+\])?(\.[A-Za-z_][\w-]*)+", key):
         raise ConfigError.got("sweep.grid", key, "a dotted key such as caregiver.noise or isr.width "
                               "(internalize schema lists them)")
-    if key in FIXED_KEYS:
+    if key in FIXED_KEYS and (swept or key == "experiment.name"):
         raise ConfigError(key, "cannot be swept (every point of a sweep has the same name and seeds); "
                           "allowed: any other key of internalize schema.", value=key, allowed="another key")
     head, *rest = key.split(".")

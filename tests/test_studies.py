@@ -1,0 +1,121 @@
+"""The studies (``internalize study``): their files load as sweeps with at least 8 seeds under both presets, and
+each report section's statistics are the direct computation from a hand-made table; a failed control or an unmet
+precondition reads "not measurable", never a verdict."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as sps
+from typer.testing import CliRunner
+
+from internalize.analysis.blocks import Table, Text
+from internalize.analysis.directional import holm, paired, welch
+from internalize.cli import app
+from internalize.schema import COLUMNS
+from internalize.studies import means_ends, unreliable
+from internalize.studies.study import STUDIES, study
+
+SEEDS = range(8)
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_every_study_is_a_sweep_of_at_least_8_seeds_with_its_section(name, preset):
+    plan = study(name).sweep(preset)
+    assert len(plan.points) >= 2 and all(len(p.experiment.seeds) >= 8 for p in plan.points)
+    assert plan.manifest()["section"] == f"internalize.studies.{study(name).module}:section"
+
+
+def test_an_unknown_study_or_preset_is_one_line():
+    result = CliRunner().invoke(app, ["study", "nope"])
+    assert result.exit_code == 2 and result.output.strip() == \
+        "error: study: got 'nope'; allowed: unreliable | means-ends."
+    result = CliRunner().invoke(app, ["study", "unreliable", "--preset", "huge"])
+    assert result.exit_code == 2 and "allowed: quick | paper" in result.output
+
+
+def _row(**kw) -> dict:
+    base = dict(experiment="s", world="w", step=10, episode=np.nan)
+    return base | kw
+
+
+def _unreliable_table(exact_paid: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for noise, miss, seed in itertools.product((0.0, 0.2), (0.0, 0.5), SEEDS):
+        paid = exact_paid if (noise, miss) == (0.0, 0.0) else 0.6 + 0.05 * rng.normal()
+        isr = paid + (0.2 if noise > 0 else -0.1) + 0.02 * rng.normal()  # better under noise, worse under misses
+        keys = {"caregiver.noise": noise, "caregiver.miss": miss}
+        rows += [_row(condition="isr", seed=seed, phase="isr", metric="isr_heldout_true_corr", value=isr, **keys),
+                 _row(condition="isr", seed=seed, phase="isr", metric="paid_heldout_true_corr", value=paid, **keys)]
+        for cond, ret in (("isr", 1.0), ("none", 0.5)):
+            rows.append(_row(condition=cond, seed=seed, phase="evaluation", metric="caregiver_return",
+                             value=ret + 0.1 * rng.normal(), **keys))
+    return pd.DataFrame(rows)[[*COLUMNS, "caregiver.noise", "caregiver.miss"]]
+
+
+def test_unreliable_alignment_tests_are_the_paired_differences_and_the_control_gates_the_verdict(tmp_path):
+    df = _unreliable_table()
+    both, tests, control = unreliable.alignment_tests(df)
+    assert control and [t.label for t in tests] == ["noise 0, miss 0.5", "noise 0.2, miss 0", "noise 0.2, miss 0.5"]
+    cell = both[(both["caregiver.noise"] == 0.2) & (both["caregiver.miss"] == 0.5)].sort_values("seed")
+    d = (cell["isr"] - cell["paid"]).to_numpy()
+    ci = sps.ttest_1samp(d, 0).confidence_interval(0.95)
+    assert tests[2].effect == pytest.approx(d.mean()) and (tests[2].ci_low, tests[2].ci_high) == pytest.approx(ci)
+    assert [t.verdict for t in tests] == ["contradicted", "supported", "supported"]
+    text = " ".join(b.text for b in unreliable.section("unreliable", df, tmp_path) if isinstance(b, Text))
+    assert "Control passed" in text and "Verdict: partly supported: in 2 of 3 unreliable cells" in text
+    broken = unreliable.section("unreliable", _unreliable_table(exact_paid=0.9), tmp_path)
+    text = " ".join(b.text for b in broken if isinstance(b, Text))
+    assert "Control FAILED" in text and "Verdict: not measurable" in text
+
+
+def _means_ends_table(lift_learned: float = 2.0) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    rows = []
+    for event, seed in itertools.product(("boulder_lift", "helped_goal"), SEEDS):
+        keys = {"caregiver.event": event}
+        for step in range(20):  # socialization, listed under both conditions
+            for cond in ("isr", "none"):
+                rows.append(_row(condition=cond, seed=seed, phase="socialization", step=step,
+                                 metric="lifts_per_episode", value=lift_learned if event == "boulder_lift" else 0.5,
+                                 **keys))
+                rows.append(_row(condition=cond, seed=seed, phase="socialization", step=step,
+                                 metric="helped_goals_per_episode", value=1.5, **keys))
+        for cond in ("isr", "none"):
+            lifting = event == "boulder_lift" and cond == "isr"
+            values = {"helped_goals_per_episode": 1.0 + 0.1 * rng.normal(),
+                      "lifts_per_episode": (5.0 if lifting else 1.0) + 0.3 * rng.normal(),
+                      "pointless_lifts_per_episode": (4.0 if lifting else 0.2) + 0.3 * rng.normal()}
+            rows += [_row(condition=cond, seed=seed, phase="evaluation", metric=m, value=v, **keys)
+                     for m, v in values.items()]
+    return pd.DataFrame(rows)[[*COLUMNS, "caregiver.event"]]
+
+
+def test_means_ends_tests_are_welch_and_paired_on_the_table_and_need_the_learners_to_have_learned(tmp_path):
+    df = _means_ends_table()
+    out = means_ends.outcomes(df)
+    found = means_ends.tests(out)
+
+    def arm(event, cond):
+        return out[(out["caregiver.event"] == event) & (out.condition == cond)].sort_values("seed")
+
+    a, b, c = arm("boulder_lift", "isr"), arm("helped_goal", "isr"), arm("boulder_lift", "none")
+    direct = holm([welch("x", a.pointless_lifts_per_episode, b.pointless_lifts_per_episode),
+                   welch("y", a.lifts_per_episode, b.lifts_per_episode),
+                   paired("z", a.pointless_lifts_per_episode.to_numpy(), c.pointless_lifts_per_episode.to_numpy())])
+    for got, want in zip(found, direct, strict=True):
+        assert (got.effect, got.ci_low, got.ci_high, got.p_holm) == pytest.approx(
+            (want.effect, want.ci_low, want.ci_high, want.p_holm))
+    assert found[0].effect == pytest.approx(a.pointless_lifts_per_episode.mean() - b.pointless_lifts_per_episode.mean())
+    blocks = means_ends.section("means-ends", df, tmp_path)
+    assert "Verdict: supported" in " ".join(b.text for b in blocks if isinstance(b, Text))
+    # A lift-paid learner that never learned to lift: no verdict is read.
+    blocks = means_ends.section("means-ends", _means_ends_table(lift_learned=0.3), tmp_path)
+    assert "Verdict: not measurable" in " ".join(b.text for b in blocks if isinstance(b, Text))
+    verdicts = [r[-1] for b in blocks if isinstance(b, Table) and b.headers[0] == "prediction" for r in b.rows]
+    assert verdicts == ["not measurable"] * 3
