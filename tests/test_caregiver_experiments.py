@@ -85,7 +85,12 @@ def test_linearly_fading_caregiver_and_a_fading_condition_of_the_files_own(tmp_p
         [conditions.leaving]
         presence = { kind = "linear", p0 = 1.0, p1 = 0.0, end = 8192 }
         isr = true
-    """, conditions='["caregiver", "none", "leaving"]')
+
+        [conditions.weaned]
+        presence = { kind = "linear", p0 = 1.0, p1 = 0.0, end = 8192 }
+        isr = true
+        internalizes = true
+    """, conditions='["caregiver", "none", "leaving", "weaned"]', autonomy_rollouts=12)
     df = _run(path, tmp_path / "out")
 
     soc = _series(df, "socialization", "presence_rate", "caregiver")
@@ -101,9 +106,16 @@ def test_linearly_fading_caregiver_and_a_fading_condition_of_the_files_own(tmp_p
     assert (_series(df, "autonomy", "presence_rate", "caregiver").value == 1).all()
     assert (_series(df, "autonomy", "presence_rate", "none").value == 0).all()
     # The named conditions ran together in one unit; the fading one alone, in a unit of its own.
-    assert set(df[df.phase == "autonomy"].condition) == {"caregiver", "none", "leaving"}
+    assert set(df[df.phase == "autonomy"].condition) == {"caregiver", "none", "leaving", "weaned"}
     units = {p.stem for p in (tmp_path / "out" / "fading" / "units").glob("*.parquet")}
-    assert {"autonomy-blocks-1", "autonomy-blocks-1-leaving"} <= units, units
+    assert {"autonomy-blocks-1", "autonomy-blocks-1-leaving", "autonomy-blocks-1-weaned"} <= units, units
+    # The weaned learner's ISR keeps training exactly in the rollouts a caregiver came to; the other ISR does not.
+    weaned = _series(df, "autonomy", "presence_rate", "weaned").merge(
+        _series(df, "autonomy", "isr_loss", "weaned"), on="step", how="left", suffixes=("_p", "_loss"))
+    there = weaned.value_p > 0
+    assert there.sum() >= 3 and (~there).sum() >= 3, weaned
+    assert np.isfinite(weaned.value_loss[there]).all() and weaned.value_loss[~there].isna().all(), weaned
+    assert _series(df, "autonomy", "isr_loss", "leaving").empty
     # Nothing is paid while the caregiver is away, and the ISR's R_i reaches the learner.
     assert (_series(df, "autonomy", "paid_return", "none").value == 0).all()
     assert _series(df, "autonomy", "internal_return", "leaving").value.abs().sum() > 0
@@ -159,7 +171,11 @@ def test_two_caregivers_in_the_prosocial_world_pay_for_their_own_events_on_their
         event = "boulder_lift"
         reward = 0.1
         presence = { kind = "random", rate = 0.5 }
-    """, world="prosocial", socialization_rollouts=12, autonomy_rollouts=4, learning_rate=1e-7)
+
+        [conditions.keep-first]
+        caregivers = [{ kind = "always" }, { kind = "never" }]
+    """, world="prosocial", socialization_rollouts=12, autonomy_rollouts=4, learning_rate=1e-7,
+        conditions='["caregiver", "none", "keep-first"]')
     exp = load_experiment(path)
     assert [(c.event, c.reward, c.presence.kind) for c in exp.caregiver] == [
         ("helped_goal", 0.4, "always"), ("boulder_lift", 0.1, "random")]
@@ -188,6 +204,28 @@ def test_two_caregivers_in_the_prosocial_world_pay_for_their_own_events_on_their
     stay, leave = sums("autonomy", "caregiver"), sums("autonomy", "none")
     assert stay["social_return"] > 0 and abs(stay["paid_return"] - stay["social_return"]) < 1e-3
     assert leave["paid_return"] == 0 and leave["social_return"] > 0
+    # Each caregiver's own payments and presence: they add up to the totals, the first (always there) was present
+    # on every step and paid 0.4 per helped goal, the second came to half the episodes.
+    rows = df[(df.phase == "socialization") & (df.condition == "none")]
+    wide = rows.pivot_table(index="step", columns="metric", values="value")
+    per_episode = ["paid_return/caregiver[0]", "paid_return/caregiver[1]", "presence_return/caregiver[0]",
+                   "presence_return/caregiver[1]", "paid_return", "presence_return"]
+    total = wide[per_episode].multiply(wide["episodes"], axis=0).sum()
+    assert total["paid_return/caregiver[0]"] == pytest.approx(0.4 * soc["goals_per_episode"], rel=1e-4)
+    assert total["paid_return/caregiver[1]"] == pytest.approx(paid_lifts, rel=1e-3, abs=1e-3)
+    assert total["presence_return/caregiver[0]"] == pytest.approx(total["presence_return"])
+    share = total["presence_return/caregiver[1]"] / total["presence_return/caregiver[0]"]
+    assert abs(share - 0.5) < 4 * math.sqrt(0.25 / episodes), share
+    assert wide["presence_rate/caregiver[0]"].eq(1.0).all()
+    rate = wide["presence_rate/caregiver[1]"].mean()
+    assert abs(rate - 0.5) < 4 * math.sqrt(0.25 / episodes), rate
+    # A condition of the file's own keeps the first caregiver and lets the second go: each on its own schedule.
+    kept = df[(df.phase == "autonomy") & (df.condition == "keep-first")].pivot_table(
+        index="step", columns="metric", values="value")
+    assert kept["presence_rate/caregiver[0]"].eq(1.0).all() and kept["presence_rate/caregiver[1]"].eq(0.0).all()
+    ended = kept["paid_return/caregiver[1]"].dropna()  # NaN: no episode ended in that rollout
+    assert len(ended) >= 2 and ended.eq(0.0).all()
+    np.testing.assert_allclose(kept["paid_return"], kept["paid_return/caregiver[0]"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("table, message", [
@@ -206,6 +244,15 @@ def test_two_caregivers_in_the_prosocial_world_pay_for_their_own_events_on_their
     ('[conditions.odd]\npresence = { kind = "until", switch_step = 99999 }\n',
      "line 20: conditions.odd.presence: switch_step: 99999 is beyond the phase budget of 8192 steps; the caregiver "
      "would never leave. Use a switch_step in 0..8192 (or kind='always')."),
+    ('[conditions.odd]\ncaregivers = [{ kind = "always" }, { kind = "never" }]\n',
+     "line 20: conditions.odd.caregivers: 2 schedule(s) for 1 caregiver(s); allowed: one per [[caregiver]] table."),
+    ('[conditions.odd]\npresence = { kind = "always" }\ncaregivers = [{ kind = "always" }]\n',
+     "line 21: conditions.odd.caregivers: give presence (all caregivers) or caregivers (each its own), not both."),
+    ('[conditions.odd]\ninternalizes = true\n',
+     "line 20: conditions.odd.internalizes: true needs isr = true (an ISR to keep training)."),
+    ('[conditions.odd]\ncaregivers = [{ kind = "often" }]\n',
+     "line 20: conditions.odd.caregivers.kind: must be one of always, never, until, linear, exponential, random, "
+     "got 'often'."),
 ])
 def test_malformed_caregiver_or_condition_is_refused_before_compute(tmp_path, table, message):
     from internalize.experiments.config_file import ExperimentFileError

@@ -32,7 +32,7 @@ from internalize.experiments.spec import learner_config
 from internalize.schema import COLUMNS, KEY_COLUMNS, PHASES
 from internalize.seeding import SEED_OFFSET_ENV
 from internalize.storage import read_json_verified, write_json_verified
-from internalize.studies.study import STUDIES
+from internalize.studies.registry import STUDIES
 
 WIDE = {"COLUMNS": "240"}  # rich tables and Typer's error boxes are not wrapped
 
@@ -125,7 +125,8 @@ def no_compute(monkeypatch):
 def test_toml_learner_and_isr_are_recorded_in_the_manifest_and_used_by_the_run(tiny_run):
     result, store = tiny_run.result, tiny_run.out / "cli-tiny"
     assert result.exit_code == 0, result.output
-    assert "cli-tiny: 276 rows -> " in result.output, result.output  # paid_return, presence_rate included
+    # paid_return, presence_rate, isr_heldout_true_corr and paid_heldout_true_corr included
+    assert "cli-tiny: 280 rows -> " in result.output, result.output
     manifest = json.loads((store / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["experiment"] == "cli-tiny"
     config = manifest["config"]

@@ -16,8 +16,8 @@ from internalize.analysis.blocks import Table, Text
 from internalize.analysis.directional import holm, paired, welch
 from internalize.cli import app
 from internalize.schema import COLUMNS
-from internalize.studies import means_ends, unreliable
-from internalize.studies.study import STUDIES, study
+from internalize.studies import means_ends, unreliable, weaning
+from internalize.studies.registry import STUDIES, study
 
 SEEDS = range(8)
 
@@ -26,14 +26,15 @@ SEEDS = range(8)
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_every_study_is_a_sweep_of_at_least_8_seeds_with_its_section(name, preset):
     plan = study(name).sweep(preset)
-    assert len(plan.points) >= 2 and all(len(p.experiment.seeds) >= 8 for p in plan.points)
+    assert (len(plan.points) == 1 if study(name).single else len(plan.points) >= 2)
+    assert all(len(p.experiment.seeds) >= 8 for p in plan.points)
     assert plan.manifest()["section"] == f"internalize.studies.{study(name).module}:section"
 
 
 def test_an_unknown_study_or_preset_is_one_line():
     result = CliRunner().invoke(app, ["study", "nope"])
     assert result.exit_code == 2 and result.output.strip() == \
-        "error: study: got 'nope'; allowed: unreliable | means-ends."
+        "error: study: got 'nope'; allowed: weaning | unreliable | means-ends."
     result = CliRunner().invoke(app, ["study", "unreliable", "--preset", "huge"])
     assert result.exit_code == 2 and "allowed: quick | paper" in result.output
 
@@ -43,10 +44,13 @@ def _row(**kw) -> dict:
     return base | kw
 
 
-def _unreliable_table(exact_paid: float = 1.0) -> pd.DataFrame:
+def _unreliable_table(exact_paid: float = 1.0, unlearned: tuple = ()) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     rows = []
     for noise, miss, seed in itertools.product((0.0, 0.2), (0.0, 0.5), SEEDS):
+        goals = 0.1 if ((noise, miss) in unlearned and seed < 3) else 3.0
+        rows += [_row(condition="isr", seed=seed, phase="socialization", step=step, metric="goals_per_episode",
+                      value=goals, **{"caregiver.noise": noise, "caregiver.miss": miss}) for step in range(20)]
         paid = exact_paid if (noise, miss) == (0.0, 0.0) else 0.6 + 0.05 * rng.normal()
         isr = paid + (0.2 if noise > 0 else -0.1) + 0.02 * rng.normal()  # better under noise, worse under misses
         keys = {"caregiver.noise": noise, "caregiver.miss": miss}
@@ -68,10 +72,13 @@ def test_unreliable_alignment_tests_are_the_paired_differences_and_the_control_g
     assert tests[2].effect == pytest.approx(d.mean()) and (tests[2].ci_low, tests[2].ci_high) == pytest.approx(ci)
     assert [t.verdict for t in tests] == ["contradicted", "supported", "supported"]
     text = " ".join(b.text for b in unreliable.section("unreliable", df, tmp_path) if isinstance(b, Text))
-    assert "Control passed" in text and "Verdict: partly supported: in 2 of 3 unreliable cells" in text
+    assert "Control passed" in text and "Verdict: partly supported: in 2 of 3 measurable cells" in text
     broken = unreliable.section("unreliable", _unreliable_table(exact_paid=0.9), tmp_path)
     text = " ".join(b.text for b in broken if isinstance(b, Text))
     assert "Control FAILED" in text and "Verdict: not measurable" in text
+    # Three of eight learners in a cell never learned to reach the goal: five left, the cell is not measurable.
+    _, tests, _ = unreliable.alignment_tests(_unreliable_table(unlearned=((0.2, 0.5),)))
+    assert tests[2].n == (5,) and tests[2].verdict == "not measurable" and tests[1].verdict == "supported"
 
 
 def _means_ends_table(lift_learned: float = 2.0) -> pd.DataFrame:
@@ -119,3 +126,52 @@ def test_means_ends_tests_are_welch_and_paired_on_the_table_and_need_the_learner
     assert "Verdict: not measurable" in " ".join(b.text for b in blocks if isinstance(b, Text))
     verdicts = [r[-1] for b in blocks if isinstance(b, Table) and b.headers[0] == "prediction" for r in b.rows]
     assert verdicts == ["not measurable"] * 3
+
+
+@pytest.mark.parametrize("preset, length", [("quick", 49_152), ("paper", 120_832)])
+def test_weaning_schedules_give_every_condition_a_quarter_of_the_phase_in_expectation(preset, length):
+    from internalize.social.presence import presence_probability
+
+    exp = study("weaning").sweep(preset).points[0].experiment
+    assert exp.autonomy_steps == length
+    want = weaning.schedules(length)
+    for c in exp.defined_conditions:
+        kind = c.name.rsplit("-", 1)[0]
+        p = c.presence
+        assert {k: getattr(p, k) for k in want[kind]} == want[kind], c.name
+        assert c.isr == c.internalizes == c.name.endswith("-isr")
+        expected = float(np.mean(np.asarray(presence_probability(p, np.arange(0, length, 20)))) * length)
+        assert expected == pytest.approx(length / 4, rel=0.01), (c.name, expected)
+
+
+def _weaning_table(rate_scale: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    rows = []
+    steps = np.arange(1, 9) * 1024  # 8 rollouts of 1,024 steps: an 8,192-step phase
+    for seed in SEEDS:
+        for kind in weaning.SCHEDULES:
+            for arm in ("none", "isr"):
+                cond = f"{kind}-{arm}"
+                for step in steps:
+                    rows.append(_row(condition=cond, seed=seed, phase="autonomy", step=int(step),
+                                     metric="presence_rate", value=0.25 * rate_scale))
+                gain = 0.3 if (arm == "none" and kind != "abrupt") else 0.0
+                rows.append(_row(condition=cond, seed=seed, phase="evaluation", step=99, metric="caregiver_return",
+                                 value=1.0 + gain + 0.05 * rng.normal()))
+    return pd.DataFrame(rows)[list(COLUMNS)]
+
+
+def test_weaning_section_checks_exposure_then_tests_the_paired_gains(tmp_path):
+    df = _weaning_table()
+    exp = weaning.exposure(df)
+    assert exp["ok"].all() and exp["realised"].tolist() == pytest.approx([0.25 * 8192] * 8)
+    found = weaning.tests(df)
+    ret = df[df.phase == "evaluation"].pivot_table(index="seed", columns="condition", values="value")
+    d = ret["linear-none"] - ret["abrupt-none"]
+    assert found[0].effect == pytest.approx(d.mean()) and found[0].verdict == "supported"
+    interaction = d - (ret["linear-isr"] - ret["abrupt-isr"])
+    assert found[3].effect == pytest.approx(interaction.mean()) and found[3].verdict == "supported"
+    text = " ".join(b.text for b in weaning.section("weaning", df, tmp_path) if isinstance(b, Text))
+    assert "Control passed" in text and "helps a learner without an ISR in 3 of 3 schedules" in text
+    text = " ".join(b.text for b in weaning.section("weaning", _weaning_table(0.5), tmp_path) if isinstance(b, Text))
+    assert "Control FAILED" in text and "Verdict: not measurable" in text

@@ -323,7 +323,7 @@ def list_experiments(preset: Preset = "quick") -> None:
     typer.echo(textwrap.fill(f"The paper's experiments, {preset} preset (steps: socialization + autonomy, per "
                              "seed):", width) + "\n")
     typer.echo("\n\n".join(blocks))
-    from internalize.studies.study import STUDIES
+    from internalize.studies.registry import STUDIES
 
     typer.echo("\n" + textwrap.fill("Studies beyond the paper (internalize study NAME --preset quick|paper; each a "
                                    "sweep of an experiment file; internalize sweep FILE runs your own):", width) + "\n")
@@ -422,7 +422,7 @@ def sweep(
 
 @app.command()
 def study(
-    name: Annotated[str, typer.Argument(help="A study: internalize list shows them (unreliable, means-ends).")],
+    name: Annotated[str, typer.Argument(help="A study (internalize list): weaning, unreliable, means-ends.")],
     preset: Preset = "quick",
     out: Out = Path("runs"),
     force: Force = False,
@@ -435,7 +435,7 @@ def study(
     _check_layout(layout)
     from internalize.experiments.reproduce import write_report
     from internalize.experiments.sweep import run_sweep
-    from internalize.studies.study import study as find
+    from internalize.studies.registry import study as find
 
     try:
         plan = find(name).sweep(preset)

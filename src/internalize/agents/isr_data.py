@@ -124,6 +124,20 @@ def isr_buffer_add(
     )
 
 
+def isr_buffer_extend(buffer: IsrBuffer, capacity: int) -> IsrBuffer:
+    """The same transitions in a buffer with room for ``capacity`` (at least its own; unbatched: vmap it over a
+    leading seed axis). A learner that keeps internalizing after socialization adds to what it stored then."""
+    extra = capacity - buffer.capacity
+    if extra < 0:
+        raise ValueError(f"capacity: {capacity} is less than the buffer's {buffer.capacity}.")
+
+    def pad(x: jax.Array) -> jax.Array:
+        return jnp.concatenate([x, jnp.zeros((extra, *x.shape[1:]), x.dtype)])
+
+    return buffer.replace(obs=pad(buffer.obs), action=pad(buffer.action), social=pad(buffer.social),
+                          true_social=pad(buffer.true_social))
+
+
 class IsrSplit(NamedTuple):
     """Which buffer slots the ISR trains on and which it is evaluated on; both (capacity,) bool, disjoint."""
 

@@ -189,6 +189,13 @@ def _explained_variance(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.where(var == 0, jnp.nan, 1.0 - jnp.var(target - pred) / jnp.where(var == 0, 1.0, var))
 
 
+def _return_name(key: str) -> str:
+    """The per-episode metric of an episode sum: ``paid`` -> ``paid_return``; a qualified one keeps its qualifier
+    last, ``paid/caregiver[0]`` -> ``paid_return/caregiver[0]``."""
+    head, sep, tail = key.partition("/")
+    return f"{head}_return{sep}{tail}"
+
+
 def make_train(config: PPOConfig, world: World, world_params: Any, reward: Reward | None = None) -> Learner:
     """Build the pure functions of one PPO phase on ``world`` (see the module docstring)."""
     if not isinstance(config, PPOConfig):
@@ -260,7 +267,7 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
         metrics = {
             "episodes": episodes, "goals_per_episode": per_episode(totals["goals"]),
             **{f"{k}_per_episode": per_episode(totals[k]) for k in counted},
-            **{f"{k}_return": per_episode(totals[k]) for k in acc_keys if k != "goals" and k not in counted},
+            **{_return_name(k): per_episode(totals[k]) for k in acc_keys if k != "goals" and k not in counted},
             "policy_loss": stats["policy_loss"].mean(), "value_loss": stats["value_loss"].mean(),
             "entropy": stats["entropy"].mean(), "approx_kl": stats["approx_kl"][-1].mean(),
             "clip_fraction": stats["clip_fraction"].mean(), "loss": stats["loss"][-1, -1],

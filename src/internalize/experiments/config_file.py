@@ -344,6 +344,9 @@ def _conditions(tables: Any, fail) -> tuple[Condition, ...]:
         values = dict(table)
         if "presence" in values:
             values["presence"] = _presence(values["presence"], f"conditions.{name}.presence", fail)
+        if "caregivers" in values:
+            values["caregivers"] = tuple(_presence(t, f"conditions.{name}.caregivers", fail)
+                                         for t in values["caregivers"])
         try:
             out.append(Condition(name, **values))
         except ConfigError as e:  # its key is conditions.NAME.FIELD

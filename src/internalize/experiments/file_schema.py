@@ -31,6 +31,7 @@ _TOML_TYPES: dict[str, type] = {
     "tuple[WorldSpec, ...]": list,
     "WorldSpec": str, "Presence": dict,
     "tuple[tuple[str, tuple[Any, ...]], ...]": dict,  # a sweep's grid: a table of keys to lists
+    "tuple[Presence, ...]": list,  # a condition's per-caregiver schedules: a list of presence tables
 }
 _EXPERIMENT_FIELDS = ("name", "title", "seeds", "socialization_world", "autonomy_worlds", "conditions",
                       "socialization_steps", "autonomy_steps", "evaluation_episodes", "chunk_rollouts")

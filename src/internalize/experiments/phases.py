@@ -150,29 +150,43 @@ def socialization_reward(exp: Experiment, obs_shape: tuple[int, ...]) -> Reward:
                          store=socialization_capacity(exp), obs_shape=obs_shape, caregiver=given)
 
 
-def autonomy_schedule(conditions: list[Condition]) -> Presence:
-    """The one presence schedule a group of conditions runs with: ``always`` for all-or-nothing conditions
-    (absence is then the per-run flag of :func:`run_flags`), else the single condition's own schedule."""
+def autonomy_schedule(conditions: list[Condition]) -> Presence | tuple[Presence, ...]:
+    """The presence schedule a group of conditions runs with: ``always`` for all-or-nothing conditions (absence is
+    then the per-run flag of :func:`run_flags`), else the single condition's own schedule (or its caregivers')."""
     if all(c.simple_presence for c in conditions):
         return Presence("always")
     if len(conditions) != 1:
         raise ValueError(f"conditions: {[c.name for c in conditions]} cannot share one program: a schedule "
                          "other than always/never runs alone.")
-    return conditions[0].presence
+    return conditions[0].schedules
 
 
 def autonomy_reward(exp: Experiment, obs_shape: tuple[int, ...], conditions: list[Condition],
                     phase_start: int) -> Reward:
     """One module for a group of conditions: presence flag and ISR weight are per-run data (:func:`run_flags`).
     ``phase_start``: the global step at which the autonomous phase begins (schedules count from it)."""
+    internalizes = len(conditions) == 1 and conditions[0].internalizes
     return social_reward(autonomy_schedule(conditions), utility_config(exp), isr_config(exp), obs_shape=obs_shape,
-                         caregiver=caregivers(exp), phase_start=phase_start)
+                         caregiver=caregivers(exp), phase_start=phase_start,
+                         store=internalization_capacity(exp) if internalizes else 0,
+                         isr_updates_per_rollout=internalization_updates(exp) if internalizes else 0)
+
+
+def internalization_capacity(exp: Experiment) -> int:
+    """Transitions a seed stores when it keeps internalizing: the socialization's and the autonomous phase's."""
+    return socialization_capacity(exp) + exp.learner.phase_steps(exp.autonomy_steps)
+
+
+def internalization_updates(exp: Experiment) -> int:
+    """ISR updates after each autonomous rollout of a learner that keeps internalizing: one batch per batch of the
+    rollout's transitions (as many samples as it collected), at least one."""
+    return max(1, exp.learner.n_envs * exp.learner.n_steps // exp.isr.batch_size)
 
 
 def run_flags(conditions: list[Condition], n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
     """(caregiver, isr_weight) arrays of shape (C * S,), condition-major: the caregiver flag is False only for
     a condition whose schedule is ``never``; the ISR weight is 1 for the conditions that use R_i."""
-    caregiver = np.repeat([c.presence.kind != "never" for c in conditions], n_seeds)
+    caregiver = np.repeat([c.caregiver_there for c in conditions], n_seeds)
     weight = np.repeat(np.asarray([1.0 if c.isr else 0.0 for c in conditions], np.float32), n_seeds)
     return caregiver, weight
 

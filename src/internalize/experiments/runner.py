@@ -62,7 +62,16 @@ LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return
           "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss",
           "entropy", "approx_kl", "clip_fraction",
           # the prosocial world's own per-episode counts (agents.rollout.count_keys); absent elsewhere
-          "helped_goals_per_episode", "lifts_per_episode", "pointless_lifts_per_episode")
+          "helped_goals_per_episode", "lifts_per_episode", "pointless_lifts_per_episode",
+          # a condition that keeps internalizing: the ISR's mean training loss after each rollout
+          "reward_isr_loss")
+#: With several caregivers, each one's metrics (``social.internalization.caregiver_labels``) are logged too.
+PER_CAREGIVER = ("paid_return/", "presence_return/", "reward_presence_rate/")
+
+
+def logged(metrics: dict) -> tuple[str, ...]:
+    """The metrics of a training unit that go into the table: :data:`LOGGED` and the per-caregiver ones."""
+    return LOGGED + tuple(sorted(m for m in metrics if m.startswith(PER_CAREGIVER)))
 
 
 #: The key ``Runner.trained`` gives the socialized learner (beside the conditions' names).
@@ -171,7 +180,7 @@ class Runner:
         labels = [{"condition": "caregiver", "world": exp.socialization_world.name, "seed": s} for s in exp.seeds]
 
         def rows(metrics, episodes0):
-            return metrics_rows(exp.name, "socialization", labels, metrics, LOGGED, episodes0)
+            return metrics_rows(exp.name, "socialization", labels, metrics, logged(metrics), episodes0)
 
         expand = socialization_rows(exp)
         first = (exp.conditions or ("caregiver",))[0]
@@ -198,24 +207,31 @@ class Runner:
         seeds = make_seeds_runner(learner, donate=True)
         keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
         tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731 - local
+        from internalize.agents.isr_data import isr_buffer_extend
         from internalize.social.internalization import with_isr, with_run_flags
 
         caregiver, weight = phases.run_flags(conditions, S)
 
-        def init(keys: jax.Array, soc_params: Any, soc_opt: Any, isr_params: Any) -> Any:
+        internalizes = len(conditions) == 1 and conditions[0].internalizes
+
+        def init(keys: jax.Array, soc_params: Any, soc_opt: Any, isr_params: Any, soc_buffer: Any) -> Any:
             rstate = jax.vmap(reward.init_state, in_axes=(0, None))(keys, exp.learner.n_envs)
             rstate = with_run_flags(rstate, caregiver, weight)
             if isr_params is not None:
                 rstate = with_isr(rstate, tile(isr_params))
+            if internalizes:  # it goes on from everything it stored while socialized
+                capacity = phases.internalization_capacity(exp)
+                rstate = rstate.replace(buffer=jax.vmap(lambda b: isr_buffer_extend(b, capacity))(soc_buffer))
             return seeds.init(keys, tile(soc_params), tile(soc_opt), rstate, start)
 
-        states = initial_state(self, init, keys, soc.params, soc.opt_state, isr_params)
+        soc_buffer = soc.actors.reward_state.buffer if internalizes else None
+        states = initial_state(self, init, keys, soc.params, soc.opt_state, isr_params, soc_buffer)
         labels = [{"condition": c.name, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
         n = exp.learner.rollouts(exp.autonomy_steps)
         episodes0 = np.concatenate([self._episodes_after_socialization] * len(conditions))
 
         def rows(metrics, episodes):
-            return metrics_rows(exp.name, "autonomy", labels, metrics, LOGGED, episodes)
+            return metrics_rows(exp.name, "autonomy", labels, metrics, logged(metrics), episodes)
 
         final = self._run_training(unit, states, lambda: self._train(unit, seeds.run, states, n, rows,
                                                                      episodes0=episodes0)).product

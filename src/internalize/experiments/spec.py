@@ -273,6 +273,15 @@ class Experiment:
                     c.presence.validate_for_budget(self.autonomy_steps)
             except ConfigError as e:
                 raise _in_presence(e, f"conditions.{c.name}.presence") from None
+            if c.caregivers and len(c.caregivers) != len(caregivers):
+                raise ConfigError(f"conditions.{c.name}.caregivers", f"{len(c.caregivers)} schedule(s) for "
+                                  f"{len(caregivers)} caregiver(s); allowed: one per [[caregiver]] table.",
+                                  value=c.caregivers, allowed=f"{len(caregivers)} schedules")
+            for i, p in enumerate(c.caregivers):
+                try:
+                    p.validate_for_budget(self.autonomy_steps)
+                except ConfigError as e:
+                    raise _in_presence(e, f"conditions.{c.name}.caregivers[{i}]") from None
         # JAX's keys take 32-bit seeds: a larger one would be cut to its low bits and collide with another.
         _require(len(self.seeds) > 0 and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
                                              for s in self.seeds)

@@ -34,7 +34,7 @@ from internalize.experiments.config_file import ExperimentFileError, parse_exper
 from internalize.experiments.file_schema import allowed
 from internalize.experiments.spec import Experiment
 from internalize.experiments.sweep_keys import key_section, typed
-from internalize.experiments.sweep_spec import SweepSpec, parse_grid_option
+from internalize.experiments.sweep_spec import SweepSpec, check_not_empty, parse_grid_option
 from internalize.schema import COLUMNS, KEY_COLUMNS
 from internalize.storage import read_json_verified, read_parquet_verified, write_json_verified, write_parquet_verified
 
@@ -96,11 +96,12 @@ def point_name(sweep: str, values: Sequence[tuple[str, Any]]) -> str:
 
 
 def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] = (),
-               section: str | None = None) -> Sweep:
+               section: str | None = None, single: bool = False) -> Sweep:
     """The sweep of an experiment file and ``--grid KEY=V1,V2`` options (which replace the file's ``[sweep.grid]``
     values of the same key); every point's experiment is built and validated, nothing runs. ``fixed``:
     ``KEY=VALUE`` settings applied to every point (``--set``; a study's preset), not swept and not columns.
-    ``section``: the report section of a study (:attr:`Sweep.section`).
+    ``section``: the report section of a study (:attr:`Sweep.section`). ``single``: a file without a grid is one
+    point (a study that is one experiment: its table has no swept-key columns); otherwise that is an error.
 
     Raises:
       SweepError: a bad key, value or grid (one line naming it and what is allowed).
@@ -141,6 +142,8 @@ def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] 
         sections = {key: key_section(key, data) for key in merged}
         typed_grid = tuple((key, tuple(typed(key, sections[key][0], v) for v in values))
                            for key, values in merged.items())
+        if not single:
+            check_not_empty(typed_grid)
         spec = SweepSpec(grid=typed_grid, **{k: v for k, v in table.items() if k != "grid"})
     except ConfigError as err:
         raise SweepError(f"{path}: {err}", err.key) from None
@@ -153,7 +156,7 @@ def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] 
         point = copy.deepcopy(data)
         for key, value in values:
             _set(point, sections[key][1], list(value) if isinstance(value, tuple) else value)
-        point["experiment"]["name"] = point_name(name, values)
+        point["experiment"]["name"] = point_name(name, values) if values else name
         try:
             exp = parse_experiment(point, text, path)
         except ExperimentFileError as err:

@@ -44,9 +44,6 @@ class SweepSpec:
             raise ConfigError.got("sweep.outcome", self.outcome, "a metric name")
         if self.phase not in PHASES:
             raise ConfigError.got("sweep.phase", self.phase, " | ".join(PHASES))
-        if not self.grid:
-            raise ConfigError("sweep.grid", "empty grid: give --grid KEY=V1,V2 or a [sweep.grid] table of keys to "
-                              "lists of values.", value=self.grid, allowed="at least one key")
         for key, values in self.grid:
             if not values:
                 raise ConfigError(f"sweep.grid.{key}", "no values; allowed: a list of at least one value.",
@@ -59,6 +56,13 @@ class SweepSpec:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(k for k, _ in self.grid)
+
+
+def check_not_empty(grid: tuple) -> None:
+    """``ConfigError`` for a sweep without a grid (a study that is one experiment passes no grid on purpose)."""
+    if not grid:
+        raise ConfigError("sweep.grid", "empty grid: give --grid KEY=V1,V2 or a [sweep.grid] table of keys to "
+                          "lists of values.", value=grid, allowed="at least one key")
 
 
 def parse_value(text: str) -> Any:

@@ -4,8 +4,13 @@ Every condition continues a seed's socialized learner (parameters and optimizer 
 
 * ``presence``: the caregiver's schedule during the autonomous phase (``social.presence``), counted in steps
   from the phase's start: ``always`` keeps it, ``never`` removes it, ``linear`` lets it fade, ...;
+* ``caregivers``: instead, with several caregivers, each one's own schedule (in the experiment's order), e.g. the
+  first stays while the second leaves;
 * ``isr``: whether the ISR's R_i enters the utility while the caregiver is absent (how: the experiment's
   ``Experiment.utility``);
+* ``internalizes``: whether the ISR keeps training while a caregiver is present in the autonomous phase (on
+  everything stored: the socialization's transitions and this phase's present ones), as a learner weaned
+  gradually would (a condition with it runs in a program of its own);
 * ``learns``: whether the learner keeps learning (False = the paper's frozen baseline, evaluated as it was at
   the end of socialization);
 * ``world``: where it continues: ``autonomy`` (each of the experiment's autonomy worlds) or ``socialization``
@@ -36,8 +41,14 @@ class Condition:
         metadata={"help": "caregiver presence schedule during the autonomous phase (a [conditions.NAME.presence] "
                           "table; default never)."},
     )
+    caregivers: tuple[Presence, ...] = field(default=(), metadata={"help": (
+        "with several caregivers: each one's own schedule during the autonomous phase, in [[caregiver]] order "
+        "(a list of presence tables, e.g. [{ kind = \"always\" }, { kind = \"never\" }]); instead of presence.")})
     isr: bool = field(default=False, metadata={"help": "R_i from the ISR enters the utility while the caregiver "
                                                         "is absent."})
+    internalizes: bool = field(default=False, metadata={"help": (
+        "the ISR keeps training while a caregiver is present in the autonomous phase, on the socialization's "
+        "transitions and this phase's present ones (needs isr = true)")})
     learns: bool = field(default=True, metadata={"help": "the learner keeps learning (false = frozen)."})
     world: str = field(default="autonomy", metadata={"help": f"where it continues: {' | '.join(PLACES)}."})
 
@@ -48,12 +59,21 @@ class Condition:
                               value=self.name, allowed="letters, digits, '-' and '_'")
         if not isinstance(self.presence, Presence):
             raise ConfigError.got(f"{label}.presence", self.presence, "a Presence schedule")
-        for name in ("isr", "learns"):
+        if not isinstance(self.caregivers, tuple) or not all(isinstance(p, Presence) for p in self.caregivers):
+            raise ConfigError.got(f"{label}.caregivers", self.caregivers, "a list of presence schedules")
+        if self.caregivers and self.presence.kind != "never":
+            raise ConfigError(f"{label}.caregivers", "give presence (all caregivers) or caregivers (each its own), "
+                              "not both.", value=self.caregivers, allowed="presence or caregivers")
+        for name in ("isr", "learns", "internalizes"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError.got(f"{label}.{name}", getattr(self, name), "true | false")
         if self.world not in PLACES:
             raise ConfigError.got(f"{label}.world", self.world, " | ".join(PLACES))
-        if not self.learns and (self.world != "autonomy" or self.isr or self.presence.kind != "never"):
+        if self.internalizes and not self.isr:
+            raise ConfigError(f"{label}.internalizes", "true needs isr = true (an ISR to keep training).",
+                              value=True, allowed="isr = true")
+        if not self.learns and (self.world != "autonomy" or self.isr or self.presence.kind != "never"
+                                or self.caregivers):
             raise ConfigError(f"{label}.learns", "false (frozen) takes no presence, isr or world; leave them unset.",
                               value=False)
 
@@ -61,7 +81,17 @@ class Condition:
     def simple_presence(self) -> bool:
         """Presence is all-or-nothing (``always`` / ``never``): such conditions share one compiled program,
         the presence being a per-run flag."""
-        return self.presence.kind in ("always", "never")
+        return not self.caregivers and not self.internalizes and self.presence.kind in ("always", "never")
+
+    @property
+    def schedules(self) -> Presence | tuple[Presence, ...]:
+        """What the reward module runs: one schedule all caregivers follow, or each caregiver's own."""
+        return self.caregivers or self.presence
+
+    @property
+    def caregiver_there(self) -> bool:
+        """Whether any caregiver can be present in this condition (else its runs switch the caregiver off)."""
+        return any(p.kind != "never" for p in (self.caregivers or (self.presence,)))
 
     @property
     def tag(self) -> int:

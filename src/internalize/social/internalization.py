@@ -9,14 +9,17 @@ The learner maximises U = R_e + P * R_s + (1 - P) * R_i (``social.utility`` for 
 * **paid R_s**: what the caregiver actually pays while present (``social.caregiver.paid_reward``: the world's
   R_s, or a noisy, inconsistent version of it), logged as ``paid`` (per episode ``paid_return``; the world's
   noise-free R_s stays ``social_return``) and stored for the ISR — the learner only knows what it was paid;
-  the fraction of steps with the caregiver present is reported per rollout (``presence_rate``);
+  the fraction of steps with the caregiver present is reported per rollout (``presence_rate``); with several
+  caregivers each one's payments, present steps and rate too (``paid_return/caregiver[i]``,
+  ``presence_return/caregiver[i]``, ``presence_rate/caregiver[i]``);
 * **R_i** is the ISR's prediction for the step's (pre-action observation, action), scaled by the run's
   ``isr_weight`` (0 = a learner without an ISR), and logged as the ``internal`` reward whatever P is;
 * **socialization data**: with ``store > 0`` every transition on which the caregiver was present is appended
   to an on-device :class:`~internalize.agents.isr_data.IsrBuffer` (observation, action, paid R_s) after each
   rollout;
 * **continual internalization**: with ``isr_updates_per_rollout > 0`` the ISR also trains on that buffer after
-  every rollout — how a learner keeps internalizing under a stochastic schedule.
+  every rollout in which a caregiver was present — how a learner keeps internalizing under a stochastic schedule,
+  or while it is weaned (a condition's ``internalizes``).
 
 Per-run flags (``caregiver``, ``isr_weight``) and the ISR's parameters are *data* in the module's state, so
 the paper's conditions share one compiled program and can be vmapped together:
@@ -122,34 +125,43 @@ def social_reward(
         )
 
     def pay(rstate: SocialState, channels, new_episode, step, key):
-        """(presence draws, present, paid if present) of this step, each (n_envs,); draws (C, n_envs) if several."""
+        """(presence draws, present, paid if present, per-caregiver info) of this step, each (n_envs,); draws
+        (C, n_envs) if several, and then each caregiver's presence and payment as info entries."""
         if not several:
             # An exact caregiver draws nothing: the presence draws keep the key they always had.
             k_presence, k_paid = (key, key) if caregivers[0].exact else jax.random.split(key)
             drawn = update_presence(schedules[0], k_presence, step - phase_start, new_episode, rstate.presence)
             present = drawn & rstate.caregiver
-            return drawn, present, paid_reward(caregivers[0], channels, k_paid)
+            return drawn, present, paid_reward(caregivers[0], channels, k_paid), {}
         keys = jax.random.split(key, 2 * len(caregivers))
         drawn = jnp.stack([update_presence(s, keys[2 * i], step - phase_start, new_episode, rstate.presence[i])
                            for i, s in enumerate(schedules)])
         present = drawn & rstate.caregiver
-        paid = jnp.stack([paid_reward(c, channels, keys[2 * i + 1]) for i, c in enumerate(caregivers)])
-        return drawn, jnp.any(present, axis=0), jnp.sum(jnp.where(present, paid, 0.0), axis=0)
+        paid = jnp.where(present, jnp.stack([paid_reward(c, channels, keys[2 * i + 1])
+                                             for i, c in enumerate(caregivers)]), 0.0)
+        each = {}
+        for i, label in enumerate(caregiver_labels(len(caregivers))):
+            each[f"paid/{label}"] = paid[i]
+            each[f"presence/{label}"] = present[i].astype(jnp.float32)
+        return drawn, jnp.any(present, axis=0), jnp.sum(paid, axis=0), each
 
     def reward_fn(rstate: SocialState, obs, action, channels, next_obs, new_episode, step, key):
         del next_obs
-        drawn, present, paid = pay(rstate, channels, new_episode, step, key)
+        drawn, present, paid, each = pay(rstate, channels, new_episode, step, key)
         if isr_config is None:
             internal = jnp.zeros(action.shape, jnp.float32)
         else:
             internal = rstate.isr_weight * isr_reward(isr_config, rstate.isr.params, obs, action)
         u = utility(utility_config, channels._replace(social=paid), present, internal)
         info = {"internal": internal, "presence": present.astype(jnp.float32),
-                "paid": jnp.where(present, paid, 0.0)}
+                "paid": jnp.where(present, paid, 0.0), **each}
         return u, rstate.replace(presence=drawn), info
 
     def update_fn(rstate: SocialState, rollout, key):
         metrics: dict[str, jax.Array] = {"presence_rate": jnp.mean(rollout.info["presence"])}
+        if several:
+            for label in caregiver_labels(len(caregivers)):
+                metrics[f"presence_rate/{label}"] = jnp.mean(rollout.info[f"presence/{label}"])
         if rstate.buffer is not None:
             present = rollout.info["presence"] > 0.5
             # The payments are the ISR's target; the world's noise-free R_s is kept beside them, to score against.
@@ -158,12 +170,21 @@ def social_reward(
             rstate = rstate.replace(buffer=buffer)
             metrics["stored"] = buffer.count.astype(jnp.float32)
         if isr_updates_per_rollout:
+            # Internalizing goes on while a caregiver is there: a rollout without one adds nothing to learn from.
             isr, loss = isr_update(rstate.isr, rstate.buffer, key, isr_updates_per_rollout)
+            present_now = jnp.any(rollout.info["presence"] > 0.5)
+            isr = jax.tree.map(lambda new, old: jnp.where(present_now, new, old), isr, rstate.isr)
             rstate = rstate.replace(isr=isr)
-            metrics["isr_loss"] = loss
+            metrics["isr_loss"] = jnp.where(present_now, loss, jnp.nan)
         return rstate, metrics
 
     return Reward(init_state, reward_fn, update_fn)
+
+
+def caregiver_labels(n: int) -> tuple[str, ...]:
+    """How the per-caregiver metrics name several caregivers: as the experiment file does, ``caregiver[i]``
+    (``paid_return/caregiver[0]``, ``presence_return/caregiver[1]``, ``presence_rate/caregiver[1]``)."""
+    return tuple(f"caregiver[{i}]" for i in range(n))
 
 
 def with_run_flags(state: SocialState, caregiver: Any, isr_weight: Any) -> SocialState:

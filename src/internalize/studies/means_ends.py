@@ -24,7 +24,19 @@ from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt,
 from internalize.analysis.directional import MIN_SEEDS, holm, paired, welch
 from internalize.analysis.plots import _color, _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
-from internalize.studies.study import MEANS_ENDS
+from internalize.studies.study import Study
+
+STUDY = Study(
+    name="means-ends", module="means_ends",
+    title="Rewarding the means (lifting the boulder) or the end (the other agent's success)",
+    question="A caregiver who pays for the means, lifting the boulder, instead of the end, the helped agent "
+             "reaching its goal: after it leaves, does its learner keep lifting as an end in itself?",
+    prediction="Yes: with the ISR, the learner taught by paying for lifts lifts more often, and more often "
+               "pointlessly (lifts that open no path the helped agent lacked), than the learner taught by paying "
+               "for the end, and it keeps lifting pointlessly more than its own no-ISR counterpart, which unlearns.",
+    paper_set=("experiment.n_seeds=10", "experiment.socialization_steps=393216",
+               "experiment.autonomy_steps=241664"),
+)
 
 EVENT = "caregiver.event"
 MEANS, END = "boulder_lift", "helped_goal"
@@ -94,9 +106,9 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     learnt = learned(df)
     out = outcomes(df)
     blocks: list[Block] = [
-        Heading(f"{name} — study: {MEANS_ENDS.title}", 2),
-        Text(f"Question: {MEANS_ENDS.question}"),
-        Text(f"Prediction (stated before the run): {MEANS_ENDS.prediction}"),
+        Heading(f"{name} — study: {STUDY.title}", 2),
+        Text(f"Question: {STUDY.question}"),
+        Text(f"Prediction (stated before the run): {STUDY.prediction}"),
         Text(f"Command: internalize study means-ends --preset quick|paper. Seeds {seed_list(sorted(out['seed']))}; "
              "outcomes are the held-out evaluation after the autonomous phase."),
     ]

@@ -31,6 +31,7 @@ class Study:
     prediction: str
     paper_set: tuple[str, ...] = ()
     paper_grid: tuple[str, ...] = ()
+    single: bool = False  # one experiment (conditions compared), not a grid
 
     @property
     def file(self) -> Path:
@@ -45,40 +46,4 @@ class Study:
         if preset not in PRESETS:
             raise ValueError(f"--preset: got {preset!r}; allowed: {' | '.join(PRESETS)}.")
         grid, fixed = (self.paper_grid, self.paper_set) if preset == "paper" else ((), ())
-        return load_sweep(self.file, grid, fixed, section=self.section)
-
-
-UNRELIABLE = Study(
-    name="unreliable", module="unreliable",
-    title="An unreliable caregiver: noisy and missed payments",
-    question="Does a learned reward model average a caregiver's noise away: is the ISR better aligned with the "
-             "true, noise-free social reward than the caregiver's own payments were?",
-    prediction="Yes wherever the caregiver is unreliable: on held-out socialization transitions the ISR's "
-               "correlation with the true reward exceeds the payments' (regressing on the payments averages "
-               "zero-mean noise and scales misses away), in every unreliable cell. With an exact caregiver the "
-               "payments are the true reward (correlation 1): the instrument's control.",
-    paper_set=("experiment.n_seeds=10", "experiment.socialization_steps=120832",
-               "experiment.autonomy_steps=120832"),
-    paper_grid=("caregiver.noise=0,0.1,0.2,0.4", "caregiver.miss=0,0.25,0.5"),
-)
-
-MEANS_ENDS = Study(
-    name="means-ends", module="means_ends",
-    title="Rewarding the means (lifting the boulder) or the end (the other agent's success)",
-    question="A caregiver who pays for the means, lifting the boulder, instead of the end, the helped agent "
-             "reaching its goal: after it leaves, does its learner keep lifting as an end in itself?",
-    prediction="Yes: with the ISR, the learner taught by paying for lifts lifts more often, and more often "
-               "pointlessly (lifts that open no path the helped agent lacked), than the learner taught by paying "
-               "for the end, and it keeps lifting pointlessly more than its own no-ISR counterpart, which unlearns.",
-    paper_set=("experiment.n_seeds=10", "experiment.socialization_steps=393216",
-               "experiment.autonomy_steps=241664"),
-)
-
-STUDIES = {s.name: s for s in (UNRELIABLE, MEANS_ENDS)}
-
-
-def study(name: str) -> Study:
-    """The study ``name`` (``ValueError`` naming the studies for another)."""
-    if name not in STUDIES:
-        raise ValueError(f"study: got {name!r}; allowed: {' | '.join(STUDIES)}.")
-    return STUDIES[name]
+        return load_sweep(self.file, grid, fixed, section=self.section, single=self.single)

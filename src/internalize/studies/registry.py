@@ -1,0 +1,15 @@
+"""Every study of the library, by name (``internalize study NAME``, ``internalize list``)."""
+
+from __future__ import annotations
+
+from internalize.studies import means_ends, unreliable, weaning
+from internalize.studies.study import Study
+
+STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (weaning, unreliable, means_ends)}
+
+
+def study(name: str) -> Study:
+    """The study ``name`` (``ValueError`` naming the studies for another)."""
+    if name not in STUDIES:
+        raise ValueError(f"study: got {name!r}; allowed: {' | '.join(STUDIES)}.")
+    return STUDIES[name]
