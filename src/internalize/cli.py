@@ -406,13 +406,23 @@ def sweep(
     OUT/NAME/points/), then OUT/NAME/results.parquet with one column per swept key, and the report."""
     _check_out(out)
     _check_layout(layout)
-    from internalize.experiments.reproduce import write_report
-    from internalize.experiments.sweep import load_sweep, run_sweep
+    from internalize.experiments.sweep import load_sweep
 
     try:
         plan = load_sweep(file, grid or (), fixed or ())  # every point built and checked before anything runs
-        typer.echo(f"{plan.name}: {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} seed(s) over "
-                   + ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid))
+    except ValueError as e:
+        _fail(e)
+    _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force, report)
+
+
+def _run_sweep(plan, what: str, out: Path, layout: str, processes: int | None, force: bool, report: bool) -> None:
+    """Run a sweep (or a study's) that was built and checked, then the report; an error is one line, exit 2."""
+    from internalize.experiments.reproduce import write_report
+    from internalize.experiments.sweep import run_sweep
+
+    typer.echo(f"{plan.name}: {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} seed(s)"
+               + (f" over {what}" if what else ""))
+    try:
         run_sweep(plan, out, layout=layout, processes=processes, force=force)
         if report:
             typer.echo(f"report: {write_report(out)}")
@@ -433,19 +443,13 @@ def study(
     """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict)."""
     _check_out(out)
     _check_layout(layout)
-    from internalize.experiments.reproduce import write_report
-    from internalize.experiments.sweep import run_sweep
     from internalize.studies.registry import study as find
 
     try:
         plan = find(name).sweep(preset)
-        typer.echo(f"{plan.name} ({preset}): {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} "
-                   "seed(s)")
-        run_sweep(plan, out, layout=layout, processes=processes, force=force)
-        if report:
-            typer.echo(f"report: {write_report(out)}")
-    except (ValueError, FloatingPointError) as e:
+    except ValueError as e:
         _fail(e)
+    _run_sweep(plan, f"the {preset} preset", out, layout, processes, force, report)
 
 
 @app.command()

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt, seed_list
+from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import MIN_SEEDS, holm, paired, welch
 from internalize.analysis.plots import _color, _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
@@ -105,13 +105,8 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     """Question and prediction, the learning precondition, the verdicts, the outcome table and figure."""
     learnt = learned(df)
     out = outcomes(df)
-    blocks: list[Block] = [
-        Heading(f"{name} — study: {STUDY.title}", 2),
-        Text(f"Question: {STUDY.question}"),
-        Text(f"Prediction (stated before the run): {STUDY.prediction}"),
-        Text(f"Command: internalize study means-ends --preset quick|paper. Seeds {seed_list(sorted(out['seed']))}; "
-             "outcomes are the held-out evaluation after the autonomous phase."),
-    ]
+    blocks = STUDY.intro(name, sorted(out["seed"].unique()), "outcomes are the held-out evaluation after the "
+                                                             "autonomous phase.")
     ok = {}
     rows = []
     for event, g in learnt.groupby(EVENT):

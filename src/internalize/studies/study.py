@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from internalize.analysis.blocks import Block, Heading, Text, seed_list
 from internalize.experiments.sweep import Sweep, load_sweep
 
 PRESETS = ("quick", "paper")
@@ -47,3 +48,10 @@ class Study:
             raise ValueError(f"--preset: got {preset!r}; allowed: {' | '.join(PRESETS)}.")
         grid, fixed = (self.paper_grid, self.paper_set) if preset == "paper" else ((), ())
         return load_sweep(self.file, grid, fixed, section=self.section, single=self.single)
+
+    def intro(self, name: str, seeds: list[int], how: str) -> list[Block]:
+        """The head of the study's report section: title, question and prediction (stated before any result),
+        and how it was run (``how``: what its numbers are)."""
+        return [Heading(f"{name} — study: {self.title}", 2), Text(f"Question: {self.question}"),
+                Text(f"Prediction (stated before the run): {self.prediction}"),
+                Text(f"Command: internalize study {self.name} --preset quick|paper. Seeds {seed_list(seeds)}; {how}")]

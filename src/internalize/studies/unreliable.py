@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt, seed_list
+from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed, sweep_section
@@ -123,13 +123,8 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     the learners after departure, then the sweep's generic view of the held-out return."""
     both, tests, control = alignment_tests(df)
     seeds = sorted(both["seed"].unique())
-    blocks: list[Block] = [
-        Heading(f"{name} — study: {STUDY.title}", 2),
-        Text(f"Question: {STUDY.question}"),
-        Text(f"Prediction (stated before the run): {STUDY.prediction}"),
-        Text(f"Command: internalize study unreliable --preset quick|paper. Seeds {seed_list(seeds)}; per cell and "
-             "seed, the correlations are read at the ISR's last update on its held-out socialization transitions."),
-    ]
+    blocks = STUDY.intro(name, seeds, "per cell and seed, the correlations are read at the ISR's last update on "
+                                      "its held-out socialization transitions.")
     exact = both[(both[NOISE] == 0) & (both[MISS] == 0)]
     if not control:
         blocks.append(Text("Control FAILED: with an exact caregiver the payments must correlate 1 with the true "

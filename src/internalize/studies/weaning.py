@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt, seed_list
+from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
@@ -128,12 +128,9 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     """Question and prediction, the exposure control, the verdicts, the outcome per condition and its figure."""
     exp = exposure(df)
     seeds = sorted(df["seed"].unique())
-    blocks: list[Block] = [
-        Heading(f"{name} — study: {STUDY.title}", 2),
-        Text(f"Question: {STUDY.question}"),
-        Text(f"Prediction (stated before the run): {STUDY.prediction}"),
-        Text(f"Command: internalize study weaning --preset quick|paper. Seeds {seed_list(seeds)}; every schedule "
-             f"gives the caregiver {EXPOSURE_SHARE:.0%} of the autonomous phase in expectation."),
+    blocks = STUDY.intro(name, seeds, f"every schedule gives the caregiver {EXPOSURE_SHARE:.0%} of the autonomous "
+                                      "phase in expectation.")
+    blocks += [
         Table(("condition", "realised exposure (steps)", "target", "n", "within 15%"), tuple(
             (r.condition, f"{r.realised:,.0f}", f"{r.target:,.0f}", str(r.n), "yes" if r.ok else "NO")
             for r in exp.itertuples())),
