@@ -144,7 +144,7 @@ def test_weaning_schedules_give_every_condition_a_quarter_of_the_phase_in_expect
         assert expected == pytest.approx(length / 4, rel=0.01), (c.name, expected)
 
 
-def _weaning_table(rate_scale: float = 1.0) -> pd.DataFrame:
+def _weaning_table(rate_scale: float = 1.0, none_level: float = 1.0) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     rows = []
     steps = np.arange(1, 9) * 1024  # 8 rollouts of 1,024 steps: an 8,192-step phase
@@ -156,8 +156,9 @@ def _weaning_table(rate_scale: float = 1.0) -> pd.DataFrame:
                     rows.append(_row(condition=cond, seed=seed, phase="autonomy", step=int(step),
                                      metric="presence_rate", value=0.25 * rate_scale))
                 gain = 0.3 if (arm == "none" and kind != "abrupt") else 0.0
+                level = none_level if arm == "none" else 1.0
                 rows.append(_row(condition=cond, seed=seed, phase="evaluation", step=99, metric="caregiver_return",
-                                 value=1.0 + gain + 0.05 * rng.normal()))
+                                 value=level + gain * none_level + 0.05 * rng.normal()))
     return pd.DataFrame(rows)[list(COLUMNS)]
 
 
@@ -173,5 +174,9 @@ def test_weaning_section_checks_exposure_then_tests_the_paired_gains(tmp_path):
     assert found[3].effect == pytest.approx(interaction.mean()) and found[3].verdict == "supported"
     text = " ".join(b.text for b in weaning.section("weaning", df, tmp_path) if isinstance(b, Text))
     assert "Control passed" in text and "helps a learner without an ISR in 3 of 3 schedules" in text
+    assert "Floor:" not in text
+    text = " ".join(b.text for b in weaning.section("weaning", _weaning_table(none_level=0.0), tmp_path)
+                    if isinstance(b, Text))
+    assert "Floor: every learner without the ISR ended at about nothing" in text
     text = " ".join(b.text for b in weaning.section("weaning", _weaning_table(0.5), tmp_path) if isinstance(b, Text))
     assert "Control FAILED" in text and "Verdict: not measurable" in text
