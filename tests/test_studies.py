@@ -180,3 +180,13 @@ def test_weaning_section_checks_exposure_then_tests_the_paired_gains(tmp_path):
     assert "Floor: every learner without the ISR ended at about nothing" in text
     text = " ".join(b.text for b in weaning.section("weaning", _weaning_table(0.5), tmp_path) if isinstance(b, Text))
     assert "Control FAILED" in text and "Verdict: not measurable" in text
+
+
+def test_a_study_table_without_socialization_rows_says_so_in_the_report(tmp_path):
+    from internalize.analysis.report import SweepTable, write_report
+
+    df = _means_ends_table()
+    df = df[df.phase != "socialization"]
+    files = write_report(tmp_path, {}, {}, {"means-ends": SweepTable(df, "lifts_per_episode", "evaluation",
+                                                                      means_ends.section)})
+    assert "Could not compute this section: no socialization rows" in files.md.read_text()

@@ -49,6 +49,8 @@ def learned(df: pd.DataFrame) -> pd.DataFrame:
     """Per (event, seed): the paid-for behaviour at the end of socialization (mean of the last 16 rollouts) and
     whether it clears its bar (:data:`LEARNED`)."""
     soc = df[(df["phase"] == "socialization")]
+    if soc.empty:
+        raise ValueError("no socialization rows: the study's precondition cannot be checked")
     soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
     rows = []
     for (event, seed), g in soc.groupby([EVENT, "seed"]):

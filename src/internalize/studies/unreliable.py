@@ -52,6 +52,8 @@ LAST_ROLLOUTS = 16
 def learned(df: pd.DataFrame) -> pd.Series:
     """Per (noise, miss, seed): goals per episode over the learner's last 16 socialization rollouts."""
     soc = df[(df["phase"] == "socialization") & (df["metric"] == "goals_per_episode")]
+    if soc.empty:
+        raise ValueError("no socialization rows: the study's precondition cannot be checked")
     soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
     return soc.sort_values("step").groupby([*KEYS, "seed"])["value"].apply(
         lambda v: float(v.dropna().iloc[-LAST_ROLLOUTS:].mean()))
