@@ -189,4 +189,4 @@ def test_a_study_table_without_socialization_rows_says_so_in_the_report(tmp_path
     df = df[df.phase != "socialization"]
     files = write_report(tmp_path, {}, {}, {"means-ends": SweepTable(df, "lifts_per_episode", "evaluation",
                                                                       means_ends.section)})
-    assert "Could not compute this section: no socialization rows" in files.md.read_text()
+    assert "Could not compute this section: no socialization rows of" in files.md.read_text()

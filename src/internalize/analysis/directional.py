@@ -53,11 +53,6 @@ class Directional:
             return "contradicted"
         return "not shown"
 
-    def text(self) -> str:
-        n = f"n = {self.n[0]}" if len(self.n) == 1 else f"n = {self.n[0]} and {self.n[1]}"
-        return (f"{self.effect:+.3g} [{self.ci_low:+.3g}, {self.ci_high:+.3g}], {self.test}, one-sided p = "
-                f"{self.p:.3g} (Holm {self.p_holm:.3g}), {n}")
-
 
 def _finite(x: Sequence[float]) -> np.ndarray:
     v = np.asarray(x, dtype=float)

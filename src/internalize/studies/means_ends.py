@@ -24,7 +24,7 @@ from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import MIN_SEEDS, holm, paired, welch
 from internalize.analysis.plots import _color, _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
-from internalize.studies.study import Study
+from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization
 
 STUDY = Study(
     name="means-ends", module="means_ends",
@@ -42,23 +42,16 @@ EVENT = "caregiver.event"
 MEANS, END = "boulder_lift", "helped_goal"
 OUTCOMES = ("helped_goals_per_episode", "lifts_per_episode", "pointless_lifts_per_episode")
 LEARNED = {MEANS: ("lifts_per_episode", 1.0), END: ("helped_goals_per_episode", 0.85)}
-LAST_ROLLOUTS = 16
 
 
 def learned(df: pd.DataFrame) -> pd.DataFrame:
     """Per (event, seed): the paid-for behaviour at the end of socialization (mean of the last 16 rollouts) and
     whether it clears its bar (:data:`LEARNED`)."""
-    soc = df[(df["phase"] == "socialization")]
-    if soc.empty:
-        raise ValueError("no socialization rows: the study's precondition cannot be checked")
-    soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
     rows = []
-    for (event, seed), g in soc.groupby([EVENT, "seed"]):
-        metric, bar = LEARNED[event]
-        tail = g[g["metric"] == metric].sort_values("step")["value"].dropna().iloc[-LAST_ROLLOUTS:]
-        value = float(tail.mean()) if len(tail) else float("nan")
-        rows.append({EVENT: event, "seed": int(seed), "metric": metric, "value": value, "bar": bar,
-                     "passed": bool(value >= bar)})
+    for event, (metric, bar) in LEARNED.items():
+        values = end_of_socialization(df[df[EVENT] == event], metric, [EVENT, "seed"])
+        rows += [{EVENT: event, "seed": int(seed), "metric": metric, "value": value, "bar": bar,
+                  "passed": bool(value >= bar)} for (_, seed), value in values.items()]
     return pd.DataFrame(rows)
 
 

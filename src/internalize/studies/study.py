@@ -13,10 +13,26 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
 from internalize.analysis.blocks import Block, Heading, Text, seed_list
 from internalize.experiments.sweep import Sweep, load_sweep
 
 PRESETS = ("quick", "paper")
+#: A learner's behaviour at the end of socialization is the mean of its last this many rollouts.
+LAST_ROLLOUTS = 16
+
+
+def end_of_socialization(df: pd.DataFrame, metric: str, by: list[str]) -> pd.Series:
+    """``metric`` at the end of socialization, the mean of the last :data:`LAST_ROLLOUTS` rollouts, per ``by``
+    (the swept keys and ``seed``); what a study's precondition "the learner learned" reads. ``ValueError`` when
+    the table has no socialization rows of ``metric``."""
+    soc = df[(df["phase"] == "socialization") & (df["metric"] == metric)]
+    if soc.empty:
+        raise ValueError(f"no socialization rows of {metric}: the study's precondition cannot be checked")
+    soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
+    return soc.sort_values("step").groupby(by)["value"].apply(
+        lambda v: float(v.dropna().iloc[-LAST_ROLLOUTS:].mean()))
 
 
 @dataclass(frozen=True)

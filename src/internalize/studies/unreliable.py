@@ -27,7 +27,7 @@ from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed, sweep_section
-from internalize.studies.study import Study
+from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization
 
 STUDY = Study(
     name="unreliable", module="unreliable",
@@ -46,17 +46,11 @@ STUDY = Study(
 NOISE, MISS = "caregiver.noise", "caregiver.miss"
 KEYS = (NOISE, MISS)
 LEARNED_GOALS = 1.0
-LAST_ROLLOUTS = 16
 
 
 def learned(df: pd.DataFrame) -> pd.Series:
     """Per (noise, miss, seed): goals per episode over the learner's last 16 socialization rollouts."""
-    soc = df[(df["phase"] == "socialization") & (df["metric"] == "goals_per_episode")]
-    if soc.empty:
-        raise ValueError("no socialization rows: the study's precondition cannot be checked")
-    soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
-    return soc.sort_values("step").groupby([*KEYS, "seed"])["value"].apply(
-        lambda v: float(v.dropna().iloc[-LAST_ROLLOUTS:].mean()))
+    return end_of_socialization(df, "goals_per_episode", [*KEYS, "seed"])
 
 
 def _wide(df: pd.DataFrame, metric: str, phase: str, condition: str) -> pd.Series:
