@@ -367,7 +367,7 @@ def test_a_non_finite_number_during_a_run_is_a_one_line_error(tmp_path, monkeypa
     (["demo"], "Missing option '--out'."),
     (["frobnicate"], "No such command 'frobnicate'."),
     (["play", "meadow", "--out", "{tmp}/a.gif"], "Invalid value for 'world': Value error, 'meadow' is not one of "
-                                                 "'navigation', 'prosocial', 'peer'."),
+                                                 "'navigation', 'prosocial', 'peer', 'two-goal'."),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--map", "nowhere"], "Invalid value: map: a map must be 7 rows"),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--agent", "oracle"], "Invalid value for '--agent'"),
     (["play", "navigation", "--out", "{tmp}/a.gif", "--steps", "0"], "Invalid value for '--steps'"),

@@ -40,7 +40,7 @@ CASES = [
     (lambda: PPOConfig(n_steps=48, batch_size=7), "batch_size", 7, "a divisor of n_steps * n_envs = 48"),
     (lambda: IsrConfig(holdout_fraction=1.0), "holdout_fraction", 1.0, "a number in the open interval (0, 1)"),
     (lambda: EmpathyProbe(n_stimuli=0), "n_stimuli", 0, "a positive integer"),
-    (lambda: probe_class("mirror"), "probes[].kind", "mirror", "empathy"),
+    (lambda: probe_class("mirror"), "probes[].kind", "mirror", "empathy | goal_values"),
 ]
 
 
@@ -111,19 +111,19 @@ def test_a_files_error_carries_the_dotted_key_and_its_line(tmp_path, text, marke
 # (what raises, key, value, the message as users have always read it)
 CARRIED = [
     (lambda: WorldSpec("hall", kind="maze"), "kind", "maze",
-     "world 'hall': kind: got 'maze'; allowed: navigation | prosocial | peer."),
+     "world 'hall': kind: got 'maze'; allowed: navigation | prosocial | peer | two-goal."),
     (lambda: WorldSpec("hall", map="#####"), "map", "#####",
      "world 'hall': map: a map must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [5]. "
      "Built-in maps: plus, x, U, T, four_rooms."),
     # make_params calls the prosocial map a layout: the key is the world's field, the message make_params's own.
     (lambda: WorldSpec("p", kind="prosocial", map="#######"), "map", "#######",
      "world 'p': layout: must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [7]."),
-    # A check of two fields names both; the key is the one that is set.
+    # A field the kind does not read names the kinds that do, with the kind's hint.
     (lambda: WorldSpec("p", kind="prosocial", n_blocks=2), "n_blocks", 2,
-     "world 'p': n_blocks/check_reachable: got (2, True); allowed: only for kind = 'navigation' (use n_walls)."),
+     "world 'p': n_blocks: got 2; allowed: only for kind = navigation | peer | two-goal (use n_walls)."),
     (lambda: WorldSpec("p", kind="peer", check_reachable=False), "check_reachable", False,
-     "world 'p': map/check_reachable: got (None, False); allowed: only for kind = 'navigation' (the peer world "
-     "draws its blocks at random and always keeps the goal reachable)."),
+     "world 'p': check_reachable: got False; allowed: only for kind = navigation | two-goal (the peer world always "
+     "keeps the goal reachable)."),
     (lambda: world("blocks-12"), "n_blocks", 12,
      "world 'blocks-12': n_blocks: must be an integer in 0..8 (at most 8, leaving the goal and the agent a cell "
      "each), got 12."),
@@ -176,10 +176,10 @@ def test_world_make_params_name_their_parameter():
 
 @pytest.mark.parametrize(("table", "marker", "key", "message"), [
     ('kind = "maze"\n', "kind =", "worlds.hall.kind", "world 'hall': kind: got 'maze'; allowed: navigation | "
-     "prosocial | peer."),
+     "prosocial | peer | two-goal."),
     # The detail says "kind = 'navigation'": the line is the refused key's, not that of a key the text mentions.
     ('kind = "prosocial"\nn_blocks = 2\n', "n_blocks =", "worlds.hall.n_blocks",
-     "world 'hall': n_blocks/check_reachable: got (2, True); allowed: only for kind = 'navigation' (use n_walls)."),
+     "world 'hall': n_blocks: got 2; allowed: only for kind = navigation | peer | two-goal (use n_walls)."),
     ('kind = "prosocial"\nmap = "#######"\n', "map =", "worlds.hall.map",
      "world 'hall': layout: must be 7 rows of 7 cells (border walls included), got 1 rows of lengths [7]."),
     ('kind = "peer"\nsimilarity = "twin"\n', "similarity =", "worlds.hall.similarity",

@@ -224,7 +224,37 @@ def test_importing_the_package_registers_the_gymnasium_ids():
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "internalize/Navigation-v0 (9, 9, 4) NavigationEnv", "internalize/NavigationMap-v0 (9, 9, 4) NavigationEnv",
-        "internalize/Prosocial-v0 (9, 9, 7) ProsocialEnv", "internalize/Peer-v0 (9, 9, 5) PeerEnv"], out.stdout
+        "internalize/Prosocial-v0 (9, 9, 7) ProsocialEnv", "internalize/Peer-v0 (9, 9, 5) PeerEnv",
+        "internalize/TwoGoal-v0 (9, 9, 5) TwoGoalEnv"], out.stdout
+    from internalize.worlds.kinds import KINDS
+
+    # Every world kind names a registered id (its record is what play, the report and the file schema read).
+    assert {k.gym_id for k in KINDS.values()} <= {line.split()[0] for line in out.stdout.splitlines()}
+
+
+def test_the_two_goal_env_reports_each_goal_and_draws_both():
+    """Walking the scripted nearest-goal agent through TwoGoalEnv: info's goal flags agree with the reward, each
+    colour is reached, and a frame shows a green and a blue goal cell."""
+    import jax
+
+    from internalize.worlds import two_goal
+    from internalize.worlds.gym import TwoGoalEnv
+
+    env = TwoGoalEnv(render_mode="rgb_array", tile_size=8)
+    env.reset(seed=1)
+    seen = {"goal_green": 0, "goal_blue": 0}
+    for t in range(200):
+        action = int(two_goal.nearest_goal_policy(jax.random.key(t), env.state, env.params))
+        _, reward, terminated, truncated, info = env.step(action)
+        assert not terminated and info["goal_reached"] == (info["goal_green"] or info["goal_blue"])
+        assert np.isclose(reward, 0.4 if info["goal_reached"] else info["extrinsic"])
+        seen = {k: v + info[k] for k, v in seen.items()}
+        if truncated:
+            env.reset()
+    assert min(seen.values()) >= 10, seen
+    frame = env.render()
+    colours = {tuple(c) for c in frame.reshape(-1, 3)}
+    assert (0, 255, 0) in colours and (0, 0, 255) in colours and frame.shape == (7 * 8, 7 * 8, 3)
 
 
 def test_the_peer_world_counts_the_peers_goals_and_draws_the_peer_as_the_learner_sees_it():

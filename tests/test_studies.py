@@ -13,10 +13,10 @@ import scipy.stats as sps
 from typer.testing import CliRunner
 
 from internalize.analysis.blocks import Table, Text
-from internalize.analysis.directional import holm, paired, welch
+from internalize.analysis.directional import equivalent, holm, paired, welch
 from internalize.cli import app
 from internalize.schema import COLUMNS
-from internalize.studies import means_ends, unreliable, weaning
+from internalize.studies import conflicting, means_ends, unreliable, weaning
 from internalize.studies.registry import STUDIES, study
 
 SEEDS = range(8)
@@ -34,7 +34,7 @@ def test_every_study_is_a_sweep_of_at_least_8_seeds_with_its_section(name, prese
 def test_an_unknown_study_or_preset_is_one_line():
     result = CliRunner().invoke(app, ["study", "nope"])
     assert result.exit_code == 2 and result.output.strip() == \
-        "error: study: got 'nope'; allowed: weaning | unreliable | means-ends."
+        "error: study: got 'nope'; allowed: weaning | unreliable | conflicting | means-ends."
     result = CliRunner().invoke(app, ["study", "unreliable", "--preset", "huge"])
     assert result.exit_code == 2 and "allowed: quick | paper" in result.output
 
@@ -190,3 +190,71 @@ def test_a_study_table_without_socialization_rows_says_so_in_the_report(tmp_path
     files = write_report(tmp_path, {}, {}, {"means-ends": SweepTable(df, "lifts_per_episode", "evaluation",
                                                                       means_ends.section)})
     assert "Could not compute this section: no socialization rows of" in files.md.read_text()
+
+
+P_KEY, Q_KEY = "caregiver[0].presence.rate", "caregiver[1].presence.rate"
+
+
+def _conflicting_table(blue_at_1: float = 0.02, value_bias: float = 0.0) -> pd.DataFrame:
+    """Values that are a compromise (share p + value_bias) and a majority-leaning ISR learner; the no-ISR learner
+    keeps reaching goals (so its goal share is defined)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for p, seed in itertools.product((1.0, 0.75, 0.5), SEEDS):
+        keys = {P_KEY: p, Q_KEY: 1.0 - p}
+        rows += [_row(condition=c, seed=seed, phase="socialization", step=s, metric="goals_per_episode", value=3.0,
+                      **keys) for s in range(20) for c in ("isr", "none")]
+        share = min(p + value_bias + 0.02 * rng.normal(), 1.0)
+        green = 0.4 * share if p < 1 else 0.4
+        blue = 0.4 * (1 - share) if p < 1 else blue_at_1
+        for metric, v in (("isr_goal_green", green), ("isr_goal_blue", blue), ("isr_forward", 0.005 * rng.normal())):
+            rows.append(_row(condition="isr", seed=seed, phase="goal_values", step=0, metric=metric, value=v, **keys))
+        for cond, lean in (("isr", 0.12), ("none", 0.0)):
+            g = min(p + (lean if p == 0.75 else 0.0) + 0.03 * rng.normal(), 1.0)
+            rows += [_row(condition=cond, seed=seed, phase="evaluation", metric="green_goals_per_episode",
+                          value=3.0 * g, **keys),
+                     _row(condition=cond, seed=seed, phase="evaluation", metric="blue_goals_per_episode",
+                          value=3.0 * (1 - g), **keys)]
+    return pd.DataFrame(rows)[[*COLUMNS, P_KEY, Q_KEY]]
+
+
+def test_conflicting_tests_read_the_value_and_goal_shares_of_the_table_and_the_controls_gate_them(tmp_path):
+    df = _conflicting_table()
+    vals = conflicting.values(df)
+    shares = conflicting.goal_shares(df, vals)
+    # The value share is green / (green + blue) per seed; the goal share green / (green + blue) goals.
+    at75 = vals[vals[P_KEY] == 0.75].sort_values("seed")
+    share = at75["isr_goal_green"] / (at75["isr_goal_green"] + at75["isr_goal_blue"])
+    assert at75["value_share"].to_numpy() == pytest.approx(share.to_numpy())
+    found = conflicting.tests(vals, shares)
+    direct = equivalent("v", share, 0.75, 0.1)
+    assert (found[0].effect, found[0].ci_low, found[0].ci_high) == pytest.approx(
+        (direct.effect, direct.ci_low, direct.ci_high))
+    isr75 = shares[(shares[P_KEY] == 0.75) & (shares.condition == "isr")].sort_values("seed")
+    none75 = shares[(shares[P_KEY] == 0.75) & (shares.condition == "none")].sort_values("seed")
+    assert found[2].effect == pytest.approx(isr75["goal_share"].mean() - 0.75)
+    assert found[4].effect == pytest.approx((isr75["goal_share"].to_numpy() - none75["goal_share"].to_numpy()).mean())
+    assert [t.verdict for t in found] == ["supported"] * 5
+    text = " ".join(b.text for b in conflicting.section("conflicting", df, tmp_path) if isinstance(b, Text))
+    assert "Verdict: supported; values: a presence-weighted compromise at both shares" in text
+    # Values 0.3 off the presence share: the equivalence tests are contradicted, not "supported".
+    found = conflicting.tests(*(lambda v: (v, conflicting.goal_shares(df, v)))(
+        conflicting.values(_conflicting_table(value_bias=-0.3))))
+    assert [t.verdict for t in found[:2]] == ["contradicted", "contradicted"]
+    # The ISR valuing the never-paid blue goal at p = 1: a negative control fails and no verdict is read.
+    blocks = conflicting.section("conflicting", _conflicting_table(blue_at_1=0.2), tmp_path)
+    assert "Verdict: not measurable: a control failed" in " ".join(b.text for b in blocks if isinstance(b, Text))
+
+
+def test_equivalence_is_tost_against_the_margin():
+    rng = np.random.default_rng(4)
+    close = 0.52 + 0.02 * rng.normal(size=10)
+    t = equivalent("close", close, 0.5, 0.1)
+    low = sps.ttest_1samp(close - 0.5, -0.1, alternative="greater").pvalue
+    high = sps.ttest_1samp(close - 0.5, 0.1, alternative="less").pvalue
+    assert t.p == pytest.approx(max(low, high)) and t.p < 0.001
+    far = 0.8 + 0.02 * rng.normal(size=10)
+    assert equivalent("far", far, 0.5, 0.1).p > 0.5 and equivalent("far", far, 0.5, 0.1).p_against < 0.001
+    # Wide spread around the target: neither inside nor outside is shown.
+    wide = holm([equivalent("wide", 0.5 + 0.3 * rng.normal(size=8), 0.5, 0.1)])[0]
+    assert wide.verdict == "not shown"

@@ -182,6 +182,36 @@ def test_grid_values_take_the_keys_types_and_the_command_line_replaces_the_files
     assert point_name("g", [("a.x", 0.1)]) != point_name("g", [("b.x", 0.1)])
 
 
+def test_zip_takes_the_lists_together_and_refuses_lists_of_unequal_length(tmp_path):
+    path = _file(tmp_path, sweep="""
+        [sweep]
+        grid = { "caregiver.noise" = [0.0, 0.1, 0.2], "learner.learning_rate" = [0.001, 0.001, 0.002] }
+        zip = true
+    """)
+    plan = load_sweep(path)
+    assert [tuple(v for _, v in p.values) for p in plan.points] == [(0.0, 0.001), (0.1, 0.001), (0.2, 0.002)]
+    assert [(p.experiment.caregiver.noise, p.experiment.learner.learning_rate) for p in plan.points] == \
+        [(0.0, 0.001), (0.1, 0.001), (0.2, 0.002)]
+    assert plan.manifest()["zip"] is True
+    # The same lists without zip: their product (a value listed twice in one key is then refused).
+    product = load_sweep(path, ["caregiver.noise=0,0.1", "learner.learning_rate=0.001,0.002"])
+    assert len(product.points) == 2, "--grid replaces the file's lists; the file's zip still pairs them"
+    plain = _file(tmp_path, name="plain", sweep="""
+        [sweep]
+        grid = { "caregiver.noise" = [0.0, 0.1], "learner.learning_rate" = [0.001, 0.002] }
+    """)
+    assert len(load_sweep(plain).points) == 4 and len(load_sweep(plain, zip_lists=True).points) == 2
+    with pytest.raises(SweepError, match=r"zip = true takes lists of one length, got caregiver.noise: 3, "
+                                         r"learner.learning_rate: 2"):
+        load_sweep(path, ["learner.learning_rate=0.001,0.002"])
+    with pytest.raises(SweepError, match="a point is listed twice"):
+        load_sweep(path, ["caregiver.noise=0,0,0.2", "learner.learning_rate=0.001,0.001,0.002"])
+    result = CliRunner().invoke(app, ["sweep", str(plain), "--zip", "--grid", "caregiver.noise=0,0.1,0.2",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "zip = true takes lists of one length" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_sweep_file_is_refused_by_run_and_a_nested_schedule_key_is_set_in_place(tmp_path):
     path = _file(tmp_path, sweep="""
         [sweep]

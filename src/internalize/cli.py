@@ -1,7 +1,7 @@
 """The ``internalize`` command line.
 
 * ``internalize demo --out DIR``: a random and a shortest-path agent in the navigation world, scores and GIFs.
-* ``internalize play navigation|prosocial|peer --out x.gif``: a scripted agent acting in a world, recorded as a
+* ``internalize play navigation|prosocial|peer|two-goal --out x.gif``: a scripted agent acting in a world, recorded as a
   GIF; ``internalize play --from OUT/EXPERIMENT``: a trained learner of a finished run.
 
 JAX and the worlds are imported inside the commands, so ``--help`` and ``--version`` answer at once.
@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from internalize import __version__
+from internalize.worlds.kinds import KINDS, load
 from internalize.xla_cache import missing_settings
 
 app = typer.Typer(
@@ -48,16 +49,8 @@ def main(
     os.environ.update(missing_settings(cache))  # two runs at once (or a run and the tests) share it safely
 
 
-class WorldName(str, Enum):
-    """Worlds ``internalize play`` can show."""
-
-    navigation = "navigation"
-    prosocial = "prosocial"
-    peer = "peer"
-
-
-#: What each world's rewarded event is, for play's one-line summary.
-EVENT_NAMES = {"navigation": "goal(s)", "prosocial": "helped-agent goal(s)", "peer": "goal(s)"}
+#: Worlds ``internalize play`` can show: every world kind (``worlds.kinds``).
+WorldName = Enum("WorldName", {name: name for name in KINDS}, type=str)
 
 
 class AgentKind(str, Enum):
@@ -65,13 +58,6 @@ class AgentKind(str, Enum):
 
     random = "random"
     shortest_path = "shortest-path"
-
-
-def _policy(kind: AgentKind) -> Callable:
-    """The policy for an agent kind. New kinds (e.g. a trained checkpoint) add a branch here."""
-    from internalize.agents.scripted import POLICIES
-
-    return POLICIES[kind.value]
 
 
 def _nav_params(blocks: int, map_name: str | None):
@@ -86,48 +72,34 @@ def _nav_params(blocks: int, map_name: str | None):
 
 def _scripted_world(world: WorldName, blocks: int | None, map_name: str | None):
     """(env, params) of ``world`` for a scripted agent; an option the world has not is a usage error naming it."""
-    if world is WorldName.navigation:
-        from internalize.worlds.navigation import Navigation
-
-        return Navigation(), _nav_params((0 if map_name else 3) if blocks is None else blocks, map_name)
-    if map_name is not None:
-        raise typer.BadParameter(f"--map: only the navigation world has fixed maps, not {world.value}.")
-    if world is WorldName.prosocial:
-        if blocks is not None:
-            raise typer.BadParameter("--blocks: the prosocial world's walls come from its layout bank; leave it unset.")
-        from internalize.worlds.prosocial import Prosocial, make_params
-
-        return Prosocial(), make_params()
-    from internalize.empathy.world import PeerNavigation
-    from internalize.empathy.world import make_params as peer_params
-
+    record = KINDS[world.value]
     try:
-        return PeerNavigation(), peer_params(2 if blocks is None else blocks)
+        return record.env(), load(record.make_params)(**record.play(blocks, map_name))
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
 
 
 def _scripted_policy(kind: AgentKind | None, world: WorldName, num_actions: int) -> tuple[str, Callable]:
-    """(name, policy) of the scripted agent for ``world``: shortest-path by default where there is a goal to walk
-    to (navigation, peer), random (uniform over the world's actions) otherwise."""
+    """(name, policy) of the scripted agent for ``world``: its own scripted agent by default where it has one
+    (the shortest path to the goal; to the nearer goal in the two-goal world), random (uniform over the world's
+    actions) otherwise."""
     from internalize.agents.scripted import uniform_policy
 
+    scripted = KINDS[world.value].scripted
     if kind is None:
-        kind = AgentKind.random if world is WorldName.prosocial else AgentKind.shortest_path
+        kind = AgentKind.shortest_path if scripted else AgentKind.random
     if kind is AgentKind.random:
         return kind.value, uniform_policy(num_actions)
-    if world is WorldName.prosocial:
-        raise typer.BadParameter("--agent: the prosocial world has no scripted helper; allowed there: random.")
-    return kind.value, _policy(kind)
+    if not scripted:
+        raise typer.BadParameter(f"--agent: the {world.value} world has no scripted helper; allowed there: random.")
+    return kind.value, load(scripted)
 
 
 def _episode_frames(trajectory, env: int, tile_size: int, kind: str = "navigation", params=None) -> list:
     """RGB frames of environment ``env`` of a trajectory in a ``kind`` world: the state before each action."""
     import jax
 
-    from internalize.experiments.gifs import RENDERERS
-
-    return RENDERERS[kind](jax.tree.map(lambda x: x[:, env], trajectory.states), tile_size, params)
+    return KINDS[kind].render(jax.tree.map(lambda x: x[:, env], trajectory.states), tile_size, params)
 
 
 @app.command()
@@ -185,12 +157,12 @@ def play(
                                                           "random in the prosocial world).")] = None,
     steps: Annotated[int, typer.Option(min=1, max=10_000, help="Steps to record (episodes restart).")] = 20,
     map_name: Annotated[
-        str | None, typer.Option("--map", help="Navigation: a fixed map, plus, x, U, T, four_rooms (default: random "
-                                               "blocks).")
+        str | None, typer.Option("--map", help="Navigation, two-goal: a fixed map, plus, x, U, T, four_rooms "
+                                               "(default: random blocks).")
     ] = None,
     blocks: Annotated[
         int | None, typer.Option(help="Random blocks per layout: navigation (default 3, or 0 with --map), peer "
-                                      "(default 2).")
+                                      "(default 2), two-goal (default 1, or 0 with --map).")
     ] = None,
     seed: Annotated[int | None, typer.Option(
         min=0, help="Root seed of the layouts (default 0); with --from, also which of the run's seeds learned "
@@ -217,7 +189,8 @@ def play(
         path = save_gif(w.frames, out, fps)
         info = summary(w)
         typer.echo(f"{from_run.name} {w.condition} learner (seed {w.seed}) in {w.world}: {info['steps']} steps, "
-                   f"{info['goals']} {EVENT_NAMES[w.kind]}, caregiver-reward return {info['caregiver_return']:+.3f}")
+                   f"{info['goals']} {KINDS[w.kind].event_noun}, "
+                   f"caregiver-reward return {info['caregiver_return']:+.3f}")
         typer.echo(f"wrote {path}")
         return
     for option, value in (("--condition", condition), ("--world", world_name)):
@@ -231,7 +204,7 @@ def play(
     goals = int(np.asarray(trajectory.channels.event).sum())
     ret = float(np.asarray(trajectory.channels.extrinsic + trajectory.channels.social).sum())
     path = save_gif(_episode_frames(trajectory, 0, tile_size, world.value, params), out, fps)
-    typer.echo(f"{name} in {world.value}: {steps} steps, {goals} {EVENT_NAMES[world.value]}, caregiver-reward "
+    typer.echo(f"{name} in {world.value}: {steps} steps, {goals} {KINDS[world.value].event_noun}, caregiver-reward "
                f"return {ret:+.3f}")
     typer.echo(f"wrote {path}")
 
@@ -396,6 +369,9 @@ def sweep(
              "for a product grid. Replaces the file's sweep.grid values of the same key.")] = None,
     fixed: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="Set a dotted key for every point (not swept, not a column).")] = None,
+    zip_lists: Annotated[bool, typer.Option(
+        "--zip", help="Take the grid's lists together (point i: every key's i-th value) instead of their product.")
+    ] = False,
     out: Out = Path("runs"),
     force: Force = False,
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
@@ -409,7 +385,8 @@ def sweep(
     from internalize.experiments.sweep import load_sweep
 
     try:
-        plan = load_sweep(file, grid or (), fixed or ())  # every point built and checked before anything runs
+        # every point built and checked before anything runs
+        plan = load_sweep(file, grid or (), fixed or (), zip_lists=zip_lists)
     except ValueError as e:
         _fail(e)
     _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force, report)

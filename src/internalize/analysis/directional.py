@@ -2,7 +2,8 @@
 family of tests, reported with the effect and its two-sided 95% CI.
 
 A study states its prediction before its result (``internalize.studies``); each prediction is one test here: a
-paired difference (the same seeds in both arms: :func:`paired`) or two independent groups (:func:`welch`). The
+paired difference (the same seeds in both arms: :func:`paired`), two independent groups (:func:`welch`) or, for
+a prediction of "no more than a stated margin apart", an equivalence test (:func:`equivalent`, TOST). The
 verdict of a test is read from its Holm-adjusted one-sided p (:func:`holm`) at ``ALPHA``: *supported* when the
 effect has the predicted sign and p_holm < ALPHA, *contradicted* when the opposite one-sided test is significant
 the same way, else *not shown*. Fewer than ``MIN_SEEDS`` seeds with a defined value is *not measurable*, never a
@@ -93,6 +94,28 @@ def welch(label: str, a: Sequence[float], b: Sequence[float], greater: bool = Tr
     p, q = (p_up, 1 - p_up) if greater else (1 - p_up, p_up)
     return Directional(label, float(x.mean() - y.mean()), float(ci.low), float(ci.high), p, q,
                        (int(x.size), int(y.size)), "Welch t")
+
+
+def equivalent(label: str, x: Sequence[float], target: float, margin: float) -> Directional:
+    """Equivalence of mean(x) to ``target`` within ±``margin`` (TOST: two one-sided one-sample t tests; NaNs
+    dropped). ``p`` is the larger of the two one-sided p (supported: the mean lies inside the margin), ``p_against``
+    the one-sided p that it lies beyond the margin on the side of the observed mean (contradicted); the effect is
+    mean(x) − target with its two-sided 95% CI."""
+    d = _finite(x) - target
+    test = f"TOST, margin ±{margin:g}"
+    if d.size < 2:
+        return Directional(label, float("nan"), float("nan"), float("nan"), float("nan"), float("nan"),
+                           (int(d.size),), test)
+    m = float(d.mean())
+    if np.all(d == d[0]):  # no spread: inside or outside the margin for certain
+        inside = abs(m) < margin
+        return Directional(label, m, m, m, 0.0 if inside else 1.0, 1.0 if inside else 0.0, (int(d.size),), test)
+    p_low = float(sps.ttest_1samp(d, -margin, alternative="greater").pvalue)
+    p_high = float(sps.ttest_1samp(d, margin, alternative="less").pvalue)
+    edge = margin if m >= 0 else -margin
+    p_out = float(sps.ttest_1samp(d, edge, alternative="greater" if m >= 0 else "less").pvalue)
+    ci = sps.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    return Directional(label, m, float(ci.low), float(ci.high), max(p_low, p_high), p_out, (int(d.size),), test)
 
 
 def holm(tests: Sequence[Directional]) -> list[Directional]:

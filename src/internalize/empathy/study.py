@@ -30,9 +30,10 @@ from internalize.experiments.identity import identity, identity_fields
 from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
 from internalize.experiments.results import ResultsStore
 from internalize.experiments.runner import Runner
-from internalize.experiments.spec import PEER_BLOCKS, Experiment, WorldSpec, dataclass_from_dict, learner_config
+from internalize.experiments.spec import Experiment, WorldSpec, dataclass_from_dict, learner_config
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
+from internalize.worlds.kinds import PEER_BLOCKS
 
 #: Behavioural metrics copied from the sub-experiments' evaluations.
 BEHAVIOUR = ("goals_per_episode", "peer_goals_per_episode", "peer_blocked_per_episode")

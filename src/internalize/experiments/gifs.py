@@ -17,12 +17,7 @@ import jax
 from internalize.agents.evaluate import policy_trajectory
 from internalize.experiments import phases
 from internalize.experiments.spec import Experiment
-from internalize.worlds.render import render_frames, render_peer_frames, render_prosocial_frames, save_gif
-
-#: The worlds that can be drawn, and how: ``renderer(states, tile_size, world_params) -> frames``.
-RENDERERS = {"navigation": lambda states, tile_size, _: render_frames(states, tile_size),
-             "prosocial": lambda states, tile_size, _: render_prosocial_frames(states, tile_size),
-             "peer": render_peer_frames}  # the peer's look is a world parameter
+from internalize.worlds.render import save_gif
 
 
 def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: str | Path, *, tile_size: int = 24,
@@ -42,6 +37,6 @@ def learner_gifs(exp: Experiment, finals: dict[tuple[str, str], Any], gif_dir: s
             continue
         params = jax.tree.map(lambda x: x[0], finals[(condition, spec.name)])
         states = jax.device_get(run(params, jax.random.key(seed)).states)  # the same layouts for every condition
-        frames = RENDERERS[spec.kind](jax.tree.map(lambda x: x[:, 0], states), tile_size, world_params)
+        frames = spec.record.render(jax.tree.map(lambda x: x[:, 0], states), tile_size, world_params)
         written.append(Path(save_gif(frames, Path(gif_dir) / f"{condition}.gif", fps)))
     return written

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from internalize.config_error import ConfigError
 
 #: Probe kinds and the module that defines each (imported when a manifest names one).
-KINDS = {"empathy": "internalize.empathy.unit"}
+KINDS = {"empathy": "internalize.empathy.unit", "goal_values": "internalize.studies.goal_values"}
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,6 @@ from internalize.storage import CorruptFile, read_parquet_verified, remove_verif
 LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return", "utility_return",
           "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss",
           "entropy", "approx_kl", "clip_fraction",
-          # the prosocial world's own per-episode counts (agents.rollout.count_keys); absent elsewhere
-          "helped_goals_per_episode", "lifts_per_episode", "pointless_lifts_per_episode",
           # a condition that keeps internalizing: the ISR's mean training loss after each rollout
           "reward_isr_loss")
 #: With several caregivers, each one's metrics (``social.internalization.caregiver_labels``) are logged too.
@@ -70,8 +68,11 @@ PER_CAREGIVER = ("paid_return/", "presence_return/", "reward_presence_rate/")
 
 
 def logged(metrics: dict) -> tuple[str, ...]:
-    """The metrics of a training unit that go into the table: :data:`LOGGED` and the per-caregiver ones."""
-    return LOGGED + tuple(sorted(m for m in metrics if m.startswith(PER_CAREGIVER)))
+    """The metrics of a training unit that go into the table: :data:`LOGGED`, the world's own per-episode counts
+    (``<stem>_per_episode``, ``agents.rollout.count_keys``: the prosocial world's lifts, the two-goal world's goals
+    of each colour) and the per-caregiver ones."""
+    counts = sorted(m for m in metrics if m.endswith("_per_episode") and m not in LOGGED)
+    return LOGGED + tuple(counts) + tuple(sorted(m for m in metrics if m.startswith(PER_CAREGIVER)))
 
 
 #: The key ``Runner.trained`` gives the socialized learner (beside the conditions' names).

@@ -38,8 +38,8 @@ from internalize.experiments.probes import Probe, probe_class, probe_to_dict
 from internalize.social.caregiver import Caregiver, as_caregivers, resolve_events
 from internalize.social.conditions import NAMED, Condition
 from internalize.social.utility import UtilityConfig
-from internalize.worlds.layouts import PAPER_MAPS
-from internalize.worlds.navigation import Navigation, make_params
+from internalize.worlds.kinds import KINDS, WorldKind, field_help, kinds_help
+from internalize.worlds.kinds import kind as world_kind
 
 
 def _help(text: str) -> dict[str, str]:
@@ -56,108 +56,67 @@ def _positive_int(name: str, value: Any) -> None:
     _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, name, value, "a positive integer")
 
 
-WORLD_KINDS = ("navigation", "prosocial", "peer")
-_PROSOCIAL_ONLY = {"n_walls": None, "drop": "place", "helper": "shortest", "rewarded_event": "helped_goal"}
-_PEER_ONLY = {"similarity": "identical", "view": "egocentric", "peer_noise": 0.2}
-# The world's field for a parameter its make_params names otherwise (the prosocial world calls its map a layout).
-_WORLD_FIELD = {"layout": "map"}
+_WORLD_FIELD = {"layout": "map"}  # a world's field for a parameter its make_params names otherwise
+
+
+def _world_help(name: str) -> dict[str, str]:
+    return _help(field_help(name))
 
 
 @dataclass(frozen=True)
 class WorldSpec:
-    """A world by label: a navigation world (``blocks-N`` or a fixed map), the prosocial world (Figure 7) or the
-    two-agent navigation world of the empathy probe (``peer``).
+    """A world by label and kind (``worlds.kinds``: navigation, prosocial, peer, two-goal) with the fields its kind
+    reads; every other field stays at its default.
 
-    Every field's help is in its metadata (``internalize schema`` prints it).
+    Every field's help is in its metadata (``internalize schema`` prints it); a kind's fields and what they mean
+    come from its record (``worlds.kinds.KINDS``).
     """
 
     name: str = field(metadata=_help("label in the results table (blocks-3, plus, prosocial, my_map ...)"))
-    kind: str = field(default="navigation", metadata=_help(
-        "navigation (the goal-reaching world), prosocial (move a boulder for a helped agent) or peer (navigation "
-        "beside a scripted peer that walks to the goal too)"))
-    n_blocks: int = field(default=0, metadata=_help(
-        "navigation: random blocks per layout (0..8), added on a map's free cells; peer: per episode (0..6)"))
-    map: str | None = field(default=None, metadata=_help(
-        "navigation: a built-in map name or an ASCII map (rows of '#' and '.'); unset = an open 5x5 interior. "
-        "prosocial: a layout of '# . B H G L' (wall, free, boulder, helped agent, goal, learner); unset = the "
-        "generated bank of tree layouts"))
-    check_reachable: bool = field(default=True, metadata=_help(
-        "navigation: redraw layouts whose goal is unreachable (false = the reference code)"))
-    n_walls: int | None = field(default=None, metadata=_help(
-        "prosocial: interior walls of the generated layouts (unset = the paper's 7)"))
-    drop: str = field(default="place", metadata=_help(
-        "prosocial: place (paper) or noop (the reference's drop that loses the boulder)"))
-    helper: str = field(default="shortest", metadata=_help(
-        "prosocial: the helped agent's planner, shortest (paper) or reference-dfs (plans through the boulder)"))
-    rewarded_event: str = field(default="helped_goal", metadata=_help(
-        "prosocial: what the caregiver pays for, helped_goal (prosocial) or boulder_lift (instrumental)"))
-    similarity: str = field(default="identical", metadata=_help(
-        "peer: how the peer looks, identical to the learner, colour (same kind, blue) or kind (a blue ball)"))
-    view: str = field(default="egocentric", metadata=_help(
-        "peer: egocentric (the paper's crop) or allocentric (the whole grid with a self marker)"))
-    peer_noise: float = field(default=0.2, metadata=_help(
-        "peer: probability that the peer takes a random action instead of a shortest-path one"))
+    kind: str = field(default="navigation", metadata=_help(kinds_help()))
+    n_blocks: int = field(default=0, metadata=_world_help("n_blocks"))
+    map: str | None = field(default=None, metadata=_world_help("map"))
+    check_reachable: bool = field(default=True, metadata=_world_help("check_reachable"))
+    n_walls: int | None = field(default=None, metadata=_world_help("n_walls"))
+    drop: str = field(default="place", metadata=_world_help("drop"))
+    helper: str = field(default="shortest", metadata=_world_help("helper"))
+    rewarded_event: str = field(default="helped_goal", metadata=_world_help("rewarded_event"))
+    similarity: str = field(default="identical", metadata=_world_help("similarity"))
+    view: str = field(default="egocentric", metadata=_world_help("view"))
+    peer_noise: float = field(default=0.2, metadata=_world_help("peer_noise"))
 
     def __post_init__(self) -> None:
         _require(isinstance(self.name, str) and self.name != "", "world.name", self.name, "a non-empty string")
         # Each error's key is the world's field; the message names the world in front ("world 'hall': kind: ...").
         where = f"world {self.name!r}"
-        _require(self.kind in WORLD_KINDS, "kind", self.kind, " | ".join(WORLD_KINDS), where=where)
-        if self.kind != "prosocial":
-            for key, default in _PROSOCIAL_ONLY.items():
-                _require(getattr(self, key) == default, key, getattr(self, key),
-                         f"only for kind = 'prosocial' (leave it unset for a {self.kind} world)", where=where)
-        if self.kind != "peer":
-            for key, default in _PEER_ONLY.items():
-                _require(getattr(self, key) == default, key, getattr(self, key),
-                         f"only for kind = 'peer' (leave it unset for a {self.kind} world)", where=where)
-        if self.kind == "prosocial" and not (self.n_blocks == 0 and self.check_reachable):
-            self._refuse_pair("n_blocks", self.n_blocks != 0, "only for kind = 'navigation' (use n_walls)")
-        if self.kind == "peer" and not (self.map is None and self.check_reachable):
-            self._refuse_pair("map", self.map is not None, "only for kind = 'navigation' (the peer world draws its "
-                              "blocks at random and always keeps the goal reachable)")
+        record = world_kind(self.kind, where)
+        for f in dataclasses.fields(self):
+            if f.name in ("name", "kind") or f.name in record.fields or getattr(self, f.name) == f.default:
+                continue
+            readers = [k.name for k in KINDS.values() if f.name in k.fields]
+            hint = record.hints.get(f.name, f"leave it unset for a {self.kind} world")
+            _require(False, f.name, getattr(self, f.name),
+                     f"only for kind = {' | '.join(readers)} ({hint})", where=where)
         self.params()  # validates the world now, before anything runs
 
-    def _refuse_pair(self, first: str, first_set: bool, allowed: str) -> None:
-        """ConfigError for ``first`` and ``check_reachable`` checked together: the message names both with both
-        values (``world 'p': n_blocks/check_reachable: got (2, True); ...``), the key is the one that is set."""
-        key = first if first_set else "check_reachable"
-        shown = (getattr(self, first), self.check_reachable)
-        raise ConfigError(key, f"got {shown!r}; allowed: {allowed}.", value=getattr(self, key), allowed=allowed,
-                          where=f"world {self.name!r}", label=f"{first}/check_reachable")
+    @property
+    def record(self) -> WorldKind:
+        """This world's kind record (``worlds.kinds``)."""
+        return KINDS[self.kind]
 
     @property
     def own_event(self) -> str:
         """The event this world's own R_s is paid for (an empty ``Caregiver.event`` means it): ``goal``, or the
         prosocial world's ``rewarded_event``."""
-        return self.rewarded_event if self.kind == "prosocial" else "goal"
+        return self.record.own_event(self)
 
     def env(self) -> Any:
-        """The world object (``Navigation()``, ``Prosocial()`` or ``PeerNavigation()``); params: :meth:`params`."""
-        if self.kind == "prosocial":
-            from internalize.worlds.prosocial import Prosocial
-
-            return Prosocial()
-        if self.kind == "peer":
-            from internalize.empathy.world import PeerNavigation
-
-            return PeerNavigation()
-        return Navigation()
+        """The world object of this kind (``Navigation()``, ``Prosocial()`` ...); params: :meth:`params`."""
+        return self.record.env()
 
     def params(self) -> Any:
         try:
-            if self.kind == "peer":
-                from internalize.empathy.world import make_params as peer_params
-
-                return peer_params(self.n_blocks, similarity=self.similarity, view=self.view,
-                                   peer_noise=self.peer_noise)
-            if self.kind == "prosocial":
-                from internalize.worlds.prosocial import make_params as prosocial_params
-
-                extra = {} if self.n_walls is None else {"n_walls": self.n_walls}
-                return prosocial_params(layout=self.map, drop=self.drop, helper=self.helper,
-                                        rewarded_event=self.rewarded_event, **extra)
-            return make_params(self.n_blocks, self.map, check_reachable=self.check_reachable)
+            return self.record.build_params(self)
         except ConfigError as e:
             # make_params names its parameter: the key becomes the world's field, the message stays
             # "world 'NAME': " + make_params's own.
@@ -166,28 +125,16 @@ class WorldSpec:
 
 
 def world(name: str) -> WorldSpec:
-    """A world from a short label: ``blocks-N``, a built-in map name (``plus``, ``x``, ``U``, ``T``,
-    ``four_rooms``), ``prosocial`` (Figure 7's world), ``prosocial-instrumental`` (its caregiver pays for
-    lifting the boulder instead) or ``peer-SIMILARITY-VIEW`` (the empathy probe's two-agent world with
-    ``PEER_BLOCKS`` blocks, e.g. ``peer-colour-egocentric``)."""
-    if name.startswith("blocks-") and name[7:].isdigit():
-        return WorldSpec(name, n_blocks=int(name[7:]))
-    if name in PAPER_MAPS:
-        return WorldSpec(name, map=name)
-    if name == "prosocial":
-        return WorldSpec(name, kind="prosocial")
-    if name == "prosocial-instrumental":
-        return WorldSpec(name, kind="prosocial", rewarded_event="boulder_lift")
-    parts = name.split("-")
-    if parts[0] == "peer" and len(parts) == 3:
-        return WorldSpec(name, kind="peer", n_blocks=PEER_BLOCKS, similarity=parts[1], view=parts[2])
-    allowed = (f"blocks-N (N in 0..8), one of {', '.join(PAPER_MAPS)}, prosocial, prosocial-instrumental or "
-               "peer-SIMILARITY-VIEW (e.g. peer-identical-allocentric)")
+    """A world from a short label, read by each kind's record (``worlds.kinds``): ``blocks-N``, a built-in map name
+    (``plus``, ``x``, ``U``, ``T``, ``four_rooms``), ``prosocial`` (Figure 7's world), ``prosocial-instrumental`` (its
+    caregiver pays for lifting the boulder instead), ``peer-SIMILARITY-VIEW`` (the empathy probe's two-agent world
+    with ``PEER_BLOCKS`` blocks, e.g. ``peer-colour-egocentric``), ``two-goal`` or ``two-goal-blocks-N``."""
+    for record in KINDS.values():
+        fields_ = record.labels(name)
+        if fields_ is not None:
+            return WorldSpec(name, **fields_)
+    allowed = ", ".join(k.label_help for k in KINDS.values())
     raise ConfigError("world", f"unknown world {name!r}; allowed: {allowed}.", value=name, allowed=allowed)
-
-
-#: Random blocks of the peer world's labels (``peer-SIMILARITY-VIEW``).
-PEER_BLOCKS = 2
 
 
 def learner_config(**fields: Any) -> PPOConfig:

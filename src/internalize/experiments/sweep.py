@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import json
 import re
 import time
@@ -79,7 +78,7 @@ class Sweep:
         points, and ``section``: the report section that reads it (``module:function``, a study's; None = the
         generic sweep section)."""
         return {"kind": SWEEP_KIND, "experiment": self.name, "file": str(self.path),
-                "grid": {k: list(v) for k, v in self.spec.grid}, "fixed": dict(self.fixed),
+                "grid": {k: list(v) for k, v in self.spec.grid}, "zip": self.spec.zip, "fixed": dict(self.fixed),
                 "outcome": self.spec.outcome, "phase": self.spec.phase, "section": self.section,
                 "points": [{"name": p.name, "values": dict(p.values)} for p in self.points]}
 
@@ -96,12 +95,13 @@ def point_name(sweep: str, values: Sequence[tuple[str, Any]]) -> str:
 
 
 def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] = (),
-               section: str | None = None, single: bool = False) -> Sweep:
+               section: str | None = None, single: bool = False, zip_lists: bool = False) -> Sweep:
     """The sweep of an experiment file and ``--grid KEY=V1,V2`` options (which replace the file's ``[sweep.grid]``
     values of the same key); every point's experiment is built and validated, nothing runs. ``fixed``:
     ``KEY=VALUE`` settings applied to every point (``--set``; a study's preset), not swept and not columns.
     ``section``: the report section of a study (:attr:`Sweep.section`). ``single``: a file without a grid is one
     point (a study that is one experiment: its table has no swept-key columns); otherwise that is an error.
+    ``zip_lists``: take the grid's lists together (``--zip``; as the file's ``zip = true``).
 
     Raises:
       SweepError: a bad key, value or grid (one line naming it and what is allowed).
@@ -144,14 +144,15 @@ def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] 
                            for key, values in merged.items())
         if not single:
             check_not_empty(typed_grid)
-        spec = SweepSpec(grid=typed_grid, **{k: v for k, v in table.items() if k != "grid"})
+        options = {k: v for k, v in table.items() if k != "grid"}
+        spec = SweepSpec(grid=typed_grid, **{**options, **({"zip": True} if zip_lists else {})})
     except ConfigError as err:
         raise SweepError(f"{path}: {err}", err.key) from None
     if "experiment" not in data or not isinstance(data["experiment"], dict) or "name" not in data["experiment"]:
         parse_experiment(data, text, path)  # the file's own error (missing [experiment] or its name)
     name = str(data["experiment"]["name"])
     points = []
-    for combo in itertools.product(*(values for _, values in spec.grid)):
+    for combo in spec.combinations():
         values = tuple(zip(spec.keys, combo, strict=True))
         point = copy.deepcopy(data)
         for key, value in values:

@@ -19,7 +19,6 @@ from internalize.agents.evaluate import policy_trajectory
 from internalize.agents.networks import ActorCritic
 from internalize.agents.scripted import Trajectory
 from internalize.experiments import phases
-from internalize.experiments.gifs import RENDERERS
 from internalize.experiments.layout import trained
 from internalize.experiments.runner import SOCIALIZATION
 from internalize.experiments.spec import Experiment, WorldSpec
@@ -34,7 +33,7 @@ class Watched(NamedTuple):
     condition: str
     world: str
     seed: int
-    kind: str  # the world's kind (navigation, prosocial, peer): what its rewarded event is
+    kind: str  # the world's kind (worlds.kinds): what its rewarded event is
 
 
 def load_experiment(run_dir: str | Path) -> Experiment:
@@ -96,7 +95,7 @@ def watch(run_dir: str | Path, condition: str | None = None, seed: int | None = 
     env, world_params = phases.env(pol.exp), phases.world_params(pol.exp, pol.world)
     run = jax.jit(lambda p, k: policy_trajectory(pol.network.apply, p, env, world_params, k, steps))
     trajectory = jax.device_get(run(pol.params, jax.random.key(pol.seed)))
-    frames = RENDERERS[pol.world.kind](jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size, world_params)
+    frames = pol.world.record.render(jax.tree.map(lambda x: x[:, 0], trajectory.states), tile_size, world_params)
     return Watched(trajectory, frames, pol.condition, pol.world.name, pol.seed, pol.world.kind)
 
 

@@ -1,4 +1,4 @@
-"""Gymnasium adapters for the navigation, prosocial and peer worlds: one environment, NumPy in and out.
+"""Gymnasium adapters for the navigation, prosocial, peer and two-goal worlds: one environment, NumPy in and out.
 
 Lets any Gymnasium-speaking library (Stable-Baselines3, CleanRL scripts, ...) drive the pure-JAX world::
 
@@ -28,6 +28,10 @@ Registered ids
   ``similarity``, ``view``, ``peer_noise``, ...) go to ``internalize.empathy.world.make_params``. ``info`` has
   ``extrinsic``, ``social``, ``goal_reached``, ``peer_goals`` and ``peer_blocked`` (this episode's counts). Its
   frames draw the peer as the learner sees it, marked with a white dot.
+* ``internalize/TwoGoal-v0``: navigation with a green and a blue goal (:class:`TwoGoalEnv`; observations (9, 9, 5)
+  uint8, the last two channels marking each goal; actions left, right, forward); keyword arguments go to
+  ``internalize.worlds.two_goal.make_params``. ``info`` has ``extrinsic``, ``social`` (paid for either goal),
+  ``goal_reached``, ``goal_green`` and ``goal_blue`` (what happened on this step).
 
 Any keyword argument of :func:`internalize.worlds.navigation.make_params` (``n_blocks``, ``map``, ``size``,
 ``check_reachable``, ``max_steps``, ``goal_reward``, ``step_cost``) passes through ``gymnasium.make`` or the
@@ -59,10 +63,10 @@ import numpy as np
 from gymnasium import spaces
 
 from internalize.empathy import world as peer
-from internalize.worlds import prosocial
+from internalize.worlds import prosocial, two_goal
 from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
-from internalize.worlds.render import render_frame, render_peer_frame, render_prosocial_frame
+from internalize.worlds.render import render_frame, render_peer_frame, render_prosocial_frame, render_two_goal_frame
 
 
 def _reset(world: Any, key: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, Any]:
@@ -108,6 +112,10 @@ def _prosocial_events(state: prosocial.ProsocialState) -> tuple[jax.Array, jax.A
 
 def _peer_events(state: peer.PeerState) -> tuple[jax.Array, jax.Array]:
     return state.peer_goals, state.peer_blocked
+
+
+def _two_goal_events(state: two_goal.TwoGoalState) -> tuple[jax.Array, jax.Array]:
+    return state.goal_green, state.goal_blue
 
 
 class _GridEnv(gymnasium.Env):
@@ -258,6 +266,25 @@ class PeerEnv(_GridEnv):
 
     def _frame(self) -> np.ndarray:
         return render_peer_frame(self.state, self.tile_size, self.params)  # the peer's look is a parameter
+
+
+class TwoGoalEnv(_GridEnv):
+    """The two-goal navigation world as a single Gymnasium environment (see the module docstring).
+
+    ``**params`` go to :func:`internalize.worlds.two_goal.make_params` (``n_blocks``, ``map``, ...). Observations
+    (view, view, 5) uint8 (channels 3 and 4 mark the green and the blue goal); actions 0 left, 1 right, 2 forward;
+    ``info`` has ``extrinsic``, ``social``, ``goal_reached`` (either goal), ``goal_green`` and ``goal_blue``.
+    """
+
+    world = two_goal.TwoGoal()
+    make_params = staticmethod(two_goal.make_params)
+    render_state = staticmethod(render_two_goal_frame)
+    events = staticmethod(_two_goal_events)
+    kind = "two-goal"
+
+    def _info(self, scalars: np.ndarray) -> dict[str, Any]:
+        return {**super()._info(scalars), "goal_reached": bool(scalars[2]), "goal_green": bool(scalars[4]),
+                "goal_blue": bool(scalars[5])}
 
 
 # The ids are registered by ``import internalize`` (internalize.worlds.gym_registry); importing this module

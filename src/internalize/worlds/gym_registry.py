@@ -6,7 +6,8 @@ imports :mod:`internalize.worlds.gym` when ``gymnasium.make`` first builds one o
 * ``internalize/Navigation-v0`` — the navigation world with 3 random blocks per layout (Figs 1b, 4a);
 * ``internalize/NavigationMap-v0`` — a fixed map (``map="T"`` by default; pass ``map=`` to ``gymnasium.make``);
 * ``internalize/Prosocial-v0`` — the prosocial world of Fig 7;
-* ``internalize/Peer-v0`` — the empathy probe's two-agent world (a scripted peer walks to the goal too).
+* ``internalize/Peer-v0`` — the empathy probe's two-agent world (a scripted peer walks to the goal too);
+* ``internalize/TwoGoal-v0`` — navigation with a green and a blue goal, 1 random block per layout.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ GYM_IDS: dict[str, tuple[str, dict[str, Any]]] = {
     "internalize/NavigationMap-v0": ("internalize.worlds.gym:NavigationEnv", {"map": "T", "n_blocks": 0}),
     "internalize/Prosocial-v0": ("internalize.worlds.gym:ProsocialEnv", {}),
     "internalize/Peer-v0": ("internalize.worlds.gym:PeerEnv", {}),
+    "internalize/TwoGoal-v0": ("internalize.worlds.gym:TwoGoalEnv", {}),
 }
 
 

@@ -1,4 +1,4 @@
-"""RGB frames and GIFs of the navigation, prosocial and peer worlds, in minigrid's look.
+"""RGB frames and GIFs of the navigation, prosocial, peer and two-goal worlds, in minigrid's look.
 
 A frame shows the whole grid from above, one ``tile_size`` x ``tile_size`` square per cell: a black floor
 with thin grey grid lines on each tile's top and left edge, grey blocks and border walls, a green goal and
@@ -9,7 +9,9 @@ Rendering runs on the host in NumPy: a frame is assembled from a handful of pre-
 microseconds, not a jitted program. For a trajectory, render each state of a stacked ``NavState`` with
 :func:`render_frames`. Prosocial states (blue boulder, green helped agent, red learner) have
 :func:`render_prosocial_frame` and :func:`render_prosocial_frames`; peer-world states (the peer drawn as the learner
-sees it, with a white dot for the viewer) :func:`render_peer_frame` and :func:`render_peer_frames`.
+sees it, with a white dot for the viewer) :func:`render_peer_frame` and :func:`render_peer_frames`; two-goal states
+(a green and a blue goal) :func:`render_two_goal_frame` and :func:`render_two_goal_frames`. Every ``*_frames``
+function takes ``(states, tile_size, params)``, the signature ``worlds.kinds`` calls.
 """
 
 from __future__ import annotations
@@ -129,8 +131,9 @@ def render_frame(state: NavState, tile_size: int = 32) -> np.ndarray:
     return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
 
 
-def render_frames(states: NavState, tile_size: int = 32) -> list[np.ndarray]:
-    """Frames of a stacked state whose arrays share one leading axis (e.g. time), one frame per entry."""
+def render_frames(states: NavState, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
+    """Frames of a stacked state whose arrays share one leading axis (e.g. time), one frame per entry (``params``:
+    unused, the common renderer signature of ``worlds.kinds``)."""
     walls = np.asarray(states.walls)
     if walls.ndim != 3:
         raise ValueError(f"states: expected one leading (time) axis, got walls of shape {walls.shape}.")
@@ -240,8 +243,8 @@ def render_prosocial_frame(state: ProsocialState, tile_size: int = 32) -> np.nda
     return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
 
 
-def render_prosocial_frames(states: ProsocialState, tile_size: int = 32) -> list[np.ndarray]:
-    """Frames of a stacked prosocial state whose arrays share one leading axis (e.g. time)."""
+def render_prosocial_frames(states: ProsocialState, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
+    """Frames of a stacked prosocial state whose arrays share one leading axis (e.g. time); ``params`` unused."""
     import jax  # local: the navigation renderer above needs no JAX
 
     host = jax.tree.map(np.asarray, states)
@@ -250,6 +253,38 @@ def render_prosocial_frames(states: ProsocialState, tile_size: int = 32) -> list
     return [
         render_prosocial_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size) for t in range(host.walls.shape[0])
     ]
+
+
+# --- The two-goal world ---------------------------------------------------------------------------------------
+
+
+def render_two_goal_frame(state: Any, tile_size: int = 32, params: Any = None) -> np.ndarray:
+    """An RGB picture of one two-goal state (``internalize.worlds.two_goal.TwoGoalState``): grey walls and blocks,
+    a green and a blue goal, the learner as a red triangle. Returns (size * tile_size, size * tile_size, 3) uint8."""
+    walls = _one_state_walls(state, tile_size, "render_two_goal_frame")
+    tiles = _tiles(int(tile_size))
+    size = walls.shape[0]
+    kinds = np.where(walls, 1, 0)
+    for code, pos in ((2, state.green_pos), (3, state.blue_pos)):
+        x, y = (int(v) for v in np.asarray(pos))
+        kinds[y, x] = code
+    ax, ay = (int(v) for v in np.asarray(state.agent_pos))
+    kinds[ay, ax] = 4 + int(np.asarray(state.agent_dir)) % 4
+    blue = np.full((tile_size, tile_size, 3), BLUE, np.uint8)
+    stack = np.stack([tiles["floor"], tiles["wall"], tiles["goal"], blue] + [tiles[f"agent{d}"] for d in range(4)])
+    cells = stack[kinds]  # (size, size, tile, tile, 3)
+    return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
+
+
+def render_two_goal_frames(states: Any, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
+    """Frames of a stacked two-goal state whose arrays share one leading axis (e.g. time)."""
+    import jax
+
+    host = jax.tree.map(np.asarray, states)
+    if host.walls.ndim != 3:
+        raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
+    return [render_two_goal_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size)
+            for t in range(host.walls.shape[0])]
 
 
 # --- The peer world of the empathy probe ---------------------------------------------------------------------
