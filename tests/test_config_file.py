@@ -284,7 +284,7 @@ def test_the_schema_documents_every_key_the_loader_accepts():
 
     found = sections()
     assert set(found) == {"experiment", "learner", "isr", "utility", "caregiver", "conditions.NAME", "presence",
-                          "worlds.NAME", "probes.empathy", "sweep"}
+                          "worlds.NAME", "probes.empathy", "probes.goal_values", "sweep"}
     for section in found.values():
         for key in section.keys.values():
             assert key.help.strip(), f"{section.name}.{key.name} has no help"
@@ -334,7 +334,7 @@ def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifes
 
 @pytest.mark.parametrize(("text", "marker", "message"), [
     (PEER + "\n[probes.mirror]\nn_stimuli = 4\n", "[probes.mirror]",
-     "probes.mirror: unknown probe; allowed: empathy"),
+     "probes.mirror: unknown probe; allowed: empathy, goal_values"),
     (PEER + "\n[probes.empathy]\nstimuli = 4\n", "stimuli =",
      "probes.empathy.stimuli: unknown key; allowed: isr_widths, n_stimuli"),
     (PEER + "\n[probes.empathy]\nisr_widths = [0.5, 0.5]\n", "isr_widths =",

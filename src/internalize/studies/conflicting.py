@@ -136,6 +136,8 @@ def _plot(vals: pd.DataFrame, shares: pd.DataFrame, path: Path) -> Path:
         ax = fig.add_subplot(1, 2, k + 1)
         ax.plot([0.45, 1.02], [0.45, 1.02], color="0.6", linestyle=":", label="compromise (= p)")
         for label_, y, x, i in series:
+            if y.dropna().empty:  # e.g. learners without an ISR that no longer reach goals: no share to draw
+                continue
             stats = [mean_ci(y[np.isclose(x, p)].dropna()) for p in ps]
             m, lo, hi = (np.array(v, float) for v in zip(*stats, strict=True))
             ax.errorbar(np.array(ps) + (i - 0.5) * 0.012, m, yerr=np.nan_to_num([m - lo, hi - m]), marker="o",
