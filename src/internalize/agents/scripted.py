@@ -64,33 +64,31 @@ def distance_to_goal(walls: jax.Array, goal_pos: jax.Array) -> jax.Array:
     return dist
 
 
+def shortest_path_step(dist: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array) -> jax.Array:
+    """The planner's action on a distance field ((size, size) int32, ``UNREACHABLE`` where no path): forward if the
+    front cell is one closer, else the cheapest turn toward a closer neighbour (one turn before two); a left turn,
+    which is free, when none is closer (the goal is unreachable, or we stand on it). Returns () int32."""
+    here = dist[agent_pos[1], agent_pos[0]]
+    size = dist.shape[0]
+    # Distance through the neighbour in each absolute direction 0..3 (east, south, west, north).
+    neighbours = jnp.clip(agent_pos[None, :] + grid.DIR_TO_VEC, 0, size - 1)
+    closer = (dist[neighbours[:, 1], neighbours[:, 0]] < here) & (here < UNREACHABLE)
+    # Turns needed to face each direction: 0 ahead, 1 left or right, 2 behind.
+    relative = (jnp.arange(4) - agent_dir) % 4
+    turns = jnp.array([0, 1, 2, 1])[relative]
+    target_relative = relative[jnp.argmin(jnp.where(closer, turns, 99))]  # first cheapest: deterministic tie-break
+    # relative 3 = one left turn; 1 or 2 = right
+    action = jnp.where(target_relative == 0, grid.FORWARD, jnp.where(target_relative == 3, grid.LEFT, grid.RIGHT))
+    return jnp.where(jnp.any(closer), action, grid.LEFT).astype(jnp.int32)
+
+
 def shortest_path_action(state: NavState, params: NavParams) -> jax.Array:
     """The planner's action in ``state``: forward along a shortest path, else the cheapest turn toward one.
 
     ``params`` is accepted for the common policy signature; the plan needs only the state. Returns () int32.
     """
     del params
-    dist = distance_to_goal(state.walls, state.goal_pos)
-    here = dist[state.agent_pos[1], state.agent_pos[0]]
-    # Distance through the neighbour in each absolute direction 0..3 (east, south, west, north).
-    neighbours = state.agent_pos[None, :] + grid.DIR_TO_VEC
-    size = state.walls.shape[0]
-    nx = jnp.clip(neighbours[:, 0], 0, size - 1)
-    ny = jnp.clip(neighbours[:, 1], 0, size - 1)
-    closer = (dist[ny, nx] < here) & (here < UNREACHABLE)
-    # Turns needed to face each direction: 0 ahead, 1 left or right, 2 behind.
-    relative = (jnp.arange(4) - state.agent_dir) % 4
-    turns = jnp.array([0, 1, 2, 1])[relative]
-    cost = jnp.where(closer, turns, 99)
-    target = jnp.argmin(cost)  # first direction among the cheapest: deterministic tie-break
-    target_relative = relative[target]
-    action = jnp.where(
-        target_relative == 0,
-        grid.FORWARD,
-        jnp.where(target_relative == 3, grid.LEFT, grid.RIGHT),  # relative 3 = one left turn; 1 or 2 = right
-    )
-    # No closer neighbour: the goal is unreachable (or we stand on it); turning in place is free.
-    return jnp.where(jnp.any(closer), action, grid.LEFT).astype(jnp.int32)
+    return shortest_path_step(distance_to_goal(state.walls, state.goal_pos), state.agent_pos, state.agent_dir)
 
 
 def shortest_path_policy(key: jax.Array, state: NavState, params: NavParams) -> jax.Array:

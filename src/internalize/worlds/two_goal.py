@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from internalize.agents.scripted import UNREACHABLE, distance_to_goal
+from internalize.agents.scripted import distance_to_goal, shortest_path_step
 from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
@@ -291,20 +291,6 @@ class TwoGoal:
 
 # Scripted policies: ``policy(key, state, params) -> action`` like ``internalize.agents.scripted``'s.
 TwoGoalPolicy = Callable[[jax.Array, TwoGoalState, TwoGoalParams], jax.Array]
-
-
-def shortest_path_step(dist: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array) -> jax.Array:
-    """``scripted.shortest_path_action`` on a given distance field: forward if the front cell is closer, else the
-    cheapest turn toward a closer neighbour; a left turn (free) when none is closer. Returns () int32."""
-    here = dist[agent_pos[1], agent_pos[0]]
-    size = dist.shape[0]
-    neighbours = jnp.clip(agent_pos[None, :] + grid.DIR_TO_VEC, 0, size - 1)  # east, south, west, north
-    closer = (dist[neighbours[:, 1], neighbours[:, 0]] < here) & (here < UNREACHABLE)
-    relative = (jnp.arange(4) - agent_dir) % 4
-    turns = jnp.array([0, 1, 2, 1])[relative]  # 0 ahead, 1 left or right, 2 behind
-    target_relative = relative[jnp.argmin(jnp.where(closer, turns, 99))]  # first cheapest: deterministic
-    action = jnp.where(target_relative == 0, grid.FORWARD, jnp.where(target_relative == 3, grid.LEFT, grid.RIGHT))
-    return jnp.where(jnp.any(closer), action, grid.LEFT).astype(jnp.int32)
 
 
 def nearest_goal_policy(key: jax.Array, state: TwoGoalState, params: TwoGoalParams) -> jax.Array:
