@@ -58,8 +58,7 @@ def _parse() -> argparse.Namespace:
 
 def _world(name: str, blocks: int):
     """(world, params, Gymnasium env, description) of one world, each with its defaults."""
-    from internalize.empathy import world as peer
-    from internalize.worlds import gym, navigation, prosocial
+    from internalize.worlds import gym, navigation, peer, prosocial
 
     if name == "navigation":
         return (navigation.Navigation(), navigation.make_params(n_blocks=blocks), gym.NavigationEnv(n_blocks=blocks),

@@ -36,10 +36,10 @@ def _random_steps(world, params, n_envs: int = 64, n_steps: int = 200, seed: int
 
 @pytest.mark.expensive
 def test_every_world_names_its_events_and_its_own_event_is_one_of_them():
-    from internalize.empathy.world import PeerNavigation
-    from internalize.empathy.world import make_params as peer_params
     from internalize.worlds.navigation import Navigation
     from internalize.worlds.navigation import make_params as nav_params
+    from internalize.worlds.peer import PeerNavigation
+    from internalize.worlds.peer import make_params as peer_params
     from internalize.worlds.prosocial import Prosocial
     from internalize.worlds.prosocial import make_params as prosocial_params
 

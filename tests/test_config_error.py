@@ -39,7 +39,7 @@ CASES = [
     (lambda: PPOConfig(torso="rnn"), "torso", "rnn", "one of cnn | mlp"),
     (lambda: PPOConfig(n_steps=48, batch_size=7), "batch_size", 7, "a divisor of n_steps * n_envs = 48"),
     (lambda: IsrConfig(holdout_fraction=1.0), "holdout_fraction", 1.0, "a number in the open interval (0, 1)"),
-    (lambda: EmpathyProbe(n_stimuli=0), "n_stimuli", 0, "a positive integer"),
+    (lambda: EmpathyProbe(n_stimuli=0), "n_stimuli", 0, "an integer >= 2"),
     (lambda: probe_class("mirror"), "probes[].kind", "mirror", "empathy | goal_values"),
 ]
 
@@ -158,9 +158,9 @@ def test_world_and_experiment_checks_carry_their_key_as_data(build, key, value, 
 
 
 def test_world_make_params_name_their_parameter():
-    from internalize.empathy.world import make_params as peer_params
     from internalize.worlds.layouts import parse_map
     from internalize.worlds.navigation import make_params as navigation_params
+    from internalize.worlds.peer import make_params as peer_params
     from internalize.worlds.prosocial import make_params as prosocial_params
     from internalize.worlds.prosocial_layouts import parse_layout
 

@@ -325,7 +325,8 @@ def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifes
     exp = load_experiment(_write(tmp_path, PEER + "\n[probes.empathy]\nisr_widths = [0.5, 2]\nn_stimuli = 16\n"))
     assert exp.probes == (EmpathyProbe(isr_widths=(0.5, 2), n_stimuli=16),)
     config = exp.to_dict()
-    assert config["probes"] == [{"kind": "empathy", "isr_widths": (0.5, 2), "n_stimuli": 16}]
+    assert config["probes"] == [{"kind": "empathy", "isr_widths": (0.5, 2), "n_stimuli": 16, "min_rewarded": 1000,
+                                 "min_heldout_r": 0.9, "min_own_gap": 0.1}]
     import json
 
     assert Experiment.from_dict(json.loads(json.dumps(config))) == exp
@@ -336,7 +337,8 @@ def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifes
     (PEER + "\n[probes.mirror]\nn_stimuli = 4\n", "[probes.mirror]",
      "probes.mirror: unknown probe; allowed: empathy, goal_values"),
     (PEER + "\n[probes.empathy]\nstimuli = 4\n", "stimuli =",
-     "probes.empathy.stimuli: unknown key; allowed: isr_widths, n_stimuli"),
+     "probes.empathy.stimuli: unknown key; allowed: isr_widths, min_heldout_r, min_own_gap, min_rewarded, "
+     "n_stimuli"),
     (PEER + "\n[probes.empathy]\nisr_widths = [0.5, 0.5]\n", "isr_widths =",
      "probes.empathy.isr_widths: got (0.5, 0.5); allowed: distinct numbers in (0, 64]."),
     (MINIMAL + "\n[probes.empathy]\nisr_widths = [1.0]\n", "[probes.empathy]",

@@ -13,11 +13,11 @@ import pytest
 from internalize.agents.isr import IsrConfig, encode_isr_input, isr_init_params
 from internalize.empathy import probe as E
 from internalize.empathy.study import EmpathyStudy, run_empathy
-from internalize.empathy.world import SELF_CHANNEL, PeerNavigation, make_params
 from internalize.experiments.paper import QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.reproduce import write_report
 from internalize.experiments.spec import WorldSpec, world
 from internalize.worlds import grid
+from internalize.worlds.peer import SELF_CHANNEL, PeerNavigation, make_params
 
 WORLD = PeerNavigation()
 
@@ -143,10 +143,19 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     isr = index[index["condition"] == "isr-width-1"]
     assert sorted(isr["world"].unique()) == [f"peer-{s}-egocentric" for s in sorted(E.SIMILARITIES)]
     assert (isr.groupby("world")["seed"].nunique() == 2).all()
-    own = df[(df["metric"] == "empathy_own") & (df["condition"] == "isr-width-1")]
+    own = df[(df["metric"] == "own_gap") & (df["condition"] == "isr-width-1")]
     # The learner's own goal event is what the caregiver paid for: every ISR must rank it above its near miss.
     assert (own["value"] > 0).all(), own
     assert np.isfinite(isr["value"]).all()
+    # Preconditions are recorded per seed and model; the untrained ISR (the null) never meets them; a ball has no
+    # heading, so its peer-goal and peer-near stimuli are the same input: the degenerate level is caught.
+    met = df[df["metric"] == "precondition_met"]
+    assert set(met["condition"]) == {"isr-width-1", "untrained"} and met["value"].isin([0.0, 1.0]).all()
+    assert (met.loc[met["condition"] == "untrained", "value"] == 0).all()
+    distinct = df[df["metric"] == "stimuli_distinct"].groupby("world")["value"].mean()
+    assert distinct["peer-kind-egocentric"] == 0.0 and distinct["peer-identical-egocentric"] == 1.0
+    assert (met.loc[(met["world"] == "peer-kind-egocentric"), "value"] == 0).all()
+    assert (df.loc[df["metric"] == "n_rewarded", "value"] > 0).all()
     calib = index[index["condition"].str.startswith("oracle")].groupby("condition")["value"].mean()
     assert calib["oracle-own"] == 0.0 and calib["oracle-any"] == 1.0
     # The study's time includes its sub-experiments' (socialization, ISR, ...), not only the probe's (here the

@@ -17,6 +17,9 @@ What this pins:
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,9 +27,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from internalize.analysis import empathy_section as S
 from internalize.empathy import probe as E
-from internalize.empathy import section as S
-from internalize.empathy.world import SELF_CHANNEL, make_params
+from internalize.worlds.peer import SELF_CHANNEL, make_params
 
 
 def _rewards(lg, ln, pg, pn) -> dict[str, np.ndarray]:
@@ -201,25 +204,59 @@ def test_verdict_undetermined_below_two_seeds_and_pairs_matched_by_seed():
     assert row[-1] == ("supported" if p < 0.05 else "not supported"), (row[-1], p)
 
 
-def test_predictions_compare_the_right_arms_with_the_right_sign():
-    # identical vs kind at width 1 (prediction 1) and width 1 vs width 0.5 for the identical peer (prediction 2).
-    seeds = range(6)
+def _prediction_table(unmet: dict) -> tuple[pd.DataFrame, dict]:
+    seeds = range(8)
     rng = np.random.default_rng(0)
-    base = rng.normal(0.5, 0.2, 6)
-    cells = {("identical", "isr-width-1"): base + 0.3 + rng.normal(0, 0.02, 6),  # more similar: higher
-             ("kind", "isr-width-1"): base + rng.normal(0, 0.02, 6),
-             ("identical", "isr-width-0.5"): base + 0.5 + rng.normal(0, 0.02, 6)}  # smaller ISR: higher (opposite)
+    base = rng.normal(0.5, 0.2, 8)
+    cells = {("identical", "isr-width-1"): base + 0.3 + rng.normal(0, 0.02, 8),  # more similar: higher
+             ("kind", "isr-width-1"): base + rng.normal(0, 0.02, 8),
+             ("identical", "isr-width-0.5"): base + 0.5 + rng.normal(0, 0.02, 8)}  # smaller ISR: higher (opposite)
     cells[("kind", "isr-width-1")][5] = np.nan  # one seed's index undefined: that pair is dropped
-    rows = [dict(experiment="e", condition=cond, world=f"peer-{sim}-egocentric", seed=s, phase="empathy", step=0,
-                 episode=np.nan, metric="empathy_index", value=float(v[i]))
-            for (sim, cond), v in cells.items() for i, s in enumerate(seeds)]
-    df = pd.DataFrame(rows)
+    rows = []
+    for (sim, cond), v in cells.items():
+        for i, s in enumerate(seeds):
+            key = dict(experiment="e", condition=cond, world=f"peer-{sim}-egocentric", seed=s, phase="empathy",
+                       step=0, episode=np.nan)
+            rows += [key | dict(metric="empathy_index", value=float(v[i])),
+                     key | dict(metric="precondition_met", value=0.0 if s in unmet.get((sim, cond), ()) else 1.0)]
+    return pd.DataFrame(rows), cells
+
+
+def test_predictions_compare_the_right_arms_with_the_right_sign_on_the_seeds_that_meet_the_preconditions():
+    # identical vs kind at width 1 (prediction 1) and width 1 vs width 0.5 for the identical peer (prediction 2);
+    # seed 7 of the identical width-1 ISR misses a precondition: its index is not read.
+    df, cells = _prediction_table({("identical", "isr-width-1"): (7,)})
     d = S._index_frame(df)
     preds = {r[0][:2]: r for r in S._predictions(d, df, S._main_width(d))}
     sim, cap = preds["1."], preds["2."]
-    a1, b1 = cells[("identical", "isr-width-1")][:5], cells[("kind", "isr-width-1")][:5]
-    _check_row(sim, a1, b1, [0, 1, 2, 3, 4], "supported")
+    kept = [0, 1, 2, 3, 4, 6]
+    a1, b1 = cells[("identical", "isr-width-1")][kept], cells[("kind", "isr-width-1")][kept]
+    _check_row(sim, a1, b1, kept, "supported")
     assert sim[1] == "identical - kind, egocentric"
-    a2, b2 = cells[("identical", "isr-width-1")], cells[("identical", "isr-width-0.5")]
-    _check_row(cap, a2, b2, list(seeds), "not supported (opposite effect)")
+    kept = list(range(7))
+    a2, b2 = cells[("identical", "isr-width-1")][kept], cells[("identical", "isr-width-0.5")][kept]
+    _check_row(cap, a2, b2, kept, "not supported (opposite effect)")
     assert cap[1] == "width 1 - 0.5, identical peer, egocentric"
+    # Three more kind seeds miss a precondition: 3 pairs left, fewer than 6: not measurable, never a number.
+    df, _ = _prediction_table({("identical", "isr-width-1"): (7,), ("kind", "isr-width-1"): (0, 1, 2)})
+    d = S._index_frame(df)
+    sim = {r[0][:2]: r for r in S._predictions(d, df, S._main_width(d))}["1."]
+    assert sim[-1].startswith("not measurable") and sim[2:5] == ("-", "-", "-") and sim[5] == "3"
+    table = next(b for b in S.empathy_section(df, Path(tempfile.mkdtemp())) if isinstance(b, S.Table))
+    kind = next(r for r in table.rows if r[0] == "peer-kind-egocentric")
+    assert kind[2].startswith("not measurable (5 of 8 seeds") and kind[4] == "5/8"
+
+
+def test_the_own_gaps_bootstrap_bound_resamples_the_matched_stimuli():
+    from internalize.empathy.unit import own_gap_ci_low
+
+    rng = np.random.default_rng(5)
+    near = rng.normal(0.0, 0.05, 200)
+    clear = {"learner_goal": near + 0.3 + rng.normal(0, 0.05, 200), "learner_near": near}
+    d = clear["learner_goal"] - clear["learner_near"]
+    low = own_gap_ci_low(clear, seed=1)
+    # The percentile bootstrap's lower end is close to the normal one, mean - 1.96 se, and reproducible.
+    assert low == pytest.approx(d.mean() - 1.96 * d.std(ddof=1) / np.sqrt(d.size), abs=0.005)
+    assert own_gap_ci_low(clear, seed=1) == low
+    # No gap: the bound lies below 0 (the precondition fails).
+    assert own_gap_ci_low({"learner_goal": near + rng.normal(0, 0.05, 200), "learner_near": near}, seed=1) < 0

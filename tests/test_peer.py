@@ -7,7 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.empathy.world import (
+from internalize.worlds import grid
+from internalize.worlds.base import step_autoreset
+from internalize.worlds.navigation import Navigation, NavState
+from internalize.worlds.peer import (
     PEER_CODES,
     SELF_CHANNEL,
     SIMILARITIES,
@@ -16,9 +19,6 @@ from internalize.empathy.world import (
     make_params,
     make_state,
 )
-from internalize.worlds import grid
-from internalize.worlds.base import step_autoreset
-from internalize.worlds.navigation import Navigation, NavState
 
 WORLD = PeerNavigation()
 step = jax.jit(WORLD.step)

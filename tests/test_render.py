@@ -116,8 +116,8 @@ def test_peer_frames_draw_each_state_and_the_peer_in_its_look():
     """A stacked peer trajectory renders to the frames of its states one by one; the peer is drawn in the look the
     learner sees (red agent, blue agent, blue ball) with the viewer's white dot, the learner as the red triangle."""
     from internalize.agents.scripted import run_policy_jit, shortest_path_policy
-    from internalize.empathy.world import PeerNavigation
-    from internalize.empathy.world import make_params as peer_params
+    from internalize.worlds.peer import PeerNavigation
+    from internalize.worlds.peer import make_params as peer_params
     from internalize.worlds.render import WHITE, render_peer_frame, render_peer_frames
 
     env = PeerNavigation()

@@ -25,9 +25,9 @@ from scipy import stats as sps
 
 from internalize.analysis import paper
 from internalize.analysis.claims import claims
+from internalize.analysis.empathy_section import empathy_section
 from internalize.analysis.report import write_report
 from internalize.analysis.sections import SECTIONS, Table, Text
-from internalize.empathy.section import empathy_section
 from test_report import ROLLOUT, _rows, fig3_table, fig4b_table, fig6_table
 
 MINUS = "\u2212"
@@ -405,9 +405,10 @@ def empathy_table() -> pd.DataFrame:
     for sim, base in level.items():
         for width, bonus in (("0.5", -0.05), ("1", 0.0), ("2", 0.02)):
             for s in range(6):
-                rows.append(dict(experiment="empathy", condition=f"isr-width-{width}",
-                                 world=f"peer-{sim}-egocentric", seed=s, phase="empathy", step=0, episode=np.nan,
-                                 metric="empathy_index", value=base + bonus + rng.normal(0, 0.05)))
+                key = dict(experiment="empathy", condition=f"isr-width-{width}", world=f"peer-{sim}-egocentric",
+                           seed=s, phase="empathy", step=0, episode=np.nan)
+                rows += [key | dict(metric="empathy_index", value=base + bonus + rng.normal(0, 0.05)),
+                         key | dict(metric="precondition_met", value=1.0)]  # every seed measurable
     return pd.DataFrame(rows)
 
 
@@ -415,7 +416,8 @@ def test_empathy_predictions_are_paired_t_tests(tmp_path):
     df = empathy_table()
     blocks = empathy_section(df, tmp_path)
     _, preds = tables(blocks)
-    idx = df.pivot_table(index="seed", columns=["world", "condition"], values="value")
+    idx = df[df["metric"] == "empathy_index"].pivot_table(index="seed", columns=["world", "condition"],
+                                                           values="value")
     pairs = {"identical - kind, egocentric": (("peer-identical-egocentric", "isr-width-1"),
                                               ("peer-kind-egocentric", "isr-width-1")),
              "width 2 - 0.5, identical peer, egocentric": (("peer-identical-egocentric", "isr-width-2"),

@@ -258,3 +258,34 @@ def test_equivalence_is_tost_against_the_margin():
     # Wide spread around the target: neither inside nor outside is shown.
     wide = holm([equivalent("wide", 0.5 + 0.3 * rng.normal(size=8), 0.5, 0.1)])[0]
     assert wide.verdict == "not shown"
+
+
+def test_unreliable_false_praise_is_scaled_to_the_event_rate_and_its_realised_ratio_is_read_from_the_table(tmp_path):
+    # The shipped file's false-praise rates are about 0.1 and 0.25 false payments per true one at a 15% event rate.
+    rates = dict(study("unreliable").sweep("quick").spec.grid)["caregiver.false_reward"]
+    assert sorted(set(rates) - {0.0}) == [unreliable.false_reward_rate(0.1), unreliable.false_reward_rate(0.25)]
+    r = unreliable.EVENT_RATE
+    assert unreliable.false_reward_rate(0.25) * (1 - r) / r == pytest.approx(0.25, abs=1e-3)
+    rows = []
+    for (noise, false), seed in itertools.product(((0.0, 0.0), (0.2, 0.0), (0.0, 0.0441)), SEEDS):
+        keys = {"caregiver.noise": noise, "caregiver.false_reward": false}
+        true = 1.2 + 0.01 * seed
+        paid = true * (1.25 if false else 1.0)
+        for step in range(20):
+            rows += [_row(condition="isr", seed=seed, phase="socialization", step=step, metric=m, value=v, **keys)
+                     for m, v in (("goals_per_episode", 3.0), ("social_return", true), ("paid_return", paid))]
+        rows += [_row(condition="isr", seed=seed, phase="isr", metric="isr_heldout_true_corr", value=0.95, **keys),
+                 _row(condition="isr", seed=seed, phase="isr", metric="paid_heldout_true_corr",
+                      value=1.0 if (noise, false) == (0.0, 0.0) else 0.8 + 0.01 * seed, **keys)]
+        rows += [_row(condition=c, seed=seed, phase="evaluation", metric="caregiver_return", value=v, **keys)
+                 for c, v in (("isr", 1.0 + 0.01 * seed), ("none", 0.2))]
+    df = pd.DataFrame(rows)[[*COLUMNS, "caregiver.noise", "caregiver.false_reward"]]
+    ratio = unreliable.false_per_true(df)
+    assert ratio.xs((0.0, 0.0441), level=[0, 1]).to_numpy() == pytest.approx([0.25] * 8)
+    assert ratio.xs((0.2, 0.0), level=[0, 1]).isna().all() and ratio.xs((0.0, 0.0), level=[0, 1]).isna().all()
+    _, tests, control = unreliable.alignment_tests(df)
+    assert control and [t.label for t in tests] == ["noise 0, false 0.0441", "noise 0.2, false 0"]
+    blocks = unreliable.section("unreliable", df, tmp_path)
+    cells = next(b for b in blocks if isinstance(b, Table) and b.headers[0] == "cell" and "seeds that learned"
+                 in b.headers)
+    assert [row[3] for row in cells.rows] == ["–", "0.25 [0.25, 0.25]", "–"]

@@ -36,7 +36,7 @@ _CHILD = textwrap.dedent("""
     import internalize.worlds.gym as gym_adapter
 
     modules = [m.name for m in pkgutil.iter_modules(internalize.worlds.__path__, "internalize.worlds.")]
-    for name in modules + ["internalize.empathy.world"]:
+    for name in modules + ["internalize.worlds.peer"]:
         importlib.import_module(name)
     frames = {}
     if sys.argv[2] == "step":

@@ -1,7 +1,7 @@
 """Scripted navigation agents (a shortest-path planner and a random policy) and a batched runner for any policy.
 
 The shortest-path planner reads only ``walls``, ``goal_pos``, ``agent_pos`` and ``agent_dir``, so it also walks
-the learner of the peer world (``internalize.empathy.world``) to its goal, the peer counting as free floor.
+the learner of the peer world (``internalize.worlds.peer``) to its goal, the peer counting as free floor.
 
 Every policy here has the signature ``policy(key, state, params) -> action``: a pure JAX function of one
 world state returning an int32 action (0 left, 1 right, 2 forward), jit- and vmap-able, so the same

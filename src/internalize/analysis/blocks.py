@@ -1,6 +1,6 @@
 """The report's building blocks: headings, text, tables and images, and how numbers and seed lists are written.
 
-Sections (:mod:`internalize.analysis.sections`, :mod:`internalize.empathy.section`, the robustness
+Sections (:mod:`internalize.analysis.sections`, :mod:`internalize.analysis.empathy_section`, the robustness
 section) return lists of these; :mod:`internalize.analysis.report` renders them as Markdown and HTML.
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from internalize.empathy.section import empathy_section
+from internalize.analysis.empathy_section import empathy_section
 
 from . import paper, plots
 from .blocks import Block, Heading, Image, Table, Text, fmt, seed_list

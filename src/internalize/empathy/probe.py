@@ -2,7 +2,7 @@
 
 Hypothesis: if "I reach the goal" and "a similar agent reaches the goal" have close latent codes, a reward model
 trained only on the first misgeneralizes to the second -- the more so the more similar the other agent and the
-more capable the model. The ISR of a learner socialized in the two-agent world (``internalize.empathy.world``) is
+more capable the model. The ISR of a learner socialized in the two-agent world (``internalize.worlds.peer``) is
 such a model: the caregiver paid only for the learner's own goals. This module builds matched test stimuli and
 scores any reward model on them.
 
@@ -49,9 +49,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from internalize.empathy.world import SELF_CHANNEL, SIMILARITIES, VIEWS, PeerNavigation, PeerParams, make_state
 from internalize.worlds import grid
 from internalize.worlds.navigation import _pick_cell
+from internalize.worlds.peer import SELF_CHANNEL, SIMILARITIES, VIEWS, PeerNavigation, PeerParams, make_state
 
 KINDS = ("learner_goal", "peer_goal", "learner_near", "peer_near")
 #: A reward model on stimuli: (obs (n, H, W, C) uint8, action (n,) int32, mark (n, H, W) bool) -> (n,) float.

@@ -1,6 +1,6 @@
 """The ``empathy`` study: does an ISR reward another agent's goal reaching, and does that change behaviour?
 
-Beyond the paper. For every peer similarity level x observation view (``internalize.empathy.world``) it runs one
+Beyond the paper. For every peer similarity level x observation view (``internalize.worlds.peer``) it runs one
 ordinary :class:`~internalize.experiments.spec.Experiment` -- socialization with the goal caregiver, the ISR, an
 autonomous phase with and without the ISR (the behavioural consequence: does the ISR-driven learner let the
 peer reach goals, ``peer_goals_per_episode``?) and the empathy probe unit (``empathy.unit``: ISRs of several
@@ -25,7 +25,6 @@ import pandas as pd
 from internalize.agents.isr_config import IsrConfig
 from internalize.agents.ppo_config import PPOConfig
 from internalize.empathy.unit import EmpathyProbe
-from internalize.empathy.world import SIMILARITIES, VIEWS
 from internalize.experiments.identity import identity, identity_fields
 from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
 from internalize.experiments.results import ResultsStore
@@ -34,6 +33,7 @@ from internalize.experiments.spec import Experiment, WorldSpec, dataclass_from_d
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
 from internalize.worlds.kinds import PEER_BLOCKS
+from internalize.worlds.peer import SIMILARITIES, VIEWS
 
 #: Behavioural metrics copied from the sub-experiments' evaluations.
 BEHAVIOUR = ("goals_per_episode", "peer_goals_per_episode", "peer_blocked_per_episode")

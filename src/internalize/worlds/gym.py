@@ -25,7 +25,7 @@ Registered ids
   scripted inside the world, so there is a single learner.
 * ``internalize/Peer-v0``: the empathy probe's two-agent world (:class:`PeerEnv`; a scripted peer walks to the
   goal too; observations (9, 9, 5) uint8, actions left, right, forward); keyword arguments (``n_blocks``,
-  ``similarity``, ``view``, ``peer_noise``, ...) go to ``internalize.empathy.world.make_params``. ``info`` has
+  ``similarity``, ``view``, ``peer_noise``, ...) go to ``internalize.worlds.peer.make_params``. ``info`` has
   ``extrinsic``, ``social``, ``goal_reached``, ``peer_goals`` and ``peer_blocked`` (this episode's counts). Its
   frames draw the peer as the learner sees it, marked with a white dot.
 * ``internalize/TwoGoal-v0``: navigation with a green and a blue goal (:class:`TwoGoalEnv`; observations (9, 9, 5)
@@ -62,8 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
-from internalize.empathy import world as peer
-from internalize.worlds import prosocial, two_goal
+from internalize.worlds import peer, prosocial, two_goal
 from internalize.worlds.gym_registry import register
 from internalize.worlds.navigation import Navigation, make_params
 from internalize.worlds.render import render_frame, render_peer_frame, render_prosocial_frame, render_two_goal_frame
@@ -249,7 +248,7 @@ class ProsocialEnv(_GridEnv):
 class PeerEnv(_GridEnv):
     """The empathy probe's two-agent navigation world as a single Gymnasium environment (see the module docstring).
 
-    ``**params`` go to :func:`internalize.empathy.world.make_params`. Observations (view, view, 5) uint8 (the fifth
+    ``**params`` go to :func:`internalize.worlds.peer.make_params`. Observations (view, view, 5) uint8 (the fifth
     channel marks the learner's own cell); actions 0 left, 1 right, 2 forward; ``info`` has ``extrinsic``,
     ``social``, ``goal_reached`` (the learner's), ``peer_goals`` and ``peer_blocked`` (counts so far this episode).
     """

@@ -185,7 +185,7 @@ KINDS: dict[str, WorldKind] = {k.name: k for k in (
         gym_id="internalize/Prosocial-v0", hints={"n_blocks": "use n_walls"}),
     WorldKind(
         name="peer", about="navigation beside a scripted peer that walks to the goal too (the empathy probe)",
-        world="internalize.empathy.world:PeerNavigation", make_params="internalize.empathy.world:make_params",
+        world="internalize.worlds.peer:PeerNavigation", make_params="internalize.worlds.peer:make_params",
         fields={"n_blocks": "random blocks per episode (0..6)",
                 "similarity": "how the peer looks, identical to the learner, colour (same kind, blue) or kind "
                               "(a blue ball)",

@@ -321,7 +321,7 @@ def _peer_tiles(tile_size: int, peer_object: int, peer_colour: int) -> np.ndarra
 
 
 def render_peer_frame(state: Any, tile_size: int = 32, params: Any = None) -> np.ndarray:
-    """An RGB picture of one peer-world state (``internalize.empathy.world.PeerState``).
+    """An RGB picture of one peer-world state (``internalize.worlds.peer.PeerState``).
 
     Grey walls and blocks, a green goal, the learner as a red triangle and the peer as the learner sees it
     (``params.peer_object`` / ``peer_colour``: a red or blue triangle, or a blue ball; an identical-looking red

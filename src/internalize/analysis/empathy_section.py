@@ -4,6 +4,12 @@ Each prediction of the empathy hypothesis is tested as a paired comparison acros
 held-out layouts in both arms) and stated with its verdict: *supported* when the difference has the predicted
 sign with p < 0.05, *not supported* otherwise, *undetermined* with fewer than two seeds where the index is
 defined (it is undefined for an ISR that does not reward the learner's own goal event).
+
+An index is read only where the probe's preconditions hold for that seed and model (``precondition_met``: enough
+rewarded training data, a held-out fit, an own gap clearly above 0, peer stimuli distinct from their controls;
+``empathy.unit``). A cell, or a paired comparison, with fewer than :data:`MIN_SEEDS` such seeds is *not measurable*,
+never an index near 0. Hand-built calibration models have no preconditions; the untrained ISR (the null) never
+meets them, and its gaps are shown as what an index reads before any learning.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from internalize.analysis.stats import bootstrap_ci, paired_ttest
 SIMILARITY_ORDER = ("identical", "colour", "kind")
 VIEW_ORDER = ("egocentric", "allocentric")
 ALPHA = 0.05
+MIN_SEEDS = 6  # seeds meeting the preconditions, at least, before a cell's index or a comparison is read
 
 
 def _parse(world: str) -> tuple[str, str]:
@@ -33,6 +40,15 @@ def _index_frame(df: pd.DataFrame) -> pd.DataFrame:
     d = df[(df["phase"] == "empathy") & (df["metric"] == "empathy_index")].copy()
     if d.empty:
         raise ValueError("no empathy_index rows (phase 'empathy'): the probe did not run")
+    met = df[(df["phase"] == "empathy") & (df["metric"] == "precondition_met")]
+    met = met[["world", "condition", "seed", "value"]].rename(columns={"value": "met"})
+    d = d.merge(met, on=["world", "condition", "seed"], how="left")
+    # Calibration models are hand-built: nothing to learn, no precondition. Every other model's index is read only
+    # where its seed met them.
+    d["recorded"] = d["met"].notna() | d["condition"].str.startswith("oracle")
+    d["met"] = d["met"].fillna(d["condition"].str.startswith("oracle").astype(float))
+    d["raw"] = d["value"]
+    d["value"] = d["value"].where(d["met"] > 0.5)
     d[["similarity", "view"]] = [_parse(w) for w in d["world"]]
     d["width"] = [float(c.rsplit("-", 1)[1]) if c.startswith("isr-width-") else np.nan for c in d["condition"]]
     return d
@@ -95,10 +111,13 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, l
 
 
 def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: list[int],
-             why: str = "index undefined for most seeds") -> tuple:
+             why: str = "index undefined for most seeds", min_seeds: int = 2) -> tuple:
     if len(seeds) < 2:
         return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
                 f"undetermined ({why})")
+    if len(seeds) < min_seeds:
+        return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
+                f"not measurable (fewer than {min_seeds} seeds meet the preconditions in both arms)")
     t = paired_ttest(a, b, seeds=seeds)
     diff = t.mean_a - t.mean_b
     verdict = "supported" if diff > 0 and t.p < ALPHA else (
@@ -117,17 +136,17 @@ def _predictions(d: pd.DataFrame, df: pd.DataFrame, width: float) -> list[tuple]
         if len(sims) >= 2:
             rows.append(_verdict("1. a more similar peer gets a higher index", f"{sims[0]} - {sims[-1]}, {view}",
                                  *_paired(at(similarity=sims[0], view=view, width=width),
-                                          at(similarity=sims[-1], view=view, width=width))))
+                                          at(similarity=sims[-1], view=view, width=width)), min_seeds=MIN_SEEDS))
         if len(widths) >= 2:
             rows.append(_verdict("2. a more capable ISR gives a higher index",
                                  f"width {widths[-1]:g} - {widths[0]:g}, {sims[0]} peer, {view}",
                                  *_paired(at(similarity=sims[0], view=view, width=widths[-1]),
-                                          at(similarity=sims[0], view=view, width=widths[0]))))
+                                          at(similarity=sims[0], view=view, width=widths[0])), min_seeds=MIN_SEEDS))
     if len(views) == 2:
         rows.append(_verdict("3. where self is only a marker (allocentric) the index is higher",
                              f"allocentric - egocentric, {sims[0]} peer",
                              *_paired(at(similarity=sims[0], view="allocentric", width=width),
-                                      at(similarity=sims[0], view="egocentric", width=width))))
+                                      at(similarity=sims[0], view="egocentric", width=width)), min_seeds=MIN_SEEDS))
     ev = df[(df["phase"] == "evaluation") & (df["metric"] == "peer_goals_per_episode")]
     for world in sorted(ev["world"].unique()):
         a, b = ev[(ev["world"] == world) & (ev["condition"] == "isr")], ev[(ev["world"] == world)
@@ -156,12 +175,20 @@ def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     parts = df[(df["phase"] == "empathy")]
     for (world, cond), g in d.groupby(["world", "condition"], sort=True):
         ci, n = _ci(g["value"].to_numpy(float))
-        extra = parts[(parts["world"] == world) & (parts["condition"] == cond)].groupby("metric")["value"].mean()
-        rows.append((world, cond, ci, f"{n}/{len(g)}", fmt(extra.get("empathy_own")),
-                     fmt(extra.get("empathy_other")), fmt(extra.get("isr_heldout_corr"))))
-    out += [Text("Index per world and reward model; n = seeds where the index is defined / seeds."),
-            Table(("world", "reward model", "index, mean [95% CI]", "n", "own gap", "peer gap",
-                   "ISR held-out r"), tuple(rows))]
+        n_met = int((g["met"] > 0.5).sum())
+        if not g["recorded"].any():  # a probe run by an earlier version, before preconditions were recorded
+            ci = "not measurable (preconditions not recorded: rerun the probe with --force)"
+        elif n_met < MIN_SEEDS and not cond.startswith("oracle"):
+            ci = f"not measurable ({n_met} of {len(g)} seeds meet the preconditions)"
+        extra = parts[(parts["world"] == world) & (parts["condition"] == cond)].groupby("metric")["value"]
+        mean, low = extra.mean(), extra.min()
+        rows.append((world, cond, ci, f"{n}/{len(g)}", f"{n_met}/{len(g)}", fmt(mean.get("own_gap")),
+                     fmt(mean.get("peer_gap")), fmt(mean.get("isr_heldout_corr")), fmt(low.get("n_rewarded"))))
+    out += [Text("Index per world and reward model, read only on the seeds that meet the preconditions (n = seeds "
+                 f"with an index / seeds; a model with fewer than {MIN_SEEDS} such seeds is not measurable). Gaps "
+                 "and r are means over all seeds; rewarded = the fewest rewarded training transitions of a seed."),
+            Table(("world", "reward model", "index, mean [95% CI]", "n", "preconditions met", "own gap", "peer gap",
+                   "ISR held-out r", "rewarded"), tuple(rows))]
     preds = _predictions(d, df, width)
     out += [Text(f"Predictions (paired over seeds, ISR width {width:g} unless stated; supported = predicted "
                  f"sign with p < {ALPHA})."),
