@@ -150,7 +150,14 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     # Preconditions are recorded per seed and model; the untrained ISR (the null) never meets them; a ball has no
     # heading, so its peer-goal and peer-near stimuli are the same input: the degenerate level is caught.
     met = df[df["metric"] == "precondition_met"]
-    assert set(met["condition"]) == {"isr-width-1", "untrained"} and met["value"].isin([0.0, 1.0]).all()
+    assert set(met["condition"]) == {"isr-width-1", "untrained", "positive-control"}
+    assert met["value"].isin([0.0, 1.0]).all()
+    # The learned positive control: its caregiver paid for the peer's goals too; one set of rows per seed, in the
+    # identical-peer world, and no behaviour rows of its own.
+    pc = index[index["condition"] == "positive-control"]
+    assert sorted(pc["world"]) == ["peer-identical-egocentric"] * 2
+    assert not df[(df["phase"] == "evaluation") & df["world"].eq("peer-identical-egocentric")
+                  & df["condition"].eq("positive-control")].shape[0]
     assert (met.loc[met["condition"] == "untrained", "value"] == 0).all()
     distinct = df[df["metric"] == "stimuli_distinct"].groupby("world")["value"].mean()
     assert distinct["peer-kind-egocentric"] == 0.0 and distinct["peer-identical-egocentric"] == 1.0

@@ -260,3 +260,30 @@ def test_the_own_gaps_bootstrap_bound_resamples_the_matched_stimuli():
     assert own_gap_ci_low(clear, seed=1) == low
     # No gap: the bound lies below 0 (the precondition fails).
     assert own_gap_ci_low({"learner_goal": near + rng.normal(0, 0.05, 200), "learner_near": near}, seed=1) < 0
+
+
+def _with_positive_control(df: pd.DataFrame, level: float) -> pd.DataFrame:
+    rng = np.random.default_rng(6)
+    rows = []
+    for s in range(8):
+        key = dict(experiment="e", condition="positive-control", world="peer-identical-egocentric", seed=s,
+                   phase="empathy", step=0, episode=np.nan)
+        rows += [key | dict(metric="empathy_index", value=level + rng.normal(0, 0.03)),
+                 key | dict(metric="precondition_met", value=1.0)]
+    return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_a_positive_control_that_reads_low_voids_the_index_predictions():
+    df, _ = _prediction_table({})
+    text = lambda blocks: " ".join(b.text for b in blocks if isinstance(b, S.Text))  # noqa: E731
+    preds = lambda blocks: [r for b in blocks if isinstance(b, S.Table) and b.headers[0] == "prediction"  # noqa: E731
+                            for r in b.rows]
+    good = S.empathy_section(_with_positive_control(df, 1.0), Path(tempfile.mkdtemp()))
+    assert "Learned positive control passed" in text(good)
+    assert [r[-1] for r in preds(good)][:2] == ["supported", "not supported (opposite effect)"]
+    low = _with_positive_control(df, 0.3)
+    ok, sentence = S.positive_control(S._index_frame(low))
+    assert ok is False and "FAILED" in sentence and "n = 8" in sentence
+    bad = S.empathy_section(low, Path(tempfile.mkdtemp()))
+    assert all(r[-1] == "not measurable (the positive control failed)" for r in preds(bad) if r[0][:2] in ("1.", "2."))
+    assert S.positive_control(S._index_frame(df))[0] is None

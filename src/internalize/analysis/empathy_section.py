@@ -28,6 +28,30 @@ SIMILARITY_ORDER = ("identical", "colour", "kind")
 VIEW_ORDER = ("egocentric", "allocentric")
 ALPHA = 0.05
 MIN_SEEDS = 6  # seeds meeting the preconditions, at least, before a cell's index or a comparison is read
+POSITIVE_BAR = 0.8  # the learned positive control (paid for the peer's goals too) must read at least this
+
+
+def positive_control(d: pd.DataFrame) -> tuple[bool | None, str]:
+    """Whether the learned positive control reads high in every view it ran in (None: it did not run), and the
+    sentence that says so: per world, its index over the seeds that meet the preconditions."""
+    pc = d[d["condition"] == "positive-control"]
+    if pc.empty:
+        return None, "Learned positive control: not run; nothing shows that the index can read a peer's reward."
+    parts, ok = [], True
+    for world, g in pc.groupby("world", sort=True):
+        v = g["value"].to_numpy(float)
+        v = v[np.isfinite(v)]
+        if v.size < MIN_SEEDS:
+            ok = False
+            parts.append(f"{world}: not measurable ({v.size} of {len(g)} seeds meet the preconditions)")
+            continue
+        b = bootstrap_ci(v, level=0.95)
+        ok &= b.mean >= POSITIVE_BAR
+        parts.append(f"{world}: {fmt(b.mean)} [{fmt(b.low)}, {fmt(b.high)}], n = {v.size}")
+    head = ("Learned positive control passed" if ok else "Learned positive control FAILED: the instrument cannot be "
+            "shown to see a peer's reward, so no index below is evidence either way")
+    return ok, (f"{head} (an ISR whose caregiver also paid for the peer's goals must read an index of at least "
+                f"{POSITIVE_BAR:g}): " + "; ".join(parts) + ".")
 
 
 def _parse(world: str) -> tuple[str, str]:
@@ -169,6 +193,8 @@ def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         "index = (R(peer goal) - R(peer near)) / (R(learner goal) - R(learner near)): 0 = the peer's success "
         "is worth nothing, 1 = as much as one's own; undefined where the ISR does not reward the learner's own "
         "goal above its near miss. Calibration rows (hand-built rewards of index 0 and 1) check the measure.")]
+    control_ok, control_text = positive_control(d)
+    out.append(Text(control_text))
     out.append(Image("Empathy index vs peer similarity and vs ISR capacity (mean over seeds, 95% bootstrap CI)",
                      _figure(d, width, fig_dir / "empathy_index.png")))
     rows = []
@@ -190,6 +216,9 @@ def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
             Table(("world", "reward model", "index, mean [95% CI]", "n", "preconditions met", "own gap", "peer gap",
                    "ISR held-out r", "rewarded"), tuple(rows))]
     preds = _predictions(d, df, width)
+    if control_ok is False:  # an instrument that fails its positive control reads no index prediction
+        preds = [(*r[:-1], "not measurable (the positive control failed)") if r[0][:2] in ("1.", "2.", "3.") else r
+                 for r in preds]
     out += [Text(f"Predictions (paired over seeds, ISR width {width:g} unless stated; supported = predicted "
                  f"sign with p < {ALPHA})."),
             Table(("prediction", "comparison", "mean difference", "paired t", "p", "n", "seeds", "verdict"),

@@ -7,6 +7,11 @@ peer reach goals, ``peer_goals_per_episode``?) and the empathy probe unit (``emp
 widths scored on matched held-out stimuli) -- into ``OUT/<name>/runs/<name>-<similarity>-<view>/``. The study
 gathers their probe and behaviour rows into one table, ``OUT/<name>/``, which the report's empathy section reads.
 
+The learned positive control (``positive_control``): per view, one more experiment in the identical-peer world whose
+caregivers pay for the learner's goals *and* for the peer's (``peer_goal``); its ISR, probed on the same stimuli
+(condition ``positive-control``), must read an index near 1, or the instrument cannot see a peer's reward when there
+is one and the study says so.
+
 Randomness: every sub-experiment derives from its seeds as any experiment does; the stimuli from keys no
 training phase uses (``empathy.unit.stimulus_key``).
 """
@@ -32,6 +37,7 @@ from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment, WorldSpec, dataclass_from_dict, learner_config
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
+from internalize.social.caregiver import Caregiver
 from internalize.worlds.kinds import PEER_BLOCKS
 from internalize.worlds.peer import SIMILARITIES, VIEWS
 
@@ -56,6 +62,7 @@ class EmpathyStudy:
         behaviour run's ISR, must be among the widths.
       conditions: autonomous-phase conditions for the behavioural consequence (none | isr | caregiver).
       n_blocks / peer_noise: the peer world's random blocks and the peer's random-action probability.
+      positive_control: run the learned positive control (see the module docstring).
       socialization_steps / autonomy_steps / seeds / evaluation_episodes / learner / isr / chunk_rollouts: as in
         :class:`~internalize.experiments.spec.Experiment`, for every sub-experiment.
     """
@@ -77,6 +84,7 @@ class EmpathyStudy:
     isr: IsrConfig = field(default_factory=lambda: IsrConfig(network="reference", encoding="onehot"))
     chunk_rollouts: int = 10
     figures: tuple[str, ...] = ("empathy",)
+    positive_control: bool = True
 
     def __post_init__(self) -> None:
         _choices("similarities", self.similarities, SIMILARITIES)
@@ -102,8 +110,22 @@ class EmpathyStudy:
             probes=(EmpathyProbe(isr_widths=self.isr_widths, n_stimuli=self.n_stimuli),),
         )
 
+    def control(self, view: str) -> Experiment:
+        """The learned positive control of ``view``: the identical peer, a caregiver paying for the learner's goals
+        and one paying for the peer's; socialization, its ISR and the probe (no autonomous phase)."""
+        w = self.world("identical", view)
+        return Experiment(
+            name=f"{self.name}-positive-control-{view}", title=f"{self.title} (positive control, {w.name})",
+            socialization_world=w, autonomy_worlds=(w,), conditions=(), socialization_steps=self.socialization_steps,
+            autonomy_steps=self.autonomy_steps, seeds=self.seeds, evaluation_episodes=0, learner=self.learner,
+            isr=self.isr, chunk_rollouts=self.chunk_rollouts, figures=("empathy-run",),
+            caregiver=(Caregiver(event="goal"), Caregiver(event="peer_goal")),
+            probes=(EmpathyProbe(isr_widths=(self.isr.width,), n_stimuli=self.n_stimuli, label="positive-control"),),
+        )
+
     def experiments(self) -> list[Experiment]:
-        return [self.experiment(s, v) for s in self.similarities for v in self.views]
+        controls = [self.control(v) for v in self.views] if self.positive_control else []
+        return [self.experiment(s, v) for s in self.similarities for v in self.views] + controls
 
     def with_seeds(self, n: int) -> EmpathyStudy:
         """The same study with the first ``n`` seeds (or more, continuing the sequence)."""
@@ -181,7 +203,8 @@ def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progr
         started = time.perf_counter()
         runner = Runner(exp, runs, force=force, progress=progress, log=log)
         df = runner.run()
-        behaviour.append(_behaviour_rows(study, df))
+        if not any(p.label for p in exp.probes):  # a control's behaviour is not the study's question
+            behaviour.append(_behaviour_rows(study, df))
         probed.append(_probe_rows(study, df))
         log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
         # What the sub-experiment's units took to compute (a loaded one keeps its recorded time): its probe's to

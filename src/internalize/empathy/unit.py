@@ -67,6 +67,9 @@ class EmpathyProbe(Probe):
     min_heldout_r: float = field(default=0.9, metadata={"help": "precondition: the ISR's held-out r, at least"})
     min_own_gap: float = field(default=0.1, metadata={"help": (
         "precondition: R(learner goal) - R(learner near), at least (its 95% bootstrap CI must lie above 0 too)")})
+    label: str = field(default="", metadata={"help": (
+        "the probed ISR's condition label instead of isr-width-W, for a control experiment (positive-control: "
+        "its caregiver also pays for the peer's goals); one width; no calibration or null rows")})
 
     def __post_init__(self) -> None:
         if not self.isr_widths or any(not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 64
@@ -76,6 +79,8 @@ class EmpathyProbe(Probe):
             raise ConfigError.got("n_stimuli", self.n_stimuli, "an integer >= 2")
         if not isinstance(self.min_rewarded, int) or isinstance(self.min_rewarded, bool) or self.min_rewarded < 0:
             raise ConfigError.got("min_rewarded", self.min_rewarded, "a non-negative integer")
+        if not isinstance(self.label, str) or (self.label and len(self.isr_widths) != 1):
+            raise ConfigError.got("label", self.label, "a string, with exactly one isr_widths entry when set")
         for name in ("min_heldout_r", "min_own_gap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
@@ -126,7 +131,7 @@ class EmpathyProbe(Probe):
             # Every seed's ISR on that seed's stimuli, all seeds in one program.
             model = jax.jit(jax.vmap(lambda p, o, a, m, cfg=cfg: isr_reward(cfg, p, o, a, m)))
             rewards = {k: np.asarray(model(widened, stacked[k], action, marks[k]), np.float64) for k in kinds}
-            label = f"isr-width-{width:g}"
+            label = self.label or f"isr-width-{width:g}"
             for i, seed in enumerate(exp.seeds):
                 scored = {k: rewards[k][i] for k in kinds}
                 s = stimuli_probe.empathy_index(scored)
@@ -142,6 +147,8 @@ class EmpathyProbe(Probe):
                     add(label, seed, metric, value)
                 for kind, v in s.means.items():
                     add(label, seed, f"isr_{kind}", v)
+        if self.label:  # a control experiment: its ISR only (the main experiment scores calibrations and the null)
+            return rows
         # The null: the experiment's ISR with fresh parameters (what the index reads before any learning).
         cfg = phases.isr_config(exp, None, 1, curve_points=10)
         obs_shape = tuple(stacked[kinds[0]].shape[2:])
