@@ -146,8 +146,8 @@ def _plot(both: pd.DataFrame, names: list[str], out: Path) -> Path:
     ax.set_xticks(np.arange(len(cells)), [cell_label(v, names).replace(", ", "\n") for v, _ in cells], fontsize=8)
     ax.set_ylabel("correlation with the true R_s (held out)")
     ax.set_ylim(0.0, 1.05)
-    ax.legend(frameon=False, fontsize=8, title="mean and 95% CI over seeds that learned", title_fontsize=8,
-              loc="lower left")
+    ax.legend(frameon=False, fontsize=8, title="mean and 95% CI over seeds that learned (a cell without any: no bar)",
+              title_fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     fig.tight_layout()
     return _save(fig, out)
 
