@@ -71,4 +71,8 @@ def test_an_outcome_not_logged_is_named_with_what_is_and_the_report_keeps_going(
                                          "caregiver_return, goals_per_episode"):
         outcome_per_seed(df, "lifts", "evaluation")
     files = write_report(tmp_path, {}, {}, {"s": SweepTable(df, "lifts", "evaluation")})
-    assert "Could not compute this section: the outcome 'lifts'" in files.md.read_text()
+    text = files.md.read_text()
+    assert "Could not compute this section: the outcome 'lifts'" in text
+    # Only a sweep here: no table of the paper's claims (all of them "not run"), one line saying why.
+    assert "Paper claims vs this run" not in text and "No experiment of the paper in this directory" in text
+    assert "Fig 4b" not in text and files.claims and all(c.verdict == "not run" for c in files.claims)
