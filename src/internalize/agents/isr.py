@@ -40,7 +40,9 @@ Networks (``network``), all with a linear output and no output activation:
 capacity, for probing how what it learns depends on it. The ``policy`` network is the policy's and keeps its size.
 
 Training (``train_isr``, ``isr_update``): MSE on batches balanced 50/50 between rewarded and unrewarded training
-transitions (with replacement), Adam (lr 3e-4, eps 1e-5) after a global-norm clip at 1.0, as the reference.
+transitions (with replacement), Adam (lr 3e-4, eps 1e-5) after a global-norm clip at 1.0, as the reference;
+``sampling = "uniform"`` draws batches as the transitions came instead, so the ISR regresses on the expected payment
+(balanced batches weigh a sometimes-paid transition's payments up by the ratio of unrewarded to rewarded ones).
 Held-out transitions are only ever evaluated, never stepped on.
 """
 
@@ -202,7 +204,8 @@ def _run_updates(config: IsrConfig, loop: _Loop, buffer: IsrBuffer, sampler, key
     def one(loop: _Loop, i: jax.Array) -> tuple[_Loop, None]:
         number = first + i
         active = number < n_active
-        slots = sample_balanced(sampler, jax.random.fold_in(key, number), config.batch_size)
+        draw = sample_balanced if config.sampling == "balanced" else sample_uniform
+        slots = draw(sampler, jax.random.fold_in(key, number), config.batch_size)
         loss, grads = grad_fn(loop.params, slots)
         updates, opt_state = tx.update(grads, loop.opt_state, loop.params)
         # A select, not lax.cond: XLA:CPU runs a cond inside a scan body many times slower (it copies the

@@ -18,6 +18,7 @@ from internalize.config_error import ConfigError
 NETWORKS = ("policy", "reference", "mlp")
 ENCODINGS = ("channel", "onehot")
 SPLITS = ("chronological", "random")
+SAMPLINGS = ("balanced", "uniform")
 DATA_SIZE_UPDATES = ("epoch", "full")
 
 
@@ -77,6 +78,9 @@ class IsrConfig:
         metadata={"help": "'chronological': the last holdout_fraction is held out (reference); 'random': by key."},
     )
     split_seed: int = field(default=0, metadata={"help": "random split: seed of the per-transition key."})
+    sampling: str = field(default="balanced", metadata={"help": (
+        "training batches: 'balanced' (half rewarded transitions, the paper's and the reference's) or 'uniform' "
+        "(as the transitions came: the ISR then regresses on the expected payment)")})
     log_every: int = field(default=1000, metadata={"help": "updates between two points of the training curve.",
                                                    "derived": "about 100 points per training curve"})
     eval_size: int = field(
@@ -93,7 +97,7 @@ class IsrConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS),
-                              ("data_size_updates", DATA_SIZE_UPDATES)):
+                              ("data_size_updates", DATA_SIZE_UPDATES), ("sampling", SAMPLINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError.must(name, f"one of {', '.join(allowed)}", getattr(self, name))
         if isinstance(self.obs_scale, list):  # one factor per channel, as JSON stores a tuple
