@@ -95,8 +95,8 @@ class WorldSpec:
                 continue
             readers = [k.name for k in KINDS.values() if f.name in k.fields]
             hint = record.hints.get(f.name, f"leave it unset for a {self.kind} world")
-            _require(False, f.name, getattr(self, f.name),
-                     f"only for kind = {' | '.join(readers)} ({hint})", where=where)
+            raise ConfigError.got(f.name, getattr(self, f.name), f"only for kind = {' | '.join(readers)} ({hint})",
+                                  where=where)
         self.params()  # validates the world now, before anything runs
 
     @property
