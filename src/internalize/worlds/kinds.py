@@ -224,4 +224,4 @@ def field_help(name: str) -> str:
 
 def kinds_help() -> str:
     """The ``kind`` field's help: every kind with what it is."""
-    return "; ".join(f"{k.name} ({k.about})" for k in KINDS.values())
+    return "; ".join(f"{k.name}: {k.about}" for k in KINDS.values())
