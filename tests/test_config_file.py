@@ -176,7 +176,7 @@ EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, condi
 LEARNER_KEYS = ("adam_eps, batch_size, clip_range, ent_coef, gae_lambda, gamma, learning_rate, max_grad_norm, n_envs, "
                 "n_epochs, n_steps, normalize_advantage, obs_channel_scale, obs_scale, torso, vf_coef")
 ISR_KEYS = ("adam_eps, batch_size, data_size_updates, data_sizes, encoding, eval_size, holdout_fraction, "
-            "learning_rate, max_grad_norm, n_updates, network, split, split_seed, updates_fraction, width")
+            "learning_rate, max_grad_norm, n_updates, network, sampling, split, split_seed, updates_fraction, width")
 WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
               "view")
 
@@ -326,7 +326,7 @@ def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifes
     assert exp.probes == (EmpathyProbe(isr_widths=(0.5, 2), n_stimuli=16),)
     config = exp.to_dict()
     assert config["probes"] == [{"kind": "empathy", "isr_widths": (0.5, 2), "n_stimuli": 16, "min_rewarded": 1000,
-                                 "min_heldout_r": 0.9, "min_own_gap": 0.1}]
+                                 "min_heldout_r": 0.9, "min_own_gap": 0.1, "label": ""}]
     import json
 
     assert Experiment.from_dict(json.loads(json.dumps(config))) == exp
@@ -337,7 +337,7 @@ def test_a_probe_table_adds_the_probe_to_the_experiment_and_survives_the_manifes
     (PEER + "\n[probes.mirror]\nn_stimuli = 4\n", "[probes.mirror]",
      "probes.mirror: unknown probe; allowed: empathy, goal_values"),
     (PEER + "\n[probes.empathy]\nstimuli = 4\n", "stimuli =",
-     "probes.empathy.stimuli: unknown key; allowed: isr_widths, min_heldout_r, min_own_gap, min_rewarded, "
+     "probes.empathy.stimuli: unknown key; allowed: isr_widths, label, min_heldout_r, min_own_gap, min_rewarded, "
      "n_stimuli"),
     (PEER + "\n[probes.empathy]\nisr_widths = [0.5, 0.5]\n", "isr_widths =",
      "probes.empathy.isr_widths: got (0.5, 0.5); allowed: distinct numbers in (0, 64]."),
