@@ -169,20 +169,26 @@ def _pick_cell(u: jax.Array, allowed: jax.Array) -> jax.Array:
     return jnp.stack([index % width, index // width]).astype(jnp.int32)
 
 
-def _draw_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """One layout, no reachability check: (walls, goal_pos, agent_pos, agent_dir)."""
-    free = ~params.fixed_walls
+def add_blocks(u: jax.Array, fixed_walls: jax.Array, n_blocks: jax.Array) -> jax.Array:
+    """``fixed_walls`` plus ``n_blocks`` blocks on a uniformly random subset of its free cells, from ``u`` (one
+    uniform number per cell, row-major): the n largest of i.i.d. uniform scores (the same distribution as the
+    reference's one-block-at-a-time rejection sampling); ties broken by cell index. (H, W) bool."""
+    free = ~fixed_walls
     cells = free.size
-    # One call to the generator for everything (threefry dominates the cost of a reset on CPU).
-    u = jax.random.uniform(key, (cells + 3,))
-    # A uniformly random n-subset of the free cells: the n largest of i.i.d. uniform scores (the same
-    # distribution as the reference's one-block-at-a-time rejection sampling); ties broken by cell index.
     scores = jnp.where(free.reshape(-1), u[:cells], -1.0)
     index = jnp.arange(cells)
     tie = (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
     above = (scores[None, :] > scores[:, None]) | tie
     rank = above.sum(axis=1)
-    walls = params.fixed_walls | (free & (rank < params.n_blocks).reshape(free.shape))
+    return fixed_walls | (free & (rank < n_blocks).reshape(free.shape))
+
+
+def _draw_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """One layout, no reachability check: (walls, goal_pos, agent_pos, agent_dir)."""
+    cells = params.fixed_walls.size
+    # One call to the generator for everything (threefry dominates the cost of a reset on CPU).
+    u = jax.random.uniform(key, (cells + 3,))
+    walls = add_blocks(u, params.fixed_walls, params.n_blocks)
     goal = _pick_cell(u[cells], ~walls)
     not_goal = jnp.ones_like(walls).at[goal[1], goal[0]].set(False)
     agent = _pick_cell(u[cells + 1], ~walls & not_goal)

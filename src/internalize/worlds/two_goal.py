@@ -58,7 +58,7 @@ from internalize.config_error import ConfigError
 from internalize.worlds import grid
 from internalize.worlds.base import Channels
 from internalize.worlds.layouts import largest_component, parse_map
-from internalize.worlds.navigation import MAX_BLOCKS, _pick_cell
+from internalize.worlds.navigation import MAX_BLOCKS, _pick_cell, add_blocks
 
 COLOURS = ("green", "blue")
 
@@ -161,15 +161,9 @@ def _cell(shape: tuple[int, ...], pos: jax.Array) -> jax.Array:
 
 def _draw_layout(key: jax.Array, params: TwoGoalParams) -> Layout:
     """One layout, no reachability check, drawn as navigation's ``_draw_layout`` with a second goal."""
-    free = ~params.fixed_walls
-    cells = free.size
+    cells = params.fixed_walls.size
     u = jax.random.uniform(key, (cells + 4,))  # one generator call: threefry dominates a reset's cost on CPU
-    # The n_blocks free cells of largest score: a uniformly random n-subset (ties broken by cell index).
-    scores = jnp.where(free.reshape(-1), u[:cells], -1.0)
-    index = jnp.arange(cells)
-    tie = (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
-    rank = ((scores[None, :] > scores[:, None]) | tie).sum(axis=1)
-    walls = params.fixed_walls | (free & (rank < params.n_blocks).reshape(free.shape))
+    walls = add_blocks(u, params.fixed_walls, params.n_blocks)
     green = _pick_cell(u[cells], ~walls)
     taken = walls | _cell(walls.shape, green)
     blue = _pick_cell(u[cells + 1], ~taken)
