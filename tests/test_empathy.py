@@ -56,6 +56,19 @@ def test_goal_stimuli_differ_only_in_which_agent_is_about_to_step_onto_the_goal(
         assert np.all(on_self) if kind.startswith("learner") else not np.any(on_self)
 
 
+@pytest.mark.parametrize("view", E.VIEWS)
+def test_a_ball_peers_goal_and_near_miss_are_the_same_input_so_the_kind_level_cannot_be_read(view):
+    """A ball has no heading: turned toward the goal or away, the peer looks the same and the mark sits on the same
+    cell, so its peer-goal and peer-near stimuli are identical inputs (the probe's stimuli_distinct reads 0 and the
+    precondition fails); an agent-kind peer's always differ."""
+    for similarity, distinct in (("kind", False), ("colour", True), ("identical", True)):
+        st = E.build_stimuli(make_params(2, similarity=similarity, view=view), jax.random.key(4), 32)
+        same = [np.array_equal(np.asarray(st.obs["peer_goal"][i]), np.asarray(st.obs["peer_near"][i]))
+                and np.array_equal(np.asarray(st.mark["peer_goal"][i]), np.asarray(st.mark["peer_near"][i]))
+                for i in range(32)]
+        assert (not any(same)) if distinct else all(same), similarity
+
+
 def test_observations_of_the_stimuli_are_the_worlds_own():
     params = make_params(2, similarity="colour", view="allocentric")
     st = E.build_stimuli(params, jax.random.key(5), 8)
@@ -132,7 +145,8 @@ def test_isr_width_scales_the_network_and_is_refused_for_the_policy_network():
 
 @pytest.mark.expensive
 def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_report_section(tmp_path):
-    # The probe alone (no autonomous phase, which the behaviour test below covers): 3 worlds x 2 seeds.
+    # The probe alone (no autonomous phase, which the behaviour test below covers): 2 worlds and the positive
+    # control x 2 seeds.
     study = EmpathyStudy(
         views=("egocentric",), isr_widths=(1.0,), conditions=(), socialization_steps=4 * 1024,
         autonomy_steps=1024, seeds=(0, 1), evaluation_episodes=0, n_stimuli=32, learner=QUICK_LEARNER,
@@ -141,14 +155,15 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     df = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
     index = df[(df["phase"] == "empathy") & (df["metric"] == "empathy_index")]
     isr = index[index["condition"] == "isr-width-1"]
-    assert sorted(isr["world"].unique()) == [f"peer-{s}-egocentric" for s in sorted(E.SIMILARITIES)]
+    assert sorted(isr["world"].unique()) == [f"peer-{s}-egocentric" for s in sorted(study.similarities)]
+    assert "kind" not in study.similarities, "a level whose stimuli cannot differ is not run by default"
     assert (isr.groupby("world")["seed"].nunique() == 2).all()
     own = df[(df["metric"] == "own_gap") & (df["condition"] == "isr-width-1")]
     # The learner's own goal event is what the caregiver paid for: every ISR must rank it above its near miss.
     assert (own["value"] > 0).all(), own
     assert np.isfinite(isr["value"]).all()
-    # Preconditions are recorded per seed and model; the untrained ISR (the null) never meets them; a ball has no
-    # heading, so its peer-goal and peer-near stimuli are the same input: the degenerate level is caught.
+    # Preconditions are recorded per seed and model; the untrained ISR (the null) never meets them; an agent-kind
+    # peer's goal and near-miss stimuli always differ in input.
     met = df[df["metric"] == "precondition_met"]
     assert set(met["condition"]) == {"isr-width-1", "untrained", "positive-control"}
     assert met["value"].isin([0.0, 1.0]).all()
@@ -160,8 +175,7 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
                   & df["condition"].eq("positive-control")].shape[0]
     assert (met.loc[met["condition"] == "untrained", "value"] == 0).all()
     distinct = df[df["metric"] == "stimuli_distinct"].groupby("world")["value"].mean()
-    assert distinct["peer-kind-egocentric"] == 0.0 and distinct["peer-identical-egocentric"] == 1.0
-    assert (met.loc[(met["world"] == "peer-kind-egocentric"), "value"] == 0).all()
+    assert distinct["peer-identical-egocentric"] == 1.0 and distinct["peer-colour-egocentric"] == 1.0
     assert (df.loc[df["metric"] == "n_rewarded", "value"] > 0).all()
     calib = index[index["condition"].str.startswith("oracle")].groupby("condition")["value"].mean()
     assert calib["oracle-own"] == 0.0 and calib["oracle-any"] == 1.0
@@ -179,7 +193,7 @@ def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_rep
     pd.testing.assert_frame_equal(again, df)
     report = write_report(tmp_path).read_text()
     section = report[report.index("empathy probe"):]
-    for s in E.SIMILARITIES:
+    for s in study.similarities:
         assert f"peer-{s}-egocentric | isr-width-1 |" in section
     assert "[" in section and "Predictions" in section and "verdict" in section
     assert "empathy_index.png" in section
