@@ -31,6 +31,17 @@ def test_every_study_is_a_sweep_of_at_least_8_seeds_with_its_section(name, prese
     assert plan.manifest()["section"] == f"internalize.studies.{study(name).module}:section"
 
 
+def test_unreliable_quick_varies_one_factor_at_a_time_and_paper_runs_the_full_product():
+    quick, paper = study("unreliable").sweep("quick"), study("unreliable").sweep("paper")
+    cells = [dict(p.values) for p in quick.points]
+    assert quick.spec.zip and len(cells) == 8 and all(sum(v != 0 for v in c.values()) <= 1 for c in cells)
+    grid = dict(paper.spec.grid)
+    assert not paper.spec.zip and len(paper.points) == 36 == len(grid["caregiver.noise"]) * len(
+        grid["caregiver.miss"]) * len(grid["caregiver.false_reward"])
+    assert {tuple(dict(p.values).values()) for p in paper.points} >= {tuple(c.values()) for c in cells}
+    assert all(len(p.experiment.seeds) == 10 and p.experiment.socialization_steps == 120_832 for p in paper.points)
+
+
 def test_an_unknown_study_or_preset_is_one_line():
     result = CliRunner().invoke(app, ["study", "nope"])
     assert result.exit_code == 2 and result.output.strip() == \

@@ -386,7 +386,7 @@ def sweep(
 
     try:
         # every point built and checked before anything runs
-        plan = load_sweep(file, grid or (), fixed or (), zip_lists=zip_lists)
+        plan = load_sweep(file, grid or (), fixed or (), zip_lists=True if zip_lists else None)
     except ValueError as e:
         _fail(e)
     _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force, report)

@@ -95,13 +95,14 @@ def point_name(sweep: str, values: Sequence[tuple[str, Any]]) -> str:
 
 
 def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] = (),
-               section: str | None = None, single: bool = False, zip_lists: bool = False) -> Sweep:
+               section: str | None = None, single: bool = False, zip_lists: bool | None = None) -> Sweep:
     """The sweep of an experiment file and ``--grid KEY=V1,V2`` options (which replace the file's ``[sweep.grid]``
     values of the same key); every point's experiment is built and validated, nothing runs. ``fixed``:
     ``KEY=VALUE`` settings applied to every point (``--set``; a study's preset), not swept and not columns.
     ``section``: the report section of a study (:attr:`Sweep.section`). ``single``: a file without a grid is one
     point (a study that is one experiment: its table has no swept-key columns); otherwise that is an error.
-    ``zip_lists``: take the grid's lists together (``--zip``; as the file's ``zip = true``).
+    ``zip_lists``: True takes the grid's lists together (``--zip``; as the file's ``zip = true``), False their
+    product whatever the file says (a study's paper preset), None the file's choice.
 
     Raises:
       SweepError: a bad key, value or grid (one line naming it and what is allowed).
@@ -145,7 +146,7 @@ def load_sweep(path: str | Path, grid: Sequence[str] = (), fixed: Sequence[str] 
         if not single:
             check_not_empty(typed_grid)
         options = {k: v for k, v in table.items() if k != "grid"}
-        spec = SweepSpec(grid=typed_grid, **{**options, **({"zip": True} if zip_lists else {})})
+        spec = SweepSpec(grid=typed_grid, **{**options, **({} if zip_lists is None else {"zip": zip_lists})})
     except ConfigError as err:
         raise SweepError(f"{path}: {err}", err.key) from None
     if "experiment" not in data or not isinstance(data["experiment"], dict) or "name" not in data["experiment"]:

@@ -49,6 +49,7 @@ class Study:
     paper_set: tuple[str, ...] = ()
     paper_grid: tuple[str, ...] = ()
     single: bool = False  # one experiment (conditions compared), not a grid
+    paper_product: bool = False  # the paper preset runs the product of its grid even where the file zips the lists
 
     @property
     def file(self) -> Path:
@@ -63,7 +64,8 @@ class Study:
         if preset not in PRESETS:
             raise ValueError(f"--preset: got {preset!r}; allowed: {' | '.join(PRESETS)}.")
         grid, fixed = (self.paper_grid, self.paper_set) if preset == "paper" else ((), ())
-        return load_sweep(self.file, grid, fixed, section=self.section, single=self.single)
+        zip_lists = False if preset == "paper" and self.paper_product else None
+        return load_sweep(self.file, grid, fixed, section=self.section, single=self.single, zip_lists=zip_lists)
 
     def intro(self, name: str, seeds: list[int], how: str) -> list[Block]:
         """The head of the study's report section: title, question and prediction (stated before any result),

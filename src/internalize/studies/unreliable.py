@@ -1,7 +1,8 @@
 """The ``unreliable`` study's report section: is the ISR better aligned with the true reward than the payments?
 
 A cell is one setting of the caregiver's ``noise``, ``miss`` and ``false_reward`` (those the sweep varies; the
-shipped file varies one at a time from the exact caregiver, its lists zipped). False praise is set per step without
+shipped file, the quick preset, varies one at a time from the exact caregiver, its lists zipped; the paper preset
+runs their full product). False praise is set per step without
 the event, scaled to how often the event happens: ``false_reward = f * r / (1 - r)`` gives about f false payments
 per true one when a fraction r of steps earns a true one (:func:`false_reward_rate`); the section reports the
 realised ratio. Per cell and seed, the table holds at the ISR's last update ``isr_heldout_true_corr`` (the
@@ -33,21 +34,6 @@ from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed, sweep_section
 from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization
 
-STUDY = Study(
-    name="unreliable", module="unreliable",
-    title="An unreliable caregiver: noisy, missed and false payments",
-    question="Does a learned reward model average a caregiver's noise away: is the ISR better aligned with the "
-             "true, noise-free social reward than the caregiver's own payments were?",
-    prediction="Yes wherever the caregiver is unreliable: on held-out socialization transitions the ISR's "
-               "correlation with the true reward exceeds the payments' (regressing on the payments averages "
-               "zero-mean noise and scales misses away; false praise on random steps is unpredictable, so it "
-               "averages into a small constant), in every unreliable cell. With an exact caregiver the payments are "
-               "the true reward (correlation 1): the instrument's control.",
-    paper_set=("experiment.n_seeds=10", "experiment.socialization_steps=120832",
-               "experiment.autonomy_steps=120832"),
-    # The paper preset keeps the file's cells (one unreliability at a time, zipped) at the paper's budgets.
-)
-
 NOISE, MISS, FALSE = "caregiver.noise", "caregiver.miss", "caregiver.false_reward"
 FACTORS = (NOISE, MISS, FALSE)
 SHORT = {NOISE: "noise", MISS: "miss", FALSE: "false"}
@@ -61,6 +47,24 @@ def false_reward_rate(per_true: float, event_rate: float = EVENT_RATE) -> float:
     ``event_rate`` of steps earns a true one: per_true * r / (1 - r), rounded to 4 places."""
     return round(per_true * event_rate / (1.0 - event_rate), 4)
 
+
+STUDY = Study(
+    name="unreliable", module="unreliable",
+    title="An unreliable caregiver: noisy, missed and false payments",
+    question="Does a learned reward model average a caregiver's noise away: is the ISR better aligned with the "
+             "true, noise-free social reward than the caregiver's own payments were?",
+    prediction="Yes wherever the caregiver is unreliable: on held-out socialization transitions the ISR's "
+               "correlation with the true reward exceeds the payments' (regressing on the payments averages "
+               "zero-mean noise and scales misses away; false praise on random steps is unpredictable, so it "
+               "averages into a small constant), in every unreliable cell. With an exact caregiver the payments are "
+               "the true reward (correlation 1): the instrument's control.",
+    paper_set=("experiment.n_seeds=10", "experiment.socialization_steps=120832",
+               "experiment.autonomy_steps=120832"),
+    # The paper preset runs the full product at the paper's budgets: noise x miss x false praise, 36 cells.
+    paper_grid=("caregiver.noise=0,0.1,0.2,0.4", "caregiver.miss=0,0.25,0.5",
+                f"caregiver.false_reward=0,{false_reward_rate(0.1)},{false_reward_rate(0.25)}"),
+    paper_product=True,
+)
 
 def keys(df: pd.DataFrame) -> list[str]:
     """The caregiver factors the table's sweep varies, in :data:`FACTORS` order."""
@@ -136,14 +140,16 @@ def retention_tests(df: pd.DataFrame) -> list[Directional]:
 def _plot(both: pd.DataFrame, names: list[str], out: Path) -> Path:
     both = both[both["learned"]]
     cells = [(values, g) for values, g in both.groupby(names, sort=True)]
-    fig = Figure(figsize=(max(5.0, 1.0 + 0.9 * len(cells)), 3.8))
+    many = len(cells) > 10  # the paper preset's 36 cells: one rotated line per label
+    fig = Figure(figsize=(min(16.0, max(5.0, 1.0 + 0.9 * len(cells))), 4.6 if many else 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for j, (what, color, text) in enumerate((("paid", "#D55E00", "payments"), ("isr", "#0072B2", "ISR"))):
         stats = [mean_ci(g[what].dropna()) if len(g) else (np.nan,) * 3 for _, g in cells]
         m, lo, hi = (np.array(v, float) for v in zip(*stats, strict=True)) if stats else ([], [], [])
         x = np.arange(len(cells)) + (j - 0.5) * 0.38
         ax.bar(x, m, 0.38, yerr=np.nan_to_num([m - lo, hi - m]), capsize=3, color=color, label=text)
-    ax.set_xticks(np.arange(len(cells)), [cell_label(v, names).replace(", ", "\n") for v, _ in cells], fontsize=8)
+    labels = [cell_label(v, names) if many else cell_label(v, names).replace(", ", "\n") for v, _ in cells]
+    ax.set_xticks(np.arange(len(cells)), labels, fontsize=6 if many else 8, rotation=90 if many else 0)
     ax.set_ylabel("correlation with the true R_s (held out)")
     ax.set_ylim(0.0, 1.05)
     ax.legend(frameon=False, fontsize=8, title="mean and 95% CI over seeds that learned (a cell without any: no bar)",
