@@ -243,15 +243,16 @@ def test_the_two_goal_env_reports_each_goal_and_draws_both():
     env = TwoGoalEnv(render_mode="rgb_array", tile_size=8)
     env.reset(seed=1)
     seen = {"goal_green": 0, "goal_blue": 0}
-    for t in range(200):
-        action = int(two_goal.nearest_goal_policy(jax.random.key(t), env.state, env.params))
+    policy = jax.jit(two_goal.nearest_goal_policy)
+    for t in range(120):
+        action = int(policy(jax.random.key(t), env.state, env.params))
         _, reward, terminated, truncated, info = env.step(action)
         assert not terminated and info["goal_reached"] == (info["goal_green"] or info["goal_blue"])
         assert np.isclose(reward, 0.4 if info["goal_reached"] else info["extrinsic"])
         seen = {k: v + info[k] for k, v in seen.items()}
         if truncated:
             env.reset()
-    assert min(seen.values()) >= 10, seen
+    assert min(seen.values()) >= 6, seen
     frame = env.render()
     colours = {tuple(c) for c in frame.reshape(-1, 3)}
     assert (0, 255, 0) in colours and (0, 0, 255) in colours and frame.shape == (7 * 8, 7 * 8, 3)

@@ -418,7 +418,7 @@ def test_uniform_batches_regress_on_the_expected_payment_and_balanced_ones_weigh
     ratio = float((np.asarray(paid) == 0).sum() / (np.asarray(paid) > 0).sum())  # unrewarded per rewarded
     means = {}
     for sampling in ("uniform", "balanced"):
-        config = dataclasses.replace(FAST, sampling=sampling, n_updates=3000)
+        config = dataclasses.replace(FAST, sampling=sampling, n_updates=1200, batch_size=256)
         params, _, _ = train_isr(config, buf, jax.random.key(2))
         means[sampling] = float(np.mean(np.asarray(_predict(config, params, obs[entries], action[entries]))))
     expected = 0.4 / 3
