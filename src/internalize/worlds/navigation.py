@@ -107,6 +107,7 @@ def make_params(
     max_steps: int | None = None,
     goal_reward: float = 0.4,
     step_cost: float | None = None,
+    objects: int = 2,
 ) -> NavParams:
     """Validated parameters for the navigation world.
 
@@ -119,6 +120,8 @@ def make_params(
       max_steps: episode length; default ``4 * (size - 2) ** 2 // 5`` (20).
       goal_reward: social reward for reaching the goal (0.4).
       step_cost: cost of a forward action; default ``0.9 / max_steps`` (0.045).
+      objects: cells every layout needs besides blocks (the goal and the agent; the two-goal world's three), kept
+        free: ``n_blocks`` is at most the free cells minus this.
 
     Raises:
       ConfigError (a ValueError): its key the parameter, with the value and what is allowed.
@@ -131,20 +134,20 @@ def make_params(
     else:
         walls = parse_map(map, size=size, field="map")
     free = int((~walls).sum())
-    limit = min(MAX_BLOCKS, free - 2)
+    limit = min(MAX_BLOCKS, free - objects)
     if not isinstance(n_blocks, (int, np.integer)) or isinstance(n_blocks, bool) or not 0 <= n_blocks <= limit:
+        leaving = "the goal and the agent" if objects == 2 else f"its {objects} objects"
         raise ConfigError.must(
-            "n_blocks", f"an integer in 0..{limit} (at most {MAX_BLOCKS}, leaving the goal and the agent a cell each)",
-            n_blocks,
+            "n_blocks", f"an integer in 0..{limit} (at most {MAX_BLOCKS}, leaving {leaving} a cell each)", n_blocks,
         )
     if max_steps is None:
         max_steps = 4 * (size - 2) ** 2 // 5
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ConfigError.must("max_steps", "a positive integer", max_steps)
     if step_cost is None:
         step_cost = 0.9 / max_steps
     for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
-        if not isinstance(value, (int, float)) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ConfigError.must(name, "a finite number", value)
     return NavParams(
         fixed_walls=jnp.asarray(walls),
@@ -216,16 +219,23 @@ def sample_layout(key: jax.Array, params: NavParams) -> tuple[jax.Array, jax.Arr
     return layout
 
 
+def encode_cells(walls: jax.Array, goals: Sequence[tuple[jax.Array, int]], agent_pos: jax.Array,
+                 agent_dir: jax.Array) -> jax.Array:
+    """Full-grid minigrid encoding (size, size, 3) uint8 [y, x]: walls, each goal ``(pos, colour code)`` and the
+    agent with its direction."""
+    obj = jnp.where(walls, grid.WALL, grid.EMPTY)
+    colour = jnp.where(walls, grid.GREY, grid.RED)
+    enc = jnp.stack([obj, colour, jnp.zeros(walls.shape, jnp.int32)], axis=-1)
+    for pos, code in goals:
+        enc = enc.at[pos[1], pos[0]].set(jnp.array([grid.GOAL, code, 0]))
+    agent = jnp.stack([jnp.int32(grid.AGENT), jnp.int32(grid.RED), agent_dir.astype(jnp.int32)])
+    enc = enc.at[agent_pos[1], agent_pos[0]].set(agent)
+    return enc.astype(jnp.uint8)
+
+
 def encode(state: NavState) -> jax.Array:
     """Full-grid minigrid encoding (size, size, 3) uint8 [y, x]: walls, goal and the agent with its direction."""
-    shape = state.walls.shape
-    obj = jnp.where(state.walls, grid.WALL, grid.EMPTY)
-    colour = jnp.where(state.walls, grid.GREY, grid.RED)
-    enc = jnp.stack([obj, colour, jnp.zeros(shape, jnp.int32)], axis=-1)
-    enc = enc.at[state.goal_pos[1], state.goal_pos[0]].set(jnp.array([grid.GOAL, grid.GREEN, 0]))
-    agent = jnp.stack([jnp.int32(grid.AGENT), jnp.int32(grid.RED), state.agent_dir.astype(jnp.int32)])
-    enc = enc.at[state.agent_pos[1], state.agent_pos[0]].set(agent)
-    return enc.astype(jnp.uint8)
+    return encode_cells(state.walls, ((state.goal_pos, grid.GREEN),), state.agent_pos, state.agent_dir)
 
 
 class Navigation:

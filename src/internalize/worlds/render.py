@@ -243,16 +243,19 @@ def render_prosocial_frame(state: ProsocialState, tile_size: int = 32) -> np.nda
     return cells.transpose(0, 2, 1, 3, 4).reshape(size * tile_size, size * tile_size, 3)
 
 
-def render_prosocial_frames(states: ProsocialState, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
-    """Frames of a stacked prosocial state whose arrays share one leading axis (e.g. time); ``params`` unused."""
+def _each_frame(frame: Any, states: Any, *args: Any) -> list[np.ndarray]:
+    """``frame(state, *args)`` for each entry of a stacked state whose arrays share one leading (time) axis."""
     import jax  # local: the navigation renderer above needs no JAX
 
     host = jax.tree.map(np.asarray, states)
     if host.walls.ndim != 3:
         raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
-    return [
-        render_prosocial_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size) for t in range(host.walls.shape[0])
-    ]
+    return [frame(jax.tree.map(lambda a, t=t: a[t], host), *args) for t in range(host.walls.shape[0])]
+
+
+def render_prosocial_frames(states: ProsocialState, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
+    """Frames of a stacked prosocial state whose arrays share one leading axis (e.g. time); ``params`` unused."""
+    return _each_frame(render_prosocial_frame, states, tile_size)
 
 
 # --- The two-goal world ---------------------------------------------------------------------------------------
@@ -278,13 +281,7 @@ def render_two_goal_frame(state: Any, tile_size: int = 32, params: Any = None) -
 
 def render_two_goal_frames(states: Any, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
     """Frames of a stacked two-goal state whose arrays share one leading axis (e.g. time)."""
-    import jax
-
-    host = jax.tree.map(np.asarray, states)
-    if host.walls.ndim != 3:
-        raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
-    return [render_two_goal_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size)
-            for t in range(host.walls.shape[0])]
+    return _each_frame(render_two_goal_frame, states, tile_size)
 
 
 # --- The peer world of the empathy probe ---------------------------------------------------------------------
@@ -349,10 +346,4 @@ def render_peer_frame(state: Any, tile_size: int = 32, params: Any = None) -> np
 
 def render_peer_frames(states: Any, tile_size: int = 32, params: Any = None) -> list[np.ndarray]:
     """Frames of a stacked peer-world state whose arrays share one leading axis (e.g. time)."""
-    import jax
-
-    host = jax.tree.map(np.asarray, states)
-    if host.walls.ndim != 3:
-        raise ValueError(f"states: expected one leading (time) axis, got walls of shape {host.walls.shape}.")
-    return [render_peer_frame(jax.tree.map(lambda a, t=t: a[t], host), tile_size, params)
-            for t in range(host.walls.shape[0])]
+    return _each_frame(render_peer_frame, states, tile_size, params)

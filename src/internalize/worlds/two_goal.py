@@ -55,28 +55,16 @@ from flax import struct
 
 from internalize.agents.scripted import distance_to_goal, shortest_path_step
 from internalize.config_error import ConfigError
-from internalize.worlds import grid
+from internalize.worlds import grid, navigation
 from internalize.worlds.base import Channels
-from internalize.worlds.layouts import largest_component, parse_map
-from internalize.worlds.navigation import MAX_BLOCKS, _pick_cell, add_blocks
+from internalize.worlds.layouts import largest_component
+from internalize.worlds.navigation import NavParams, _pick_cell, add_blocks
 
 COLOURS = ("green", "blue")
 
 
-@struct.dataclass
-class TwoGoalParams:
-    """Everything that defines a two-goal world, as data; the fields are navigation's (``NavParams``)."""
-
-    fixed_walls: jax.Array
-    n_blocks: jax.Array
-    check_reachable: jax.Array
-    max_steps: jax.Array
-    step_cost: jax.Array
-    goal_reward: jax.Array
-
-    @property
-    def size(self) -> int:
-        return self.fixed_walls.shape[-1]
+#: Everything that defines a two-goal world, as data: navigation's parameters (``NavParams``), three objects kept free.
+TwoGoalParams = NavParams
 
 
 @struct.dataclass
@@ -115,41 +103,13 @@ def make_params(
     Raises:
       ConfigError (a ValueError): its key the parameter, with the value and what is allowed.
     """
-    if not isinstance(size, int) or not 5 <= size <= 15:
-        raise ConfigError.must("size", "an integer in 5..15 (border walls included)", size)
-    if map is None:
-        walls = np.zeros((size, size), dtype=bool)
-        walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
-    else:
-        walls = parse_map(map, size=size, field="map")
-        # Otherwise the redraw loop could never find a layout with both goals reachable.
-        if check_reachable and largest_component(~walls) < 3:
-            raise ConfigError.must("map", "a map with three free cells connected to each other (two goals, "
-                                   "the agent) when check_reachable is on", map)
-    free = int((~walls).sum())
-    limit = min(MAX_BLOCKS, free - 3)
-    if not isinstance(n_blocks, (int, np.integer)) or isinstance(n_blocks, bool) or not 0 <= n_blocks <= limit:
-        raise ConfigError.must(
-            "n_blocks", f"an integer in 0..{limit} (at most {MAX_BLOCKS}, leaving both goals and the agent a cell "
-            "each)", n_blocks,
-        )
-    if max_steps is None:
-        max_steps = 4 * (size - 2) ** 2 // 5
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ConfigError.must("max_steps", "a positive integer", max_steps)
-    if step_cost is None:
-        step_cost = 0.9 / max_steps
-    for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ConfigError.must(name, "a finite number", value)
-    return TwoGoalParams(
-        fixed_walls=jnp.asarray(walls),
-        n_blocks=jnp.asarray(n_blocks, jnp.int32),
-        check_reachable=jnp.asarray(check_reachable, bool),
-        max_steps=jnp.asarray(max_steps, jnp.int32),
-        step_cost=jnp.asarray(step_cost, jnp.float32),
-        goal_reward=jnp.asarray(goal_reward, jnp.float32),
-    )
+    params = navigation.make_params(n_blocks, map, size=size, check_reachable=check_reachable, max_steps=max_steps,
+                                    goal_reward=goal_reward, step_cost=step_cost, objects=3)
+    # Otherwise the redraw loop could never find a layout with both goals reachable.
+    if map is not None and check_reachable and largest_component(~np.asarray(params.fixed_walls)) < 3:
+        raise ConfigError.must("map", "a map with three free cells connected to each other (two goals, the agent) "
+                               "when check_reachable is on", map)
+    return params
 
 
 Layout = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]  # walls, green, blue, agent, direction
@@ -201,15 +161,8 @@ def _fresh(key: jax.Array, params: TwoGoalParams, counters: TwoGoalState | None 
 
 def encode(state: TwoGoalState) -> jax.Array:
     """Full-grid minigrid encoding (size, size, 3) uint8 [y, x]: walls, both goals and the agent."""
-    shape = state.walls.shape
-    obj = jnp.where(state.walls, grid.WALL, grid.EMPTY)
-    colour = jnp.where(state.walls, grid.GREY, grid.RED)
-    enc = jnp.stack([obj, colour, jnp.zeros(shape, jnp.int32)], axis=-1)
-    enc = enc.at[state.green_pos[1], state.green_pos[0]].set(jnp.array([grid.GOAL, grid.GREEN, 0]))
-    enc = enc.at[state.blue_pos[1], state.blue_pos[0]].set(jnp.array([grid.GOAL, grid.BLUE, 0]))
-    agent = jnp.stack([jnp.int32(grid.AGENT), jnp.int32(grid.RED), state.agent_dir.astype(jnp.int32)])
-    enc = enc.at[state.agent_pos[1], state.agent_pos[0]].set(agent)
-    return enc.astype(jnp.uint8)
+    goals = ((state.green_pos, grid.GREEN), (state.blue_pos, grid.BLUE))
+    return navigation.encode_cells(state.walls, goals, state.agent_pos, state.agent_dir)
 
 
 class TwoGoal:
