@@ -11,11 +11,17 @@ import pandas as pd
 import pytest
 
 from internalize.agents.isr import IsrConfig, encode_isr_input, isr_init_params
+from internalize.analysis import empathy_section as S
+from internalize.empathy import instrument as ins
 from internalize.empathy import probe as E
-from internalize.empathy.study import EmpathyStudy, run_empathy
+from internalize.empathy import study as study_module
+from internalize.empathy.study import EmpathyStudy, empathy_study, run_empathy
+from internalize.empathy.unit import EmpathyProbe
 from internalize.experiments.paper import QUICK_ISR, QUICK_LEARNER
 from internalize.experiments.reproduce import write_report
-from internalize.experiments.spec import WorldSpec, world
+from internalize.experiments.runner import Runner
+from internalize.experiments.spec import Experiment, WorldSpec, world
+from internalize.seeding import offset_seeds
 from internalize.worlds import grid
 from internalize.worlds.peer import SELF_CHANNEL, PeerNavigation, make_params
 
@@ -96,12 +102,18 @@ def test_bad_input_is_refused_with_the_field_named():
         make_params(2, similarity="twin")
     with pytest.raises(ValueError, match="view"):
         E.own_goal_model("bird's-eye")
-    with pytest.raises(ValueError, match="similarities"):
-        EmpathyStudy(similarities=("identical", "twin"))
-    with pytest.raises(ValueError, match="views"):
-        EmpathyStudy(views=("overhead",))
-    with pytest.raises(ValueError, match="isr.width"):
-        EmpathyStudy(isr_widths=(0.5, 2.0))
+    with pytest.raises(ValueError, match="^width: got 3.0; allowed: one of widths"):
+        EmpathyStudy(width=3.0)
+    with pytest.raises(ValueError, match="^widths: got"):
+        EmpathyStudy(widths=(1.0, 1.0))
+    with pytest.raises(ValueError, match="^isr: .* network 'reference' or 'mlp'"):
+        EmpathyStudy(isr=IsrConfig())
+    with pytest.raises(ValueError, match="^seeds: got"):
+        EmpathyStudy(seeds=(1,))
+    with pytest.raises(ValueError, match="^peer_rgb: .*three numbers"):
+        make_params(2, colours="rgb", peer_rgb=(11, 0, 0))
+    with pytest.raises(ValueError, match="^colours: "):
+        make_params(2, colours="hsv")
     with pytest.raises(ValueError, match="similarity"):
         WorldSpec("p", kind="peer", similarity="twin")
     with pytest.raises(ValueError, match="similarity"):
@@ -144,60 +156,75 @@ def test_isr_width_scales_the_network_and_is_refused_for_the_policy_network():
 
 
 @pytest.mark.expensive
-def test_a_quick_seeded_study_gives_an_index_per_similarity_with_cis_and_the_report_section(tmp_path):
-    # The probe alone (no autonomous phase, which the behaviour test below covers): 2 worlds and the positive
-    # control x 2 seeds.
-    study = EmpathyStudy(
-        views=("egocentric",), isr_widths=(1.0,), conditions=(), socialization_steps=4 * 1024,
-        autonomy_steps=1024, seeds=(0, 1), evaluation_episodes=0, n_stimuli=32, learner=QUICK_LEARNER,
-        isr=dataclasses.replace(QUICK_ISR, updates_fraction=3.0),
-    )
-    df = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
-    index = df[(df["phase"] == "empathy") & (df["metric"] == "empathy_index")]
-    isr = index[index["condition"] == "isr-width-1"]
-    assert sorted(isr["world"].unique()) == [f"peer-{s}-egocentric" for s in sorted(study.similarities)]
-    assert "kind" not in study.similarities, "a level whose stimuli cannot differ is not run by default"
-    assert (isr.groupby("world")["seed"].nunique() == 2).all()
-    own = df[(df["metric"] == "own_gap") & (df["condition"] == "isr-width-1")]
-    # The learner's own goal event is what the caregiver paid for: every ISR must rank it above its near miss.
-    assert (own["value"] > 0).all(), own
-    assert np.isfinite(isr["value"]).all()
-    # Preconditions are recorded per seed and model; the untrained ISR (the null) never meets them; an agent-kind
-    # peer's goal and near-miss stimuli always differ in input.
-    met = df[df["metric"] == "precondition_met"]
-    assert set(met["condition"]) == {"isr-width-1", "untrained", "positive-control"}
-    assert met["value"].isin([0.0, 1.0]).all()
-    # The learned positive control: its caregiver paid for the peer's goals too; one set of rows per seed, in the
-    # identical-peer world, and no behaviour rows of its own.
-    pc = index[index["condition"] == "positive-control"]
-    assert sorted(pc["world"]) == ["peer-identical-egocentric"] * 2
-    assert not df[(df["phase"] == "evaluation") & df["world"].eq("peer-identical-egocentric")
-                  & df["condition"].eq("positive-control")].shape[0]
-    assert (met.loc[met["condition"] == "untrained", "value"] == 0).all()
-    distinct = df[df["metric"] == "stimuli_distinct"].groupby("world")["value"].mean()
-    assert distinct["peer-identical-egocentric"] == 1.0 and distinct["peer-colour-egocentric"] == 1.0
-    assert (df.loc[df["metric"] == "n_rewarded", "value"] > 0).all()
-    calib = index[index["condition"].str.startswith("oracle")].groupby("condition")["value"].mean()
-    assert calib["oracle-own"] == 0.0 and calib["oracle-any"] == 1.0
-    # The study's time includes its sub-experiments' (socialization, ISR, ...), not only the probe's (here the
-    # ISRs are trained during the probe, as the runs have no ISR condition: counted once, in the probe's time).
-    from internalize.storage import read_json_verified
+def test_the_learned_controls_read_high_and_low_across_seeds():
+    """The positive control (its caregiver also paid for the peer's goals) reads >= 0.8 and the negative one
+    (explicit unpaid samples marked on the peer) <= 0.2 in the main cell, on every one of 6 seeds (the section's
+    bar is the mean over seeds), with their preconditions met; at seed offsets 0, 1000 and 2000 the positive
+    control read 0.90-1.12 and the negative one -0.009-0.020 per seed, with own gaps of 0.12-0.34."""
+    base = empathy_study("quick")
+    study = dataclasses.replace(base, seeds=offset_seeds(range(6)), widths=(1.0,), n_stimuli=64, n_checkpoints=2,
+                                isr=dataclasses.replace(base.isr, n_updates=3200))
+    samples = study_module._data(study, "exposed")
+    cells = study_module._Cells(study, [study_module.MAIN_CELL])
+    for peer, low, high in (("paid", 0.8, np.inf), ("unpaid", -np.inf, 0.2)):
+        trained = study_module._train(study, samples, peer, 1.0)
+        params = jax.tree.map(lambda x: x[:, -1], trained.params)
+        reading = ins.isr_reading(study.isr, params, np.asarray(trained.n_rewarded), trained.heldout_r[:, -1])
+        rows = ins.read(reading, cells.cells, study.seeds, study.thresholds())[study_module.MAIN_CELL]
+        index = [r["empathy_index"] for r in rows]
+        assert all(r["precondition_met"] == 1.0 for r in rows), (peer, rows)
+        assert all(low <= v <= high for v in index), (peer, index)
 
-    timings = read_json_verified(tmp_path / study.name / "manifest.json")["timings"]
-    subs = sum(sum(read_json_verified(m)["timings"].values())
-               for m in (tmp_path / study.name / "runs").glob("*/manifest.json"))
-    # Each manifest rounds its seconds to 3 decimals, so the two sums may differ by a few milliseconds.
-    assert timings["behaviour"] > 0 and timings["behaviour"] + timings["empathy"] >= subs - 0.01, (timings, subs)
-    # A rerun loads the finished study instead of recomputing it.
+
+@pytest.mark.expensive
+def test_a_small_study_runs_its_units_resumes_and_writes_its_section(tmp_path):
+    base = empathy_study("quick")
+    study = dataclasses.replace(base, seeds=(0, 1), n_steps=256, widths=(0.5, 1.0), n_checkpoints=2, n_stimuli=16,
+                                world_model_latents=(8,), world_model_updates=200, appearance_levels=2,
+                                identity_levels=2, isr=dataclasses.replace(base.isr, n_updates=200))
+    df = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
+    w = S.frame(df)
+    # Every model's factors read back from its label; the isr is read at every checkpoint in both arms.
+    assert {ins.parse_condition(c)["probe_model"] for c in df["condition"]} == {
+        "isr", "world-model", "positive-control", "negative-control", "untrained", "oracle-own", "oracle-any"}
+    isr = w[w["probe_model"] == "isr"]
+    assert sorted(isr["arm"].unique()) == ["exposed", "naive"]
+    assert sorted(isr.loc[isr["width"] == 1.0, "step"].unique()) == [100, 200]
+    assert sorted(isr.loc[isr["width"] == 0.5, "step"].unique()) == [200]
+    assert len(w[["appearance", "identity"]].drop_duplicates()) == 3  # (0, 0), (1, 0), (0, 1)
+    assert not w.loc[w["probe_model"] == "untrained", "met"].any()
+    assert (df.loc[df["metric"] == "world_model_mse", "value"] > 0).all()
+    # A rerun loads the finished study; a removed unit alone is recomputed, to the same rows.
     again = run_empathy(study, tmp_path, progress=False, log=lambda _: None)
     pd.testing.assert_frame_equal(again, df)
+    (tmp_path / "empathy" / "results.parquet").unlink()
+    (tmp_path / "empathy" / "units" / "controls.parquet").unlink()
+    logged = []
+    redone = run_empathy(study, tmp_path, progress=False, log=logged.append)
+    assert any("unit capacity done, loaded" in m for m in logged) and any("unit controls" in m and " s" in m
+                                                                           for m in logged)
+    pd.testing.assert_frame_equal(redone, df)
     report = write_report(tmp_path).read_text()
-    section = report[report.index("empathy probe"):]
-    for s in study.similarities:
-        assert f"peer-{s}-egocentric | isr-width-1 |" in section
-    assert "[" in section and "Predictions" in section and "verdict" in section
-    assert "empathy_index.png" in section
-    assert "empathy-identical-egocentric" not in report, "sub-experiments belong to the study, not the report"
+    section = report[report.index("Beyond the paper — empathy"):]
+    assert "Instrument controls" in section and "Predictions" in section and "empathy_index.png" in section
+
+
+@pytest.mark.expensive
+def test_the_probe_unit_scores_an_experiments_own_isr_with_its_null_and_calibrations(tmp_path):
+    w = WorldSpec("peer-identical-egocentric", kind="peer", n_blocks=2, similarity="identical", view="egocentric")
+    exp = Experiment(name="peer-probe", socialization_world=w, autonomy_worlds=(w,), conditions=(),
+                     socialization_steps=4 * 1024, autonomy_steps=1024, seeds=(0, 1), evaluation_episodes=0,
+                     learner=QUICK_LEARNER, isr=dataclasses.replace(QUICK_ISR, updates_fraction=3.0),
+                     probes=(EmpathyProbe(isr_widths=(1.0,), n_stimuli=32),))
+    df = Runner(exp, tmp_path, progress=False, log=lambda _: None).run()
+    probe = df[df["phase"] == "empathy"]
+    met = probe[probe["metric"] == "precondition_met"]
+    assert set(met["condition"]) == {"isr-width-1", "untrained"} and met["value"].isin([0.0, 1.0]).all()
+    assert (met.loc[met["condition"] == "untrained", "value"] == 0).all()
+    calib = probe[probe["condition"].str.startswith("oracle")].groupby("condition")["value"].mean()
+    assert calib["oracle-own"] == 0.0 and calib["oracle-any"] == 1.0
+    own = probe[(probe["metric"] == "own_gap") & (probe["condition"] == "isr-width-1")]
+    assert len(own) == 2 and np.isfinite(own["value"]).all()
 
 
 @pytest.mark.expensive

@@ -9,10 +9,9 @@ What this pins:
 * The same on the probe's real stimuli, scored by hand-built reward models with a constant baseline and a
   bonus for "the learner is the actor" (the learner's near miss earns more than the peer's); the expected
   index follows from which stimuli each component rewards.
-* ``analysis.empathy_section``'s verdicts: *supported* (predicted sign, two-sided paired p < 0.05),
-  *not supported (opposite effect)*, *not supported* (either sign, p >= 0.05, including just past the 0.05
-  boundary), *undetermined* (fewer than two seeds with a defined index); pairs are matched by seed, not row
-  order. Expected p-values come from ``scipy.stats.ttest_rel``.
+* ``analysis.empathy_section``: the instrument's controls gate the index predictions; a cell with fewer than 6
+  seeds meeting the preconditions is *not measurable*; predictions are per-seed slopes and paired arms, one-sided,
+  Holm-corrected; "no empathy" only by equivalence (TOST).
 """
 
 from __future__ import annotations
@@ -130,123 +129,6 @@ def test_index_on_stimuli_with_a_peer_near_miss_reward(stimuli):
     assert s.index == pytest.approx(1.0, abs=1e-6), f"index {s.index}, expected 1"
 
 
-# ---- verdicts -----------------------------------------------------------------------------------------
-
-def _pairs_with_t(t_target: float, mean_diff: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Three pairs whose differences are m + s * (-1, 0, 1): sd = s, t = m / (s / sqrt(3)), so s = m sqrt(3) / t."""
-    s = abs(mean_diff) * np.sqrt(3) / t_target
-    b = np.array([0.4, 0.55, 0.5])
-    return b + mean_diff + s * np.array([-1.0, 0.0, 1.0]), b
-
-
-def _check_row(row, a, b, seeds, verdict):
-    ref = sps.ttest_rel(a, b)
-    diff = float(np.mean(a) - np.mean(b))
-    assert row[-1] == verdict, f"verdict {row[-1]!r}, expected {verdict!r} (diff {diff:+.4f}, p {ref.pvalue:.4g})"
-    assert row[2] == S.fmt(diff), (row[2], diff)
-    assert row[3] == f"t({len(seeds) - 1}) = {S.fmt(float(ref.statistic))}", row[3]
-    assert row[4] == S.fmt(float(ref.pvalue)), (row[4], ref.pvalue)
-    assert row[5] == str(len(seeds)) and row[6] == S.seed_list(seeds)
-
-
-def test_verdict_supported_when_the_predicted_sign_is_significant():
-    a = np.array([0.50, 0.60, 0.70, 0.55, 0.65])
-    b = a - np.array([0.10, 0.12, 0.09, 0.11, 0.10])
-    assert sps.ttest_rel(a, b).pvalue < 0.001
-    _check_row(S._verdict("p", "x - y", a, b, [0, 1, 2, 3, 4]), a, b, [0, 1, 2, 3, 4], "supported")
-
-
-def test_verdict_opposite_effect_when_the_other_sign_is_significant():
-    a = np.array([0.50, 0.60, 0.70, 0.55, 0.65])
-    b = a + np.array([0.10, 0.12, 0.09, 0.11, 0.10])
-    _check_row(S._verdict("p", "x - y", a, b, [3, 5, 7, 9, 11]), a, b, [3, 5, 7, 9, 11],
-               "not supported (opposite effect)")
-
-
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_verdict_not_supported_when_not_significant(sign):
-    a = np.array([0.50, 0.60, 0.70, 0.55])
-    b = a - sign * np.array([0.20, -0.15, 0.05, 0.02])  # mean diff +-0.03, large spread: p ~ 0.7
-    assert sps.ttest_rel(a, b).pvalue > 0.5
-    _check_row(S._verdict("p", "x - y", a, b, [0, 1, 2, 3]), a, b, [0, 1, 2, 3], "not supported")
-
-
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-@pytest.mark.parametrize("factor, verdicts", [
-    (1.02, ("supported", "not supported (opposite effect)")),  # |t| just above the two-sided 5% critical value
-    (0.98, ("not supported", "not supported")),                # just below: two-sided p just above 0.05
-])
-def test_verdict_threshold_is_a_two_sided_p_of_0_05(sign, factor, verdicts):
-    t_crit = sps.t.isf(0.025, 2)  # df = 2 for three pairs
-    a, b = _pairs_with_t(factor * t_crit, mean_diff=sign * 0.1)
-    p = sps.ttest_rel(a, b).pvalue
-    assert (p < 0.05) == (factor > 1) and 0.04 < p < 0.06, p  # one-sided p would be ~0.025 either way
-    _check_row(S._verdict("p", "x - y", a, b, [0, 1, 2]), a, b, [0, 1, 2], verdicts[0 if sign > 0 else 1])
-
-
-def test_verdict_undetermined_below_two_seeds_and_pairs_matched_by_seed():
-    def frame(seeds: list, values: list) -> pd.DataFrame:
-        return pd.DataFrame({"seed": seeds, "value": values})
-
-    # Only seed 0 has a defined index on both sides: one pair, undetermined.
-    a, b, seeds = S._paired(frame([0, 1, 2], [0.5, np.nan, np.nan]), frame([0, 1, 2], [0.4, 0.3, np.nan]))
-    assert seeds == [0] and a.tolist() == [0.5] and b.tolist() == [0.4]
-    row = S._verdict("p", "x - y", a, b, seeds)
-    assert row[-1].startswith("undetermined") and row[2:5] == ("-", "-", "-") and row[5] == "1", row
-    assert S._verdict("p", "x - y", np.array([]), np.array([]), [])[-1].startswith("undetermined")
-    # Rows in different orders are paired by seed: differences 0.5, 1.0, 1.5 (seeds 0, 1, 2); t by scipy.
-    a, b, seeds = S._paired(frame([2, 0, 1], [3.5, 1.0, 2.0]), frame([0, 1, 2], [0.5, 1.0, 2.0]))
-    order = np.argsort(seeds)
-    assert (a - b)[order].tolist() == [0.5, 1.0, 1.5], (seeds, a, b)
-    row = S._verdict("p", "x - y", a, b, seeds)
-    _check_row(row, np.array([1.0, 2.0, 3.5]), np.array([0.5, 1.0, 2.0]), sorted(seeds), row[-1])
-    p = sps.ttest_rel([1.0, 2.0, 3.5], [0.5, 1.0, 2.0]).pvalue
-    assert row[-1] == ("supported" if p < 0.05 else "not supported"), (row[-1], p)
-
-
-def _prediction_table(unmet: dict) -> tuple[pd.DataFrame, dict]:
-    seeds = range(8)
-    rng = np.random.default_rng(0)
-    base = rng.normal(0.5, 0.2, 8)
-    cells = {("identical", "isr-width-1"): base + 0.3 + rng.normal(0, 0.02, 8),  # more similar: higher
-             ("kind", "isr-width-1"): base + rng.normal(0, 0.02, 8),
-             ("identical", "isr-width-0.5"): base + 0.5 + rng.normal(0, 0.02, 8)}  # smaller ISR: higher (opposite)
-    cells[("kind", "isr-width-1")][5] = np.nan  # one seed's index undefined: that pair is dropped
-    rows = []
-    for (sim, cond), v in cells.items():
-        for i, s in enumerate(seeds):
-            key = dict(experiment="e", condition=cond, world=f"peer-{sim}-egocentric", seed=s, phase="empathy",
-                       step=0, episode=np.nan)
-            rows += [key | dict(metric="empathy_index", value=float(v[i])),
-                     key | dict(metric="precondition_met", value=0.0 if s in unmet.get((sim, cond), ()) else 1.0)]
-    return pd.DataFrame(rows), cells
-
-
-def test_predictions_compare_the_right_arms_with_the_right_sign_on_the_seeds_that_meet_the_preconditions():
-    # identical vs kind at width 1 (prediction 1) and width 1 vs width 0.5 for the identical peer (prediction 2);
-    # seed 7 of the identical width-1 ISR misses a precondition: its index is not read.
-    df, cells = _prediction_table({("identical", "isr-width-1"): (7,)})
-    d = S._index_frame(df)
-    preds = {r[0][:2]: r for r in S._predictions(d, df, S._main_width(d))}
-    sim, cap = preds["1."], preds["2."]
-    kept = [0, 1, 2, 3, 4, 6]
-    a1, b1 = cells[("identical", "isr-width-1")][kept], cells[("kind", "isr-width-1")][kept]
-    _check_row(sim, a1, b1, kept, "supported")
-    assert sim[1] == "identical - kind, egocentric"
-    kept = list(range(7))
-    a2, b2 = cells[("identical", "isr-width-1")][kept], cells[("identical", "isr-width-0.5")][kept]
-    _check_row(cap, a2, b2, kept, "not supported (opposite effect)")
-    assert cap[1] == "width 1 - 0.5, identical peer, egocentric"
-    # Three more kind seeds miss a precondition: 3 pairs left, fewer than 6: not measurable, never a number.
-    df, _ = _prediction_table({("identical", "isr-width-1"): (7,), ("kind", "isr-width-1"): (0, 1, 2)})
-    d = S._index_frame(df)
-    sim = {r[0][:2]: r for r in S._predictions(d, df, S._main_width(d))}["1."]
-    assert sim[-1].startswith("not measurable") and sim[2:5] == ("-", "-", "-") and sim[5] == "3"
-    table = next(b for b in S.empathy_section(df, Path(tempfile.mkdtemp())) if isinstance(b, S.Table))
-    kind = next(r for r in table.rows if r[0] == "peer-kind-egocentric")
-    assert kind[2].startswith("not measurable (5 of 8 seeds") and kind[4] == "5/8"
-
-
 def test_the_own_gaps_bootstrap_bound_resamples_the_matched_stimuli():
     from internalize.empathy.unit import own_gap_ci_low
 
@@ -262,28 +144,97 @@ def test_the_own_gaps_bootstrap_bound_resamples_the_matched_stimuli():
     assert own_gap_ci_low({"learner_goal": near + rng.normal(0, 0.05, 200), "learner_near": near}, seed=1) < 0
 
 
-def _with_positive_control(df: pd.DataFrame, level: float) -> pd.DataFrame:
-    rng = np.random.default_rng(6)
+# ---- the study's section: controls, preconditions, predictions -----------------------------------------
+
+CELLS = [(a, 0.0) for a in (0.0, 0.25, 0.5, 0.75, 1.0)] + [(0.0, i) for i in (0.25, 0.5, 0.75, 1.0)]
+SEEDS = range(8)
+
+
+def _study_table(index, unmet=(), controls=(1.0, 0.0), widths=(0.5, 1.0, 2.0)) -> pd.DataFrame:
+    """A synthetic study table: ``index(model, arm, width, a, i, step, seed)``; ``unmet`` (model, a, i, seed)
+    tuples miss a precondition; the learned controls read ``controls`` (positive, negative) in the main cell."""
     rows = []
-    for s in range(8):
-        key = dict(experiment="e", condition="positive-control", world="peer-identical-egocentric", seed=s,
-                   phase="empathy", step=0, episode=np.nan)
-        rows += [key | dict(metric="empathy_index", value=level + rng.normal(0, 0.03)),
-                 key | dict(metric="precondition_met", value=1.0)]
-    return pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
+
+    def add(model, width, arm, a, i, step, seed, value, met=1.0):
+        cond = f"{model};width={width:g};arm={arm};appearance={a:g};identity={i:g}"
+        key = dict(experiment="empathy", condition=cond, world="peer-rgb-allocentric", seed=seed, phase="empathy",
+                   step=step, episode=np.nan)
+        metrics = {"empathy_index": value, "precondition_met": met, "own_gap": 0.3, "peer_gap": 0.3 * value,
+                   "vicarious_gap": 0.01 * (seed + 1), "self_other_distance": a + (1 - i) * 0.1,
+                   "event_alignment": 0.9, "linear_cka": 0.8, "input_distance": a + (1 - i), "own_gap_ci_low": 0.2}
+        rows.extend(key | dict(metric=m, value=float(v)) for m, v in metrics.items())
+
+    rng = np.random.default_rng(0)
+    for s in SEEDS:
+        for a, i in CELLS:
+            for w in widths:
+                for step in ((1000, 2000) if w == 1.0 else (2000,)):
+                    for arm in (("exposed", "naive") if w == 1.0 else ("exposed",)):
+                        met = 0.0 if ("isr", a, i, s) in unmet else 1.0
+                        add("isr", w, arm, a, i, step, s, index("isr", arm, w, a, i, step, s) + rng.normal(0, .01),
+                            met)
+            for model, level in zip(("positive-control", "negative-control"), controls, strict=True):
+                add(model, 1.0, "exposed", a, i, 2000, s, level + rng.normal(0, 0.02))
+            add("oracle-own", 0, "exposed", a, i, 0, s, 1.0 if i == 1.0 else 0.0)
+            add("oracle-any", 0, "exposed", a, i, 0, s, 1.0)
+    return pd.DataFrame(rows)
 
 
-def test_a_positive_control_that_reads_low_voids_the_index_predictions():
-    df, _ = _prediction_table({})
-    text = lambda blocks: " ".join(b.text for b in blocks if isinstance(b, S.Text))  # noqa: E731
-    preds = lambda blocks: [r for b in blocks if isinstance(b, S.Table) and b.headers[0] == "prediction"  # noqa: E731
-                            for r in b.rows]
-    good = S.empathy_section(_with_positive_control(df, 1.0), Path(tempfile.mkdtemp()))
-    assert "Learned positive control passed" in text(good)
-    assert [r[-1] for r in preds(good)][:2] == ["supported", "not supported (opposite effect)"]
-    low = _with_positive_control(df, 0.3)
-    ok, sentence = S.positive_control(S._index_frame(low))
-    assert ok is False and "FAILED" in sentence and "n = 8" in sentence
-    bad = S.empathy_section(low, Path(tempfile.mkdtemp()))
-    assert all(r[-1] == "not measurable (the positive control failed)" for r in preds(bad) if r[0][:2] in ("1.", "2."))
-    assert S.positive_control(S._index_frame(df))[0] is None
+def _index(model, arm, width, a, i, step, seed):
+    # Falls with appearance (distance), rises with the marker, rises with capacity, higher early and when naive.
+    return 0.6 - 0.4 * a + 0.3 * i + 0.05 * np.log2(width) + (0.1 if step == 1000 else 0) + (
+        0.1 if arm == "naive" else 0) + 0.01 * seed
+
+
+def _blocks(df):
+    blocks = S.empathy_section(df, Path(tempfile.mkdtemp()))
+    text = " ".join(b.text for b in blocks if isinstance(b, S.Text))
+    tables = [b for b in blocks if isinstance(b, S.Table)]
+    return text, tables
+
+
+def test_predictions_read_per_seed_slopes_and_paired_arms_with_holm_and_the_right_verdicts():
+    df = _study_table(_index)
+    w = S.frame(df)
+    preds = {p.split(" ")[0]: t for p, _, t in S.predictions(w, 1.0)}
+    # Appearance: per-seed slopes of the index on the appearance level, fitted directly.
+    isr = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & (w["width"] == 1.0) & w["final"]]
+    slopes = [np.polyfit(g["appearance"], g["index"], 1)[0] for _, g in isr[isr["identity"] == 0].groupby("seed")]
+    assert preds["3."].effect == pytest.approx(np.mean(slopes)) and preds["3."].effect < -0.3
+    assert preds["3."].p == pytest.approx(sps.ttest_1samp(slopes, 0.0, alternative="less").pvalue)
+    for key in ("3.", "4.", "5.", "7a.", "7b."):
+        assert preds[key].verdict == "supported", (key, preds[key])
+        assert preds[key].p_holm >= preds[key].p
+    assert preds["6."] is None  # no world model: not testable here
+    text, tables = _blocks(df)
+    assert "Instrument controls passed" in text
+    pred_rows = {r[0].split(" ")[0]: r for r in tables[-1].rows}
+    assert pred_rows["3."][-1] == "supported" and pred_rows["6."][-1] == "not testable here"
+
+
+def test_a_learned_control_that_misreads_voids_the_index_predictions():
+    for controls in ((0.3, 0.0), (1.0, 0.6)):
+        text, tables = _blocks(_study_table(_index, controls=controls))
+        assert "Instrument controls FAILED" in text and "FAILED." in text
+        rows = {r[0].split(" ")[0]: r for r in tables[-1].rows}
+        for key in ("2.", "3.", "4.", "5.", "7a.", "7b."):
+            assert rows[key][-1] == "not measurable (controls failed)", rows[key]
+        assert rows["1."][-1] == "supported"  # a latent reading, not the index
+
+
+def test_a_cell_where_fewer_than_6_seeds_meet_the_preconditions_is_not_measurable():
+    unmet = {("isr", 0.5, 0.0, s) for s in (0, 1, 2)}
+    _, tables = _blocks(_study_table(_index, unmet=unmet))
+    table = next(t for t in tables if "appearance" in t.headers)
+    cells = {(r[0], r[1], r[2], r[3]): r for r in table.rows}
+    row = cells[("isr", "exposed", "0.5", "0")]
+    assert row[5] == "not measurable (5 of 8 seeds)" and row[6] == "5/8"
+    assert cells[("isr", "exposed", "0.25", "0")][5].startswith("0.")
+
+
+def test_no_empathy_is_claimed_only_by_equivalence():
+    flat = lambda *args: 0.01 * (args[-1] % 3 - 1)  # noqa: E731 - an index of 0 +- 0.01 everywhere
+    text, _ = _blocks(_study_table(flat))
+    assert "TOST" in text and "equivalent to 0" in text
+    text, _ = _blocks(_study_table(_index))
+    assert "equivalent to 0" not in text

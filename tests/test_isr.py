@@ -372,14 +372,16 @@ def test_bad_config_and_missing_data_are_clear_errors():
 
 
 def _all_preset_experiments():
-    from internalize.empathy.study import empathy_study
-    from internalize.experiments.paper import EXPERIMENTS, paper_experiment
+    from internalize.experiments.paper import EXPERIMENTS, QUICK_ISR, QUICK_LEARNER, paper_experiment
+    from internalize.experiments.spec import Experiment, WorldSpec
 
     for preset in ("quick", "paper"):
         for name in EXPERIMENTS:
             yield f"{name}/{preset}", paper_experiment(name, preset)
-        for exp in empathy_study(preset).experiments():
-            yield f"{exp.name}/{preset}", exp
+    for view in ("egocentric", "allocentric"):  # a peer-world experiment, as a user's file writes one
+        w = WorldSpec(f"peer-identical-{view}", kind="peer", similarity="identical", view=view)
+        yield f"peer-{view}", Experiment(name=f"peer-{view}", socialization_world=w, autonomy_worlds=(w,),
+                                         learner=QUICK_LEARNER, isr=QUICK_ISR)
 
 
 @pytest.mark.expensive
@@ -404,6 +406,11 @@ def test_isr_and_policy_see_identically_scaled_observations_in_every_world():
         seen.add((exp.socialization_world.kind, policy_scale))
     assert {kind for kind, _ in seen} == {"navigation", "prosocial", "peer"}, seen
     assert ("peer", 0.1) in seen and ("navigation", 1.0 / 255.0) in seen, seen
+    # The empathy study trains its reward models on the peer world's observations at the same scale.
+    from internalize.empathy.study import empathy_study
+    from internalize.worlds.peer import PeerNavigation
+
+    assert empathy_study("quick").isr.obs_scale == PeerNavigation.obs_scale
 
 
 @pytest.mark.expensive

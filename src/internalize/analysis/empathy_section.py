@@ -1,15 +1,19 @@
-"""The report's section for the ``empathy`` study: index vs similarity, capacity and view; the behaviour.
+"""The report's section for the ``empathy`` study: the instrument's controls first, then the predictions.
 
-Each prediction of the empathy hypothesis is tested as a paired comparison across seeds (the same seeds and
-held-out layouts in both arms) and stated with its verdict: *supported* when the difference has the predicted
-sign with p < 0.05, *not supported* otherwise, *undetermined* with fewer than two seeds where the index is
-defined (it is undefined for an ISR that does not reward the learner's own goal event).
+Reads the study's table (``empathy.study``; rows labelled ``probe_model;width=W;arm=A;appearance=a;identity=i``,
+``step`` = the model's training updates). Order, as an instrument is read:
 
-An index is read only where the probe's preconditions hold for that seed and model (``precondition_met``: enough
-rewarded training data, a held-out fit, an own gap clearly above 0, peer stimuli distinct from their controls;
-``empathy.unit``). A cell, or a paired comparison, with fewer than :data:`MIN_SEEDS` such seeds is *not measurable*,
-never an index near 0. Hand-built calibration models have no preconditions; the untrained ISR (the null) never
-meets them, and its gaps are shown as what an index reads before any learning.
+1. Controls. The hand-built calibrations must read exactly 0 (``oracle-own``) and 1 (``oracle-any``) wherever the
+   self-goal and other-goal stimuli differ; the learned positive control (its caregiver paid for the peer's goals
+   too) must read at least :data:`POSITIVE_BAR` and the learned negative control (explicit unpaid samples marked
+   on the peer) at most :data:`NEGATIVE_BAR` in the main cell (the peer as it looked while taught), each on at
+   least :data:`MIN_SEEDS` seeds that meet the preconditions. If a learned control fails, no index prediction is
+   read: the instrument is broken and the section says so.
+2. Preconditions (``empathy.instrument``): an index is read only on the seeds where they hold; a cell with fewer
+   than :data:`MIN_SEEDS` such seeds is *not measurable*, never an index near 0.
+3. Predictions, stated before their results, one directional test each across seeds (``analysis.directional``),
+   Holm-corrected together; "no empathy" only by an equivalence test (TOST) of the main cell's index to 0 within
+   the study's margin.
 """
 
 from __future__ import annotations
@@ -20,211 +24,272 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from internalize.analysis import directional as dr
 from internalize.analysis import plots
-from internalize.analysis.blocks import Block, Image, Table, Text, fmt, seed_list
-from internalize.analysis.stats import bootstrap_ci, paired_ttest
+from internalize.analysis.blocks import Block, Image, Table, Text, fmt
+from internalize.analysis.stats import bootstrap_ci
 
-SIMILARITY_ORDER = ("identical", "colour", "kind")
-VIEW_ORDER = ("egocentric", "allocentric")
-ALPHA = 0.05
-MIN_SEEDS = 6  # seeds meeting the preconditions, at least, before a cell's index or a comparison is read
-POSITIVE_BAR = 0.8  # the learned positive control (paid for the peer's goals too) must read at least this
-
-
-def positive_control(d: pd.DataFrame) -> tuple[bool | None, str]:
-    """Whether the learned positive control reads high in every view it ran in (None: it did not run), and the
-    sentence that says so: per world, its index over the seeds that meet the preconditions."""
-    pc = d[d["condition"] == "positive-control"]
-    if pc.empty:
-        return None, "Learned positive control: not run; nothing shows that the index can read a peer's reward."
-    parts, ok = [], True
-    for world, g in pc.groupby("world", sort=True):
-        v = g["value"].to_numpy(float)
-        v = v[np.isfinite(v)]
-        if v.size < MIN_SEEDS:
-            ok = False
-            parts.append(f"{world}: not measurable ({v.size} of {len(g)} seeds meet the preconditions)")
-            continue
-        b = bootstrap_ci(v, level=0.95)
-        ok &= b.mean >= POSITIVE_BAR
-        parts.append(f"{world}: {fmt(b.mean)} [{fmt(b.low)}, {fmt(b.high)}], n = {v.size}")
-    head = ("Learned positive control passed" if ok else "Learned positive control FAILED: the instrument cannot be "
-            "shown to see a peer's reward, so no index below is evidence either way")
-    return ok, (f"{head} (an ISR whose caregiver also paid for the peer's goals must read an index of at least "
-                f"{POSITIVE_BAR:g}): " + "; ".join(parts) + ".")
+MIN_SEEDS = dr.MIN_SEEDS
+POSITIVE_BAR = 0.8
+NEGATIVE_BAR = 0.2
+MARGIN = 0.2  # the equivalence margin of "no empathy": |index| < MARGIN
+FACTORS = ("probe_model", "width", "arm", "appearance", "identity")
 
 
-def _parse(world: str) -> tuple[str, str]:
-    parts = str(world).split("-")
-    return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "peer" else (str(world), "")
+def _parse(label: str) -> tuple:
+    head, *rest = str(label).split(";")
+    parts = dict(p.split("=", 1) for p in rest if "=" in p)
+    return (head, float(parts.get("width", "nan")), parts.get("arm", ""), float(parts.get("appearance", "nan")),
+            float(parts.get("identity", "nan")))
 
 
-def _index_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (condition, world, seed) of the index, with similarity, view and ISR width columns."""
-    d = df[(df["phase"] == "empathy") & (df["metric"] == "empathy_index")].copy()
+def frame(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, cell, checkpoint, seed) with the factors as columns and one column per metric;
+    ``index`` is the empathy index where the preconditions hold, else NaN; ``final`` marks the last checkpoint."""
+    d = df[df["phase"] == "empathy"]
     if d.empty:
-        raise ValueError("no empathy_index rows (phase 'empathy'): the probe did not run")
-    met = df[(df["phase"] == "empathy") & (df["metric"] == "precondition_met")]
-    met = met[["world", "condition", "seed", "value"]].rename(columns={"value": "met"})
-    d = d.merge(met, on=["world", "condition", "seed"], how="left")
-    # Calibration models are hand-built: nothing to learn, no precondition. Every other model's index is read only
-    # where its seed met them.
-    d["recorded"] = d["met"].notna() | d["condition"].str.startswith("oracle")
-    d["met"] = d["met"].fillna(d["condition"].str.startswith("oracle").astype(float))
-    d["raw"] = d["value"]
-    d["value"] = d["value"].where(d["met"] > 0.5)
-    d[["similarity", "view"]] = [_parse(w) for w in d["world"]]
-    d["width"] = [float(c.rsplit("-", 1)[1]) if c.startswith("isr-width-") else np.nan for c in d["condition"]]
-    return d
+        raise ValueError("no empathy rows (phase 'empathy'): the study did not run")
+    wide = d.pivot_table(index=["condition", "seed", "step"], columns="metric", values="value",
+                         aggfunc="first").reset_index()
+    wide[list(FACTORS)] = pd.DataFrame([_parse(c) for c in wide["condition"]], index=wide.index)
+    met = wide.get("precondition_met", pd.Series(0.0, index=wide.index)).fillna(0) > 0.5
+    wide["met"] = met
+    wide["index"] = wide["empathy_index"].where(met)
+    last = wide.groupby("condition")["step"].transform("max")
+    wide["final"] = wide["step"] == last
+    return wide
 
 
-def _main_width(d: pd.DataFrame) -> float:
-    widths = sorted(d["width"].dropna().unique())
-    return 1.0 if 1.0 in widths else widths[len(widths) // 2]
+def _main_cell(w: pd.DataFrame) -> tuple[float, float]:
+    return float(w["appearance"].max()), 0.0
 
 
-def _ci(v: np.ndarray) -> tuple[str, int]:
+def _pick(w: pd.DataFrame, model: str, cell: tuple[float, float] | None = None, *, arm: str = "exposed",
+          width: float | None = None, final: bool = True) -> pd.DataFrame:
+    keep = (w["probe_model"] == model) & (w["arm"] == arm)
+    if cell is not None:
+        keep &= np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])
+    if width is not None:
+        keep &= np.isclose(w["width"], width)
+    if final:
+        keep &= w["final"]
+    return w[keep].sort_values("seed")
+
+
+def _ci(v: np.ndarray) -> str:
+    v = np.asarray(v, float)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return "undefined", 0
+        return "–"
+    if v.size == 1 or np.all(v == v[0]):
+        return fmt(float(v[0]))
     b = bootstrap_ci(v, level=0.95)
-    return f"{fmt(b.mean)} [{fmt(b.low)}, {fmt(b.high)}]", int(v.size)
+    return f"{fmt(b.mean)} [{fmt(b.low)}, {fmt(b.high)}]"
 
 
-def _figure(d: pd.DataFrame, width: float, out: Path) -> Path:
-    """(a) index vs similarity at the main width; (b) index vs ISR width for the identical peer; per view."""
-    fig = Figure(figsize=(9.0, 3.6))
-    ax_s, ax_w = fig.subplots(1, 2)
-    views = [v for v in VIEW_ORDER if v in set(d["view"])]
-    sims = [s for s in SIMILARITY_ORDER if s in set(d["similarity"])]
-    widths = sorted(d["width"].dropna().unique())
-    for j, view in enumerate(views):
-        offset = (j - (len(views) - 1) / 2) * 0.1
-        for ax, xs, pick in ((ax_s, sims, lambda x: (d["similarity"] == x) & (d["width"] == width)),
-                             (ax_w, widths, lambda x: (d["similarity"] == sims[0]) & (d["width"] == x))):
-            means, lows, highs, pos = [], [], [], []
-            for i, x in enumerate(xs):
-                v = d.loc[pick(x) & (d["view"] == view), "value"].to_numpy(float)
-                v = v[np.isfinite(v)]
-                if v.size:
-                    b = bootstrap_ci(v, level=0.95)
-                    means.append(b.mean), lows.append(b.mean - b.low), highs.append(b.high - b.mean)
-                    pos.append(i + offset)
-            label = view if pos else f"{view} (index undefined)"
-            ax.errorbar(pos, means, yerr=[lows, highs], marker="o", capsize=4, label=label)
-    ax_s.set_xticks(range(len(sims)), sims)
-    ax_s.set_xlabel("peer similarity")
-    ax_s.set_title(f"ISR width {width:g}")
-    ax_w.set_xticks(range(len(widths)), [f"{w:g}" for w in widths])
-    ax_w.set_xlabel("ISR width (capacity)")
-    ax_w.set_title(f"{sims[0]} peer" if sims else "")
-    for ax in (ax_s, ax_w):
+def controls(w: pd.DataFrame) -> tuple[bool, list[str]]:
+    """Whether the instrument passed its controls, and one sentence per control."""
+    cell = _main_cell(w)
+    out, ok = [], True
+    distinct = w[w["input_distance"] > 0]
+    for model, target in (("oracle-own", 0.0), ("oracle-any", 1.0)):
+        v = distinct.loc[distinct["probe_model"] == model, "empathy_index"].to_numpy(float)
+        good = v.size > 0 and bool(np.all(v == target))
+        ok &= good
+        out.append(f"Calibration {model} (index {target:g} by construction): "
+                   f"{'exactly ' + fmt(target) if good else 'FAILED, read ' + _ci(v)} on {v.size} cell x seed "
+                   "readings where self and other differ in input.")
+    for model, bar, above in (("positive-control", POSITIVE_BAR, True), ("negative-control", NEGATIVE_BAR, False)):
+        g = _pick(w, model, cell)
+        v = g["index"].dropna().to_numpy(float)
+        if g.empty:
+            ok = False
+            out.append(f"Learned {model}: not run; the instrument is not validated.")
+            continue
+        if v.size < MIN_SEEDS:
+            ok = False
+            out.append(f"Learned {model}: not measurable ({v.size} of {len(g)} seeds meet the preconditions).")
+            continue
+        mean = float(v.mean())
+        good = mean >= bar if above else mean <= bar
+        ok &= good
+        out.append(f"Learned {model} ({'at least' if above else 'at most'} {bar:g}): {_ci(v)}, n = {v.size}: "
+                   f"{'passed' if good else 'FAILED'}.")
+    null = _pick(w, "untrained", cell)
+    if not null.empty:
+        out.append(f"Untrained null (fresh parameters, never read as an index): own gap {_ci(null['own_gap'])}, "
+                   f"peer gap {_ci(null['peer_gap'])}.")
+    return ok, out
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3 or np.ptp(x[keep]) == 0:
+        return float("nan")
+    return float(np.polyfit(x[keep], y[keep], 1)[0])
+
+
+def _per_seed_slopes(g: pd.DataFrame, x: str, y: str = "index") -> np.ndarray:
+    return np.asarray([_slope(s[x].to_numpy(float), s[y].to_numpy(float)) for _, s in g.groupby("seed")])
+
+
+def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Directional | None]]:
+    """(prediction, how it is tested, its test or None where it is not testable here), Holm-corrected."""
+    cell = _main_cell(w)
+    main = _pick(w, "isr", cell, width=width)
+    isr = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & np.isclose(w["width"], width) & w["final"]]
+    appearance = isr[isr["identity"] == 0]
+    identity = isr[(isr["appearance"] == 0) & (isr["identity"] < 1)]
+    varied = isr[isr["input_distance"] > 0]
+    widths = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & w["final"] & np.isclose(w["appearance"], cell[0])
+               & np.isclose(w["identity"], cell[1])].assign(log2w=lambda d: np.log2(d["width"]))
+    course = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & np.isclose(w["width"], width)
+               & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])]
+    first = course[course["step"] == course["step"].min()].sort_values("seed")
+    naive = _pick(w, "isr", cell, arm="naive", width=width)
+    zeros = np.zeros(len(main))
+    latents = sorted(w.loc[w["probe_model"] == "world-model", "width"].unique())
+    latent = latents[-1] if latents else None
+    wmodel = _pick(w, "world-model", cell, width=latent) if latent else main.iloc[:0]
+    tests: list[tuple[str, str, dr.Directional | None]] = [
+        ("0. The ISR rewards the peer's goal reaching", "index > 0, main cell",
+         dr.paired("index", main["index"].to_numpy(float), zeros)),
+        ("1. Self and other share a latent code: the goal event moves the ISR's penultimate layer the same way "
+         "whoever acts", "event alignment > 0, main cell",
+         dr.paired("alignment", main["event_alignment"].where(main["met"]), zeros)),
+        ("2. The closer the codes, the higher the index", "per-seed slope of the index on self-other distance "
+         "< 0, across the cells", dr.paired("latent", _per_seed_slopes(varied, "self_other_distance"),
+                                            np.zeros(varied["seed"].nunique()), greater=False)),
+        ("3. A peer that looks more like the learner gets a higher index", "per-seed slope of the index on the "
+         "appearance level (0 = the learner's colour) < 0", dr.paired(
+             "appearance", _per_seed_slopes(appearance, "appearance"), np.zeros(appearance["seed"].nunique()),
+             greater=False)),
+        ("4. The more the peer carries the self-marker, the higher the index", "per-seed slope of the index on "
+         "the identity level in [0, 1) > 0", dr.paired("identity", _per_seed_slopes(identity, "identity"),
+                                                       np.zeros(identity["seed"].nunique()))),
+        ("4b. Watching the peer reach the goal is rewarded (vicarious)", "vicarious gap > 0, main cell",
+         dr.paired("vicarious", main["vicarious_gap"].where(main["met"]), zeros)),
+        ("5. A more capable ISR gives a higher index", "per-seed slope of the index on log2(width) > 0, main cell",
+         dr.paired("capacity", _per_seed_slopes(widths, "log2w"), np.zeros(widths["seed"].nunique()))
+         if widths["width"].nunique() >= 3 else None),
+        ("6. Reward models on world-model latents show it too", f"index > 0, main cell, world model of latent "
+         f"size {latent:g}" if latent else "not run: no world model in this study",
+         dr.paired("world model", wmodel["index"].to_numpy(float), np.zeros(len(wmodel))) if latent else None),
+        ("7a. Spill-over is trained away: the index falls during training (exposed arm)", "index at the first "
+         "checkpoint > at the last, main cell", dr.paired("time course", first["index"].to_numpy(float),
+                                                          main["index"].to_numpy(float))
+         if len(first) == len(main) else None),
+        ("7b. Unpaid peer goals train it away: a naive ISR's index is higher", "naive - exposed, main cell, "
+         "last checkpoint", dr.paired("exposure", naive["index"].to_numpy(float), main["index"].to_numpy(float))
+         if len(naive) == len(main) and len(main) else None),
+    ]
+    tested = dr.holm([t for _, _, t in tests if t is not None])
+    it = iter(tested)
+    return [(p, how, next(it) if t is not None else None) for p, how, t in tests]
+
+
+def _figure(w: pd.DataFrame, width: float, out: Path) -> Path:
+    fig = Figure(figsize=(12.0, 3.4))
+    axes = fig.subplots(1, 4)
+    cell = _main_cell(w)
+
+    def line(ax, g: pd.DataFrame, x: str, label: str) -> None:
+        pts = [(k, b) for k, s in g.groupby(x) if (v := s["index"].dropna().to_numpy(float)).size >= MIN_SEEDS
+               for b in [bootstrap_ci(v, level=0.95)]]
+        if pts:
+            xs = [k for k, _ in pts]
+            ax.errorbar(xs, [b.mean for _, b in pts], yerr=[[b.mean - b.low for _, b in pts],
+                                                            [b.high - b.mean for _, b in pts]],
+                        marker="o", capsize=3, label=label)
+
+    for model, arm in (("isr", "exposed"), ("isr", "naive"), ("positive-control", "exposed"),
+                       ("negative-control", "exposed")):
+        g = w[(w["probe_model"] == model) & (w["arm"] == arm) & w["final"] & np.isclose(w["width"], width)]
+        line(axes[0], g[g["identity"] == 0], "appearance", f"{model} ({arm})")
+        line(axes[1], g[(g["appearance"] == 0) & (g["identity"] < 1)], "identity", f"{model} ({arm})")
+    g = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & w["final"] & np.isclose(w["appearance"], cell[0])
+          & np.isclose(w["identity"], cell[1])]
+    line(axes[2], g.assign(log2w=np.log2(g["width"])), "log2w", "isr (exposed)")
+    for arm in ("exposed", "naive"):
+        g = w[(w["probe_model"] == "isr") & (w["arm"] == arm) & np.isclose(w["width"], width)
+              & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])]
+        line(axes[3], g, "step", f"isr ({arm})")
+    for ax, xlabel in zip(axes, ("appearance (0 = learner's colour, 1 = as taught)", "identity (self-marker on peer)",
+                                 "log2 ISR width", "ISR updates"), strict=True):
+        ax.set_xlabel(xlabel, fontsize=8)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.axhline(1, color="grey", lw=0.8, ls=":")  # "as if it were itself"
-        low, high = ax.get_ylim()
-        ax.set_ylim(min(low, -0.1), max(high, 1.1))  # on the index's own scale: 0 none, 1 as for oneself
-    ax_s.set_ylabel("empathy index (95% bootstrap CI)")
-    ax_s.legend(fontsize=8)
+        ax.axhline(1, color="grey", lw=0.8, ls=":")
+    axes[0].set_ylabel("empathy index (95% CI)")
+    for ax in (axes[0], axes[3]):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     return plots._save(fig, out)
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    both = a[["seed", "value"]].merge(b[["seed", "value"]], on="seed", suffixes=("_a", "_b"))
-    both = both[np.isfinite(both["value_a"]) & np.isfinite(both["value_b"])]
-    return both["value_a"].to_numpy(float), both["value_b"].to_numpy(float), both["seed"].astype(int).tolist()
-
-
-def _verdict(prediction: str, label: str, a: np.ndarray, b: np.ndarray, seeds: list[int],
-             why: str = "index undefined for most seeds", min_seeds: int = 2) -> tuple:
-    if len(seeds) < 2:
-        return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
-                f"undetermined ({why})")
-    if len(seeds) < min_seeds:
-        return (prediction, label, "-", "-", "-", str(len(seeds)), seed_list(seeds),
-                f"not measurable (fewer than {min_seeds} seeds meet the preconditions in both arms)")
-    t = paired_ttest(a, b, seeds=seeds)
-    diff = t.mean_a - t.mean_b
-    verdict = "supported" if diff > 0 and t.p < ALPHA else (
-        "not supported (opposite effect)" if diff < 0 and t.p < ALPHA else "not supported")
-    return (prediction, label, fmt(diff), f"t({t.df:.0f}) = {fmt(t.t)}", fmt(t.p), str(len(seeds)),
-            seed_list(seeds), verdict)
-
-
-def _predictions(d: pd.DataFrame, df: pd.DataFrame, width: float) -> list[tuple]:
-    rows = []
-    at = lambda **kw: d[np.logical_and.reduce([d[k] == v for k, v in kw.items()])]  # noqa: E731 - a local row filter
-    sims = [s for s in SIMILARITY_ORDER if s in set(d["similarity"])]
-    views = [v for v in VIEW_ORDER if v in set(d["view"])]
-    widths = sorted(d["width"].dropna().unique())
-    for view in views:
-        if len(sims) >= 2:
-            rows.append(_verdict("1. a more similar peer gets a higher index", f"{sims[0]} - {sims[-1]}, {view}",
-                                 *_paired(at(similarity=sims[0], view=view, width=width),
-                                          at(similarity=sims[-1], view=view, width=width)), min_seeds=MIN_SEEDS))
-        if len(widths) >= 2:
-            rows.append(_verdict("2. a more capable ISR gives a higher index",
-                                 f"width {widths[-1]:g} - {widths[0]:g}, {sims[0]} peer, {view}",
-                                 *_paired(at(similarity=sims[0], view=view, width=widths[-1]),
-                                          at(similarity=sims[0], view=view, width=widths[0])), min_seeds=MIN_SEEDS))
-    if len(views) == 2:
-        rows.append(_verdict("3. where self is only a marker (allocentric) the index is higher",
-                             f"allocentric - egocentric, {sims[0]} peer",
-                             *_paired(at(similarity=sims[0], view="allocentric", width=width),
-                                      at(similarity=sims[0], view="egocentric", width=width)), min_seeds=MIN_SEEDS))
-    ev = df[(df["phase"] == "evaluation") & (df["metric"] == "peer_goals_per_episode")]
-    for world in sorted(ev["world"].unique()):
-        a, b = ev[(ev["world"] == world) & (ev["condition"] == "isr")], ev[(ev["world"] == world)
-                                                                         & (ev["condition"] == "none")]
-        if len(a) and len(b):
-            rows.append(_verdict("4. without the caregiver, the ISR learner lets the peer reach more goals",
-                                 f"isr - none, peer goals/episode, {world}", *_paired(a, b),
-                                 why="fewer than 2 seeds with both conditions"))
-    return rows
-
-
 def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
-    d = _index_frame(df)
-    width = _main_width(d)
+    w = frame(df)
+    isr_widths = sorted(w.loc[w["probe_model"] == "isr", "width"].unique())
+    width = 1.0 if 1.0 in isr_widths else isr_widths[len(isr_widths) // 2]
+    cell = _main_cell(w)
     out: list[Block] = [Text(
-        "Hypothesis: a learnt reward model trained only on the learner's own goal reaching also rewards a similar "
-        "agent's goal reaching, the more so the more similar the agent and the more capable the model. Each "
-        "seed's ISR scores matched held-out stimuli: the learner stepping onto the goal, the peer stepping onto "
-        "it (the two agents' poses swapped), and both agents' near misses (same cell, turned away). Empathy "
-        "index = (R(peer goal) - R(peer near)) / (R(learner goal) - R(learner near)): 0 = the peer's success "
-        "is worth nothing, 1 = as much as one's own; undefined where the ISR does not reward the learner's own "
-        "goal above its near miss. Calibration rows (hand-built rewards of index 0 and 1) check the measure.")]
-    control_ok, control_text = positive_control(d)
-    out.append(Text(control_text))
-    out.append(Image("Empathy index vs peer similarity and vs ISR capacity (mean over seeds, 95% bootstrap CI)",
-                     _figure(d, width, fig_dir / "empathy_index.png")))
+        "Question: does a reward model trained only on the caregiver's payments for the learner's own goal "
+        "reaching also reward another agent's goal reaching, and when? Prediction (the empathy hypothesis): yes, "
+        "the more so the more the other resembles the learner in looks and in identity cues, the closer their "
+        "latent codes, and the more capable the model; unpaid sight of the other's goals trains it away. "
+        "Empathy index = (R(peer goal) - R(peer near)) / (R(learner goal) - R(learner near)) on matched held-out "
+        "stimuli: 0 = the peer's success is worth nothing, 1 = as much as one's own.")]
+    ok, lines = controls(w)
+    out.append(Text(("Instrument controls passed. " if ok else "Instrument controls FAILED: no index prediction "
+                     "below is evidence either way. ") + " ".join(lines)))
     rows = []
-    parts = df[(df["phase"] == "empathy")]
-    for (world, cond), g in d.groupby(["world", "condition"], sort=True):
-        ci, n = _ci(g["value"].to_numpy(float))
-        n_met = int((g["met"] > 0.5).sum())
-        if not g["recorded"].any():  # a probe run by an earlier version, before preconditions were recorded
-            ci = "not measurable (preconditions not recorded: rerun the probe with --force)"
-        elif n_met < MIN_SEEDS and not cond.startswith("oracle"):
-            ci = f"not measurable ({n_met} of {len(g)} seeds meet the preconditions)"
-        extra = parts[(parts["world"] == world) & (parts["condition"] == cond)].groupby("metric")["value"]
-        mean, low = extra.mean(), extra.min()
-        rows.append((world, cond, ci, f"{n}/{len(g)}", f"{n_met}/{len(g)}", fmt(mean.get("own_gap")),
-                     fmt(mean.get("peer_gap")), fmt(mean.get("isr_heldout_corr")), fmt(low.get("n_rewarded"))))
-    out += [Text("Index per world and reward model, read only on the seeds that meet the preconditions (n = seeds "
-                 f"with an index / seeds; a model with fewer than {MIN_SEEDS} such seeds is not measurable). Gaps "
-                 "and r are means over all seeds; rewarded = the fewest rewarded training transitions of a seed."),
-            Table(("world", "reward model", "index, mean [95% CI]", "n", "preconditions met", "own gap", "peer gap",
-                   "ISR held-out r", "rewarded"), tuple(rows))]
-    preds = _predictions(d, df, width)
-    if control_ok is False:  # an instrument that fails its positive control reads no index prediction
-        preds = [(*r[:-1], "not measurable (the positive control failed)") if r[0][:2] in ("1.", "2.", "3.") else r
-                 for r in preds]
-    out += [Text(f"Predictions (paired over seeds, ISR width {width:g} unless stated; supported = predicted "
-                 f"sign with p < {ALPHA})."),
-            Table(("prediction", "comparison", "mean difference", "paired t", "p", "n", "seeds", "verdict"),
-                  tuple(preds))]
-    ev = df[(df["phase"] == "evaluation") & (df["metric"] == "peer_goals_per_episode")]
-    if not ev.empty:
-        out.append(Image("Peer's goals per held-out episode after the caregiver left (68% bootstrap CI)",
-                         plots.bars(ev, "peer_goals_per_episode", fig_dir / "empathy_behaviour.png")))
+    for (model, arm, a, i), g in w[w["final"] & (np.isclose(w["width"], width) | w["probe_model"].str.startswith(
+            "oracle"))].groupby(["probe_model", "arm", "appearance", "identity"], sort=True):
+        if model.startswith("oracle") or model == "untrained":
+            continue
+        n_met = int(g["met"].sum())
+        index = _ci(g["index"]) if n_met >= MIN_SEEDS else f"not measurable ({n_met} of {len(g)} seeds)"
+        rows.append((model, arm, f"{a:g}", f"{i:g}", fmt(float(g["input_distance"].mean())), index,
+                     f"{n_met}/{len(g)}", _ci(g["vicarious_gap"]), _ci(g["self_other_distance"]),
+                     _ci(g["event_alignment"]), _ci(g["linear_cka"])))
+    main_rows = []
+    for (model, arm, wd), g in w[w["final"] & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])
+                                 ].groupby(["probe_model", "arm", "width"], sort=True):
+        n_met = int(g["met"].sum())
+        index = _ci(g["index"]) if n_met >= MIN_SEEDS else f"not measurable ({n_met} of {len(g)} seeds)"
+        size = "–" if model.startswith("oracle") else (f"latent {wd:g}" if model == "world-model" else f"{wd:g}")
+        main_rows.append((model, arm, size, index, f"{n_met}/{len(g)}", _ci(g["own_gap"]),
+                          _ci(g.get("isr_heldout_corr", g["own_gap"] * np.nan)), _ci(g["event_alignment"]),
+                          _ci(g["linear_cka"])))
+    out += [Text(f"Main cell (appearance {cell[0]:g}, identity {cell[1]:g}: the peer as it looked while the caregiver "
+                 "taught), every model at its last checkpoint; width = ISR width, or a world model's latent size."),
+            Table(("model", "arm", "width", "index, mean [95% CI]", "preconditions met", "own gap", "held-out r",
+                   "event alignment", "linear CKA"), tuple(main_rows))]
+    out.append(Image("Empathy index along the continua, against capacity and during training (seeds meeting the "
+                     "preconditions; 95% bootstrap CI)", _figure(w, width, fig_dir / "empathy_index.png")))
+    out += [Text(f"Every cell, at ISR width {width:g}, last checkpoint (input distance: self-goal vs peer-goal in "
+                 f"the model's input; index over the seeds meeting the preconditions, not measurable below "
+                 f"{MIN_SEEDS}; latents on the penultimate layer). Main cell: appearance {cell[0]:g}, identity "
+                 f"{cell[1]:g}."),
+            Table(("model", "arm", "appearance", "identity", "input distance", "index, mean [95% CI]",
+                   "preconditions met", "vicarious gap", "self-other distance", "event alignment", "linear CKA"),
+                  tuple(rows))]
+    preds = predictions(w, width)
+    table = []
+    for p, how, t in preds:
+        if t is None:
+            table.append((p, how, "–", "–", "–", "–", "not testable here"))
+            continue
+        index_based = not p.startswith(("1.", "4b."))  # those two read latents or rewards, not the index
+        verdict = t.verdict if ok or not index_based else "not measurable (controls failed)"
+        table.append((p, how, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", fmt(t.p), fmt(t.p_holm),
+                      "/".join(str(n) for n in t.n), verdict))
+    out += [Text("Predictions, one-sided tests across seeds (the seed is the unit; slopes fitted per seed), Holm-"
+                 "corrected over the tested ones."),
+            Table(("prediction", "test", "effect [95% CI]", "p", "p (Holm)", "n", "verdict"), tuple(table))]
+    main = _pick(w, "isr", cell, width=width)
+    eq = dr.holm([dr.equivalent("no empathy", main["index"].to_numpy(float), 0.0, MARGIN)])[0]  # its own family
+    eq_verdict = eq.verdict if eq.measurable else "not measurable"
+    out.append(Text(f"No empathy (the main cell's index within ±{MARGIN:g} of 0, TOST): mean {fmt(eq.effect)} "
+                    f"[{fmt(eq.ci_low)}, {fmt(eq.ci_high)}], p = {fmt(eq.p)}: "
+                    f"{'equivalent to 0' if eq_verdict == 'supported' else eq_verdict}."))
     return out

@@ -54,7 +54,7 @@ from internalize.worlds.navigation import _pick_cell
 from internalize.worlds.peer import SELF_CHANNEL, SIMILARITIES, VIEWS, PeerNavigation, PeerParams, make_state
 
 KINDS = ("learner_goal", "peer_goal", "learner_near", "peer_near")
-#: A reward model on stimuli: (obs (n, H, W, C) uint8, action (n,) int32, mark (n, H, W) bool) -> (n,) float.
+#: A reward model on stimuli: (obs (n, H, W, C) float32, action (n,) int32, mark (n, H, W) bool) -> (n,) float.
 RewardModel = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 
@@ -63,7 +63,8 @@ class Stimuli(NamedTuple):
 
     Attributes:
       states: kind -> batched ``PeerState`` (leading axis n).
-      obs: kind -> (n, H, W, C) uint8, the learner's observation.
+      obs: kind -> (n, H, W, C) float32, the learner's observation before rounding to the uint8 image (the same
+        values for integer codes; fractional ones when a peer's ``peer_rgb`` or ``peer_self`` is between levels).
       mark: kind -> (n, H, W) bool, the actor's cell in that observation.
       action: (n,) int32, the actor's action (forward) -- the same in every kind.
       view: the observation view the stimuli were rendered in.
@@ -118,7 +119,7 @@ def _one(key: jax.Array, params: PeerParams):
         "learner_near": make_state(walls, goal, p, d_near, q, dq),
         "peer_near": make_state(walls, goal, q, dq, p, d_near),
     }
-    rendered = {k: world.observe_marked(s, params, p) for k, s in states.items()}
+    rendered = {k: world.observe_values(s, params, p) for k, s in states.items()}
     return states, {k: o for k, (o, _) in rendered.items()}, {k: m for k, (_, m) in rendered.items()}, valid
 
 
@@ -148,6 +149,47 @@ def build_stimuli(params: PeerParams, key: jax.Array, n: int) -> Stimuli:
         return jax.tree.map(lambda x: x[keep], tree)
 
     return Stimuli(take(states), take(obs), take(mark), jnp.full((n,), grid.FORWARD, jnp.int32), params.view)
+
+
+def _render(states: Any, params: PeerParams, at_peer: bool) -> tuple[jax.Array, jax.Array]:
+    world = PeerNavigation()
+    return jax.vmap(lambda s: world.observe_values(s, params, s.peer_pos if at_peer else s.agent_pos))(states)
+
+
+_render_jit = jax.jit(_render, static_argnums=2)
+
+
+def rerender(stimuli: Stimuli, params: PeerParams) -> Stimuli:
+    """The same states and actors seen under other world params of the same view (a peer of another colour or
+    self-marker value, ``peer_rgb`` / ``peer_self``): only the observations change."""
+    if params.view != stimuli.view:
+        raise ValueError(f"params: view {params.view!r} differs from the stimuli's {stimuli.view!r}.")
+    obs, mark = {}, {}
+    for k in KINDS:
+        obs[k], mark[k] = _render_jit(stimuli.states[k], params, k.startswith("peer"))
+    return Stimuli(stimuli.states, obs, mark, stimuli.action, stimuli.view)
+
+
+def observe_stimuli(stimuli: Stimuli, params: PeerParams) -> tuple[dict[str, jax.Array], dict[str, jax.Array],
+                                                                   jax.Array]:
+    """"Observe" stimuli: the peer_goal and peer_near states with the *learner* acting neutrally (turning left,
+    marked at its own cell) while the peer faces the goal or turns away. Returns (obs, mark) dicts keyed
+    ``observe_goal`` / ``observe_near`` and the (n,) actions; R(observe_goal) - R(observe_near) is the
+    vicarious gap."""
+    obs, mark = {}, {}
+    for kind, source in (("observe_goal", "peer_goal"), ("observe_near", "peer_near")):
+        obs[kind], mark[kind] = _render_jit(stimuli.states[source], params, False)
+    return obs, mark, jnp.full((stimuli.n,), grid.LEFT, jnp.int32)
+
+
+def input_distance(stimuli: Stimuli, obs_scale: float = 1.0) -> float:
+    """Mean L2 distance between each learner-goal stimulus and its peer-goal twin in a model's input (observation
+    times ``obs_scale``, and the mark as 0/1): 0 when self and other are indistinguishable."""
+    mark = {k: stimuli.mark[k].astype(jnp.float32)[..., None] for k in ("learner_goal", "peer_goal")}
+    diff = [(stimuli.obs["learner_goal"] - stimuli.obs["peer_goal"]) * obs_scale,
+            mark["learner_goal"] - mark["peer_goal"]]
+    sq = sum(jnp.sum(jnp.square(d).reshape(stimuli.n, -1), axis=1) for d in diff)
+    return float(jnp.mean(jnp.sqrt(sq)))
 
 
 def check_stimuli(stimuli: Stimuli) -> None:

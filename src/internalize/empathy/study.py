@@ -1,220 +1,327 @@
-"""The ``empathy`` study: does an ISR reward another agent's goal reaching, and does that change behaviour?
+"""The ``empathy`` study: does a learnt reward model reward *another* agent's goal reaching, and when?
 
-Beyond the paper. For every peer similarity level x observation view (``internalize.worlds.peer``) it runs one
-ordinary :class:`~internalize.experiments.spec.Experiment` -- socialization with the goal caregiver, the ISR, an
-autonomous phase with and without the ISR (the behavioural consequence: does the ISR-driven learner let the
-peer reach goals, ``peer_goals_per_episode``?) and the empathy probe unit (``empathy.unit``: ISRs of several
-widths scored on matched held-out stimuli) -- into ``OUT/<name>/runs/<name>-<similarity>-<view>/``. The study
-gathers their probe and behaviour rows into one table, ``OUT/<name>/``, which the report's empathy section reads.
+Beyond the paper. The study is an instrument, validated before it is read (``analysis.empathy_section``):
 
-The learned positive control (``positive_control``): per view, one more experiment in the identical-peer world whose
-caregivers pay for the learner's goals *and* for the peer's (``peer_goal``); its ISR, probed on the same stimuli
-(condition ``positive-control``), must read an index near 1, or the instrument cannot see a peer's reward when there
-is one and the study says so.
+Data. Per seed, a scripted epsilon-greedy shortest-path learner (``empathy.data``) acts in the allocentric peer
+world with the ``rgb`` colour encoding (``worlds.peer``), where self and other differ only in colour and in the
+self-marker channel; the peer is blue while the caregiver teaches, so the input weights of both colours are
+trained. Two arms: ``exposed`` (the peer walks to the goal and takes it, unpaid, in view) and ``naive`` (it walks
+at random and never enters the goal).
 
-Randomness: every sub-experiment derives from its seeds as any experiment does; the stimuli from keys no
-training phase uses (``empathy.unit.stimulus_key``).
+Models (``probe_model``; ``empathy.reward_model``, the ISR's network and optimizer): ``isr`` -- trained on the
+learner's own paid and unpaid samples, at every width of ``widths`` (capacity, the same update budget for every
+width) in the exposed arm and at ``width`` in the naive arm, read at ``n_checkpoints`` points of training (the
+time course); the controls at ``width``, exposed: ``positive-control`` (the caregiver also pays for the peer's
+goals: peer samples marked on the peer, paid), ``negative-control`` (the same peer samples, never paid: explicit
+negatives), ``untrained`` (fresh parameters: the null); and the hand-built calibrations ``oracle-own`` (index 0)
+and ``oracle-any`` (index 1).
+
+Stimuli: each seed's held-out layouts along two continua (``empathy.instrument``): appearance (the peer's colour
+from the learner's red to the taught blue, ``appearance_levels`` steps, identity 0) and identity (the self-marker's
+value on the peer, ``identity_levels`` steps, appearance 0).
+
+World models (``world-model``; ``empathy.world_model``): per latent size in ``world_model_latents``, a next-observation
+predictor trained without reward on the exposed arm's data, and a reward head on its frozen code, trained like an
+ISR; its rows carry the latent size as ``width``.
+
+Units (each computed once, resumable): ``capacity`` (the exposed isr at every width), ``naive``, ``controls``,
+``world-model``.
+Randomness: a seed's data, training and stimuli derive from ``key(seed)`` by fixed tags.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
+import numpy as np
 import pandas as pd
 
+from internalize.agents.isr import isr_init_params
 from internalize.agents.isr_config import IsrConfig
-from internalize.agents.ppo_config import PPOConfig
-from internalize.empathy.unit import EmpathyProbe
+from internalize.empathy import instrument as ins
+from internalize.empathy import probe as stim
+from internalize.empathy import reward_model as rm
+from internalize.empathy import world_model as wm
+from internalize.empathy.data import collect
+from internalize.empathy.unit import stimulus_key
 from internalize.experiments.identity import identity, identity_fields
-from internalize.experiments.paper import PAPER_PHASE, PAPER_SEEDS, QUICK_ISR, QUICK_LEARNER, QUICK_PHASE
-from internalize.experiments.results import ResultsStore
-from internalize.experiments.runner import Runner
-from internalize.experiments.spec import Experiment, WorldSpec, dataclass_from_dict, learner_config
+from internalize.experiments.paper import PAPER_SEEDS
+from internalize.experiments.results import ResultsStore, rows_frame
+from internalize.experiments.spec import dataclass_from_dict
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as env_seed_offset
-from internalize.social.caregiver import Caregiver
 from internalize.worlds.kinds import PEER_BLOCKS
-from internalize.worlds.peer import SIMILARITIES, VIEWS
+from internalize.worlds.peer import SELF_CHANNEL, PeerParams, make_params
 
-#: Behavioural metrics copied from the sub-experiments' evaluations.
-BEHAVIOUR = ("goals_per_episode", "peer_goals_per_episode", "peer_blocked_per_episode")
+WORLD = "peer-rgb-allocentric"
+MAIN_CELL = ins.Cell(1.0, 0.0)
+UNITS = ("capacity", "naive", "controls", "world-model")
+_TAG_DATA = {"exposed": 1, "naive": 2}
+_TAG_TRAIN, _TAG_INIT, _TAG_WORLD = 3, 4, 5
 
 
-def _choices(name: str, values: tuple, allowed: tuple) -> None:
-    if not values or len(set(values)) != len(values) or any(v not in allowed for v in values):
-        raise ValueError(f"{name}: got {values!r}; allowed: distinct values among {' | '.join(allowed)}.")
+def _isr() -> IsrConfig:
+    return IsrConfig(network="reference", encoding="onehot", batch_size=64, n_updates=4000, obs_scale=0.1,
+                     self_channel=SELF_CHANNEL)
 
 
 @dataclass(frozen=True)
 class EmpathyStudy:
-    """The empathy study as data; validated at construction (see the module docstring).
-
-    Attributes:
-      name: output sub-directory and table label.
-      similarities: peer similarity levels (identical | colour | kind; kind is not run by default).
-      views: observation views (egocentric | allocentric).
-      isr_widths, n_stimuli: the probe of every sub-experiment (``empathy.unit.EmpathyProbe``); ``isr.width``, the
-        behaviour run's ISR, must be among the widths.
-      conditions: autonomous-phase conditions for the behavioural consequence (none | isr | caregiver).
-      n_blocks / peer_noise: the peer world's random blocks and the peer's random-action probability.
-      positive_control: run the learned positive control (see the module docstring).
-      socialization_steps / autonomy_steps / seeds / evaluation_episodes / learner / isr / chunk_rollouts: as in
-        :class:`~internalize.experiments.spec.Experiment`, for every sub-experiment.
-    """
+    """The empathy study as data; validated at construction (see the module docstring)."""
 
     name: str = "empathy"
-    title: str = "Empathy probe: does the ISR reward another agent's goal reaching?"
-    # A ball (similarity "kind") has no heading, so its peer-goal and peer-near stimuli are the same input and its
-    # index can never be read (the probe's stimuli_distinct precondition): not run unless asked for.
-    similarities: tuple[str, ...] = ("identical", "colour")
-    views: tuple[str, ...] = VIEWS
-    isr_widths: tuple[float, ...] = (0.25, 1.0, 4.0)
-    conditions: tuple[str, ...] = ("none", "isr")
+    title: str = "Empathy: does a learnt reward model reward another agent's goal reaching?"
+    seeds: tuple[int, ...] = PAPER_SEEDS + tuple(range(1244, 1250))
     n_blocks: int = PEER_BLOCKS
-    peer_noise: float = 0.2
-    socialization_steps: int = PAPER_PHASE
-    autonomy_steps: int = PAPER_PHASE
-    seeds: tuple[int, ...] = PAPER_SEEDS
-    evaluation_episodes: int = 100
+    peer_noise: float = field(default=0.2, metadata={"help": "the exposed arm's peer: random-action probability"})
+    epsilon: float = field(default=0.2, metadata={"help": "the scripted learner's random-action probability"})
+    n_envs: int = field(default=16, metadata={"help": "parallel worlds of the data source"})
+    n_steps: int = field(default=2048, metadata={"help": "steps of each world: n_envs * n_steps samples per seed"})
+    widths: tuple[float, ...] = field(default=(0.25, 0.5, 1.0, 2.0, 4.0), metadata={"help": "ISR capacities"})
+    width: float = field(default=1.0, metadata={"help": "the width of the naive arm, the controls and the time "
+                                                "course; one of widths"})
+    isr: IsrConfig = field(default_factory=_isr, metadata={"help": "the reward models' network and training "
+                                                          "(n_updates: the budget of every model)"})
+    n_checkpoints: int = field(default=8, metadata={"help": "points of training each isr is read at"})
+    world_model_latents: tuple[int, ...] = field(default=(16, 64), metadata={"help": (
+        "latent sizes of the world models whose frozen codes get a reward head (empty: none)")})
+    world_model_updates: int = field(default=4000, metadata={"help": "updates of each world model"})
+    appearance_levels: int = 6
+    identity_levels: int = 6
     n_stimuli: int = 256
-    learner: PPOConfig = field(default_factory=learner_config)
-    isr: IsrConfig = field(default_factory=lambda: IsrConfig(network="reference", encoding="onehot"))
-    chunk_rollouts: int = 10
+    min_rewarded: int = 1000
+    min_heldout_r: float = 0.9
+    min_own_gap: float = 0.1
+    equivalence_margin: float = field(default=0.2, metadata={"help": "|index| below this is 'no empathy' (TOST)"})
     figures: tuple[str, ...] = ("empathy",)
-    positive_control: bool = True
 
     def __post_init__(self) -> None:
-        _choices("similarities", self.similarities, SIMILARITIES)
-        _choices("views", self.views, VIEWS)
-        if self.conditions:  # empty = no autonomous phase: the probe alone
-            _choices("conditions", self.conditions, ("none", "isr", "caregiver"))
-        if len(self.seeds) < 2:
-            raise ValueError(f"seeds: got {self.seeds!r}; allowed: at least 2 seeds (CIs and paired tests).")
-        for exp in self.experiments():  # validates worlds, budgets, seeds and the probe now, before anything runs
-            del exp
+        def bad(name: str, allowed: str) -> ValueError:
+            return ValueError(f"{name}: got {getattr(self, name)!r}; allowed: {allowed}.")
 
-    def world(self, similarity: str, view: str) -> WorldSpec:
-        return WorldSpec(f"peer-{similarity}-{view}", kind="peer", n_blocks=self.n_blocks, similarity=similarity,
-                         view=view, peer_noise=self.peer_noise)
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
+            raise bad("seeds", "at least 2 distinct seeds (CIs and paired tests)")
+        if not self.widths or len(set(self.widths)) != len(self.widths) or any(
+                not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 < w <= 64 for w in self.widths):
+            raise bad("widths", "distinct numbers in (0, 64]")
+        if self.width not in self.widths:
+            raise bad("width", f"one of widths {self.widths!r}")
+        if self.isr.network not in ("reference", "mlp"):
+            raise bad("isr", "an IsrConfig with network 'reference' or 'mlp' (latents are read from them)")
+        if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in self.world_model_latents):
+            raise bad("world_model_latents", "positive integers")
+        for name, low in (("n_envs", 1), ("n_steps", 1), ("n_checkpoints", 2), ("appearance_levels", 2),
+                          ("world_model_updates", 100),
+                          ("identity_levels", 2), ("n_stimuli", 4), ("min_rewarded", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise bad(name, f"an integer >= {low}")
+        if self.isr.n_updates is None or self.isr.n_updates % self.n_checkpoints:
+            raise bad("isr", f"an IsrConfig whose n_updates is a multiple of n_checkpoints ({self.n_checkpoints})")
+        for name in ("peer_noise", "epsilon"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise bad(name, "a probability in [0, 1]")
+        self.world_params("exposed")  # validates the world now, before anything runs
 
-    def experiment(self, similarity: str, view: str) -> Experiment:
-        w = self.world(similarity, view)
-        return Experiment(
-            name=f"{self.name}-{similarity}-{view}", title=f"{self.title} ({w.name})", socialization_world=w,
-            autonomy_worlds=(w,), conditions=self.conditions, socialization_steps=self.socialization_steps,
-            autonomy_steps=self.autonomy_steps, seeds=self.seeds, evaluation_episodes=self.evaluation_episodes,
-            learner=self.learner, isr=self.isr, chunk_rollouts=self.chunk_rollouts, figures=("empathy-run",),
-            probes=(EmpathyProbe(isr_widths=self.isr_widths, n_stimuli=self.n_stimuli),),
-        )
+    # --- the world and the cells ------------------------------------------------------------------------------
 
-    def control(self, view: str) -> Experiment:
-        """The learned positive control of ``view``: the identical peer, a caregiver paying for the learner's goals
-        and one paying for the peer's; socialization, its ISR and the probe (no autonomous phase)."""
-        w = self.world("identical", view)
-        return Experiment(
-            name=f"{self.name}-positive-control-{view}", title=f"{self.title} (positive control, {w.name})",
-            socialization_world=w, autonomy_worlds=(w,), conditions=(), socialization_steps=self.socialization_steps,
-            autonomy_steps=self.autonomy_steps, seeds=self.seeds, evaluation_episodes=0, learner=self.learner,
-            isr=self.isr, chunk_rollouts=self.chunk_rollouts, figures=("empathy-run",),
-            caregiver=(Caregiver(event="goal"), Caregiver(event="peer_goal")),
-            probes=(EmpathyProbe(isr_widths=(self.isr.width,), n_stimuli=self.n_stimuli, label="positive-control"),),
-        )
+    def world_params(self, arm: str) -> PeerParams:
+        """The data world of ``arm``: exposed (the blue peer takes goals) or naive (it walks at random, never
+        entering the goal)."""
+        naive = arm == "naive"
+        return make_params(self.n_blocks, similarity="colour", view="allocentric", colours="rgb",
+                           peer_noise=1.0 if naive else self.peer_noise, peer_enters_goal=not naive)
 
-    def experiments(self) -> list[Experiment]:
-        controls = [self.control(v) for v in self.views] if self.positive_control else []
-        return [self.experiment(s, v) for s in self.similarities for v in self.views] + controls
+    def cells(self) -> list[ins.Cell]:
+        """The appearance continuum at identity 0, then the identity continuum at appearance 0. The main cell,
+        :data:`MAIN_CELL` (1, 0), shows the peer as it looked while the caregiver taught."""
+        a = [ins.Cell(float(x), 0.0) for x in np.linspace(0, 1, self.appearance_levels)]
+        return a + [ins.Cell(0.0, float(x)) for x in np.linspace(0, 1, self.identity_levels)[1:]]
+
+    def thresholds(self) -> ins.Thresholds:
+        return ins.Thresholds(self.min_rewarded, self.min_heldout_r, self.min_own_gap)
+
+    # --- identity (as experiments) ----------------------------------------------------------------------------
 
     def with_seeds(self, n: int) -> EmpathyStudy:
         """The same study with the first ``n`` seeds (or more, continuing the sequence)."""
-        return dataclasses.replace(self, seeds=self.experiment(self.similarities[0], self.views[0]).with_seeds(n).seeds)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+            raise ValueError(f"seeds: got {n!r}; allowed: an integer >= 2.")
+        seeds = self.seeds[:n] + tuple(range(self.seeds[-1] + 1, self.seeds[-1] + 1 + max(0, n - len(self.seeds))))
+        return dataclasses.replace(self, seeds=seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field's value, and the worlds named as the manifest's readers expect (one socialization world per
-        similarity x view): what the study's manifest records."""
-        worlds = [{"name": self.world(s, v).name} for s in self.similarities for v in self.views]
-        return {**dataclasses.asdict(self), "socialization_world": {"name": "each of " + ", ".join(
-            w["name"] for w in worlds)}, "autonomy_worlds": worlds if self.conditions else []}
+        """Every field's value and the world, as the manifest records them."""
+        return {**dataclasses.asdict(self), "socialization_world": {"name": WORLD}, "autonomy_worlds": []}
 
     def identity(self) -> dict[str, Any]:
-        """What decides whether the study's stored work belongs to it (``experiments.identity``): the values that
-        differ from their defaults."""
         return identity(identity_fields(self))
 
     @classmethod
     def identity_of(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The :meth:`identity` of the study a stored config (:meth:`to_dict`, as JSON) describes (its worlds are
-        derived, for the reader, and left out); ``ValueError`` if this version cannot read it."""
+        """The :meth:`identity` of a stored :meth:`to_dict`; ``ValueError`` if this version cannot read it."""
         fields_ = {k: v for k, v in config.items() if k not in ("socialization_world", "autonomy_worlds")}
         return dataclass_from_dict(cls, fields_).identity()
 
 
 def empathy_study(preset: str = "quick", seed_offset: int | None = None) -> EmpathyStudy:
-    """The study under ``preset``: ``paper`` (the paper's learner and budgets, 10 seeds) or ``quick`` (minutes).
-
-    ``seed_offset`` K shifts every seed by K (None: ``$INTERNALIZE_SEED_OFFSET``, default 0), as
-    :func:`~internalize.experiments.paper.paper_experiment` does.
-    """
+    """The study under ``preset``: ``paper`` (16 seeds, 32k samples per seed) or ``quick`` (8 seeds, 16k samples,
+    minutes on 2 cores). ``seed_offset`` K shifts every seed (None: ``$INTERNALIZE_SEED_OFFSET``)."""
     k = env_seed_offset() if seed_offset is None else env_seed_offset(seed_offset)
+    base = EmpathyStudy()
     if preset == "paper":
-        return EmpathyStudy(seeds=offset_seeds(PAPER_SEEDS, k))
+        return dataclasses.replace(base, seeds=offset_seeds(base.seeds, k))
     if preset == "quick":
-        # Six worlds of about 1.5 minutes each on 2 CPU cores; one extra (narrower) ISR per world keeps the probe cheap.
-        return EmpathyStudy(socialization_steps=QUICK_PHASE, autonomy_steps=QUICK_PHASE,
-                            seeds=offset_seeds(PAPER_SEEDS[:4], k),
-                            isr_widths=(0.5, 1.0), evaluation_episodes=50, n_stimuli=128,
-                            learner=QUICK_LEARNER, isr=QUICK_ISR)
+        return dataclasses.replace(base, seeds=offset_seeds(base.seeds[:8], k), n_steps=1024)
     raise ValueError(f"preset: unknown preset {preset!r}; allowed: quick | paper.")
 
 
-def _behaviour_rows(study: EmpathyStudy, df: pd.DataFrame) -> pd.DataFrame:
-    """The sub-experiment's evaluation (behaviour) and goal curves, relabelled to the study."""
-    keep = (df["phase"].eq("evaluation") & df["metric"].isin(BEHAVIOUR)) | df["metric"].eq("goals_per_episode")
-    return df[keep].assign(experiment=study.name)
+# --- computing ------------------------------------------------------------------------------------------------
+
+def _keys(seeds: tuple[int, ...], tag: int) -> jax.Array:
+    return jax.numpy.stack([jax.random.fold_in(jax.random.key(s), tag) for s in seeds])
 
 
-def _probe_rows(study: EmpathyStudy, df: pd.DataFrame) -> pd.DataFrame:
-    """The sub-experiment's empathy probe rows, relabelled to the study."""
-    return df[df["phase"].eq(EmpathyProbe.kind)].assign(experiment=study.name)
+def _data(study: EmpathyStudy, arm: str):
+    params = study.world_params(arm)
+    run = jax.jit(jax.vmap(lambda k: collect(params, k, study.n_envs, study.n_steps, study.epsilon)))
+    return run(_keys(study.seeds, _TAG_DATA[arm]))
+
+
+def _train(study: EmpathyStudy, samples: Any, peer: str, width: float) -> rm.Trained:
+    config = dataclasses.replace(study.isr, width=float(width))
+    goal_reward = float(study.world_params("exposed").goal_reward)
+    data = jax.vmap(lambda s: rm.training_data(s, peer, goal_reward))(samples)
+    program = jax.jit(jax.vmap(lambda d, k: rm.train(config, d, k, config.n_updates, study.n_checkpoints)))
+    return jax.device_get(program(data, _keys(study.seeds, _TAG_TRAIN)))
+
+
+class _Cells:
+    """Every cell's stimuli (or only ``cells``) for the study's seeds, built once per unit."""
+
+    def __init__(self, study: EmpathyStudy, cells: list[ins.Cell] | None = None):
+        params = study.world_params("exposed")
+        bases = [stim.build_stimuli(params, stimulus_key(s), study.n_stimuli) for s in study.seeds]
+        scale = float(study.isr.obs_scale)
+        self.cells = {c: ins.cell_stimuli(bases, params, c, scale) for c in (cells or study.cells())}
+
+
+def _rows(study: EmpathyStudy, label: str, width: float, arm: str, step: int,
+          readings: dict[ins.Cell, list[dict[str, float]]], extra: dict[str, np.ndarray]) -> list[dict]:
+    rows = []
+    for cell, per_seed in readings.items():
+        cond = ins.condition(label, width, arm, cell)
+        for i, seed in enumerate(study.seeds):
+            values = {**per_seed[i], **{k: float(v[i]) for k, v in extra.items()}}
+            rows += [{"experiment": study.name, "condition": cond, "world": WORLD, "seed": seed, "phase": "empathy",
+                      "step": step, "episode": np.nan, "metric": m, "value": float(v)} for m, v in values.items()]
+    return rows
+
+
+def _read_trained(study: EmpathyStudy, cells: _Cells, trained: rm.Trained, label: str, width: float, arm: str,
+                  every_checkpoint: bool) -> list[dict]:
+    config = dataclasses.replace(study.isr, width=float(width))
+    per = config.n_updates // study.n_checkpoints
+    rows = []
+    for c in range(study.n_checkpoints) if every_checkpoint else [study.n_checkpoints - 1]:
+        params = jax.tree.map(lambda x, c=c: x[:, c], trained.params)
+        reading = ins.isr_reading(config, params, np.asarray(trained.n_rewarded), np.asarray(trained.heldout_r[:, c]))
+        extra = {"n_rewarded": np.asarray(trained.n_rewarded), "isr_heldout_corr": trained.heldout_r[:, c],
+                 "converged": np.asarray(trained.converged, float)}
+        rows += _rows(study, label, width, arm, (c + 1) * per,
+                      ins.read(reading, cells.cells, study.seeds, study.thresholds()), extra)
+    return rows
+
+
+def _world_model(study: EmpathyStudy, cells: _Cells, samples: Any, latent: int) -> list[dict]:
+    """A world model of ``latent`` size per seed, a reward head on its frozen code, read in every cell."""
+    config = dataclasses.replace(study.isr, width=1.0)
+    out = int(np.prod(samples.next_obs.shape[2:]))
+    apply = functools.partial(wm.reward, config, latent, out)
+
+    def one(samples: Any, key: jax.Array):
+        k_world, k_head, k_train = jax.random.split(key, 3)
+        data = rm.training_data(samples, "none", 0.0)
+        world, mse = wm.train_world_model(config, data, samples.next_obs, k_world, latent, study.world_model_updates)
+        params = {"world": world, "head": wm.head_init(k_head, latent)}
+        return rm.train(config, data, k_train, config.n_updates, study.n_checkpoints, apply, params), mse
+
+    trained, mse = jax.device_get(jax.jit(jax.vmap(one))(samples, _keys(study.seeds, _TAG_WORLD)))
+    final = jax.tree.map(lambda x: x[:, -1], trained.params)
+    reading = ins.Reading(final, apply, functools.partial(wm.latents, config, latent, out),
+                          np.asarray(trained.n_rewarded), np.asarray(trained.heldout_r[:, -1]))
+    extra = {"n_rewarded": np.asarray(trained.n_rewarded), "isr_heldout_corr": trained.heldout_r[:, -1],
+             "converged": np.asarray(trained.converged, float), "world_model_mse": np.asarray(mse)}
+    return _rows(study, "world-model", latent, "exposed", config.n_updates,
+                 ins.read(reading, cells.cells, study.seeds, study.thresholds()), extra)
+
+
+def _unit(study: EmpathyStudy, unit: str, log: Callable[[str], None]) -> pd.DataFrame:
+    cells = _Cells(study)
+    rows: list[dict] = []
+    if unit == "capacity":
+        samples = _data(study, "exposed")
+        for w in study.widths:
+            started = time.perf_counter()
+            trained = _train(study, samples, "none", w)
+            rows += _read_trained(study, cells, trained, "isr", w, "exposed", every_checkpoint=w == study.width)
+            log(f"{study.name}: isr width {w:g} (exposed) {time.perf_counter() - started:.1f} s")
+    elif unit == "world-model":
+        samples = _data(study, "exposed")
+        for latent in study.world_model_latents:
+            rows += _world_model(study, cells, samples, latent)
+    elif unit == "naive":
+        trained = _train(study, _data(study, "naive"), "none", study.width)
+        rows += _read_trained(study, cells, trained, "isr", study.width, "naive", every_checkpoint=True)
+    else:  # controls: learned positive and negative, the untrained null, the hand-built calibrations
+        samples = _data(study, "exposed")
+        for label, peer in (("positive-control", "paid"), ("negative-control", "unpaid")):
+            trained = _train(study, samples, peer, study.width)
+            rows += _read_trained(study, cells, trained, label, study.width, "exposed", every_checkpoint=False)
+        config = dataclasses.replace(study.isr, width=float(study.width))
+        shape = tuple(study.world_params("exposed").fixed_walls.shape) + (12,)
+        fresh = jax.vmap(lambda k: isr_init_params(config, k, shape))(_keys(study.seeds, _TAG_INIT))
+        null = ins.isr_reading(config, fresh, None, None, null=True)
+        rows += _rows(study, "untrained", study.width, "exposed", 0,
+                      ins.read(null, cells.cells, study.seeds, study.thresholds()), {})
+        for label, model in ins.oracles("allocentric").items():
+            rows += _rows(study, label, 0, "exposed", 0, ins.read(ins.oracle_reading(model), cells.cells, study.seeds,
+                                                                  study.thresholds()), {})
+    return rows_frame(rows)
 
 
 def run_empathy(study: EmpathyStudy, out: str | Path = "runs", *, force: bool = False, progress: bool = True,
                 log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run ``study`` into ``out/<study.name>/`` (sub-experiments under ``runs/``); returns its table.
-
-    Finished sub-experiments and a finished study are loaded, not recomputed (``force`` recomputes all).
-    """
+    """Run ``study`` into ``out/<study.name>/``; returns its table. Finished units are loaded, not recomputed
+    (``force`` recomputes all); ``progress`` is accepted for the runner's signature (units log their times)."""
+    del progress
     store = ResultsStore(out, study.name)
     with store.lock():
-        return _run_empathy(study, store, force=force, progress=progress, log=log)
-
-
-def _run_empathy(study: EmpathyStudy, store: ResultsStore, *, force: bool, progress: bool,
-                 log: Callable[[str], None]) -> pd.DataFrame:
-    store.claim(study.to_dict(), force=force, identify=EmpathyStudy.identity_of)
-    if store.is_complete():
-        log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
-        return store.read_table()
-    runs = store.dir / "runs"
-    behaviour, probed, computed = [], [], {"empathy": 0.0, "behaviour": 0.0}
-    for exp in study.experiments():
-        started = time.perf_counter()
-        runner = Runner(exp, runs, force=force, progress=progress, log=log)
-        df = runner.run()
-        if not any(p.label for p in exp.probes):  # a control's behaviour is not the study's question
-            behaviour.append(_behaviour_rows(study, df))
-        probed.append(_probe_rows(study, df))
-        log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
-        # What the sub-experiment's units took to compute (a loaded one keeps its recorded time): its probe's to
-        # the study's probe, the rest to its behaviour.
-        for unit, seconds in (runner.store.read_manifest() or {}).get("timings", {}).items():
-            computed["empathy" if unit == EmpathyProbe.kind else "behaviour"] += seconds
-    store.write_unit("empathy", pd.concat(probed, ignore_index=True), computed["empathy"])
-    store.write_unit("behaviour", pd.concat(behaviour, ignore_index=True), computed["behaviour"])
-    df = store.finish(["empathy", "behaviour"])
+        store.claim(study.to_dict(), force=force, identify=EmpathyStudy.identity_of)
+        if store.is_complete():
+            log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
+            return store.read_table()
+        units = [u for u in UNITS if u != "world-model" or study.world_model_latents]
+        for unit in units:
+            if store.unit_done(unit):
+                log(f"{study.name}: unit {unit} done, loaded")
+                continue
+            started = time.perf_counter()
+            df = _unit(study, unit, log)
+            values = df["value"].to_numpy(float)
+            trained = df["metric"].isin(["isr_heldout_corr", "own_gap"]).to_numpy()
+            if np.isnan(values[trained]).any():
+                raise FloatingPointError(f"{study.name}: unit {unit} produced NaN rewards (a diverged model); "
+                                         "lower isr.learning_rate")
+            store.write_unit(unit, df, time.perf_counter() - started)
+            log(f"{study.name}: unit {unit} {time.perf_counter() - started:.1f} s")
+        df = store.finish(units)
     log(f"{study.name}: {len(df)} rows -> {store.table_path}")
     return df

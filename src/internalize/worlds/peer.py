@@ -17,7 +17,12 @@ What the agent sees
 -------------------
 A uint8 image with 5 channels: 0 minigrid object (unseen 0, empty 1, wall 2, ball 6, goal 8, agent 10),
 1 colour (red 0, green 1, blue 2, grey 5), 2 state (an agent's absolute direction on its cell, else 0),
-3 ``is_goal`` and 4 ``is_self`` (1 on the learner's own cell only, :data:`SELF_CHANNEL`). ``view`` (static):
+3 ``is_goal`` and 4 ``is_self`` (1 on the learner's own cell, :data:`SELF_CHANNEL`; ``peer_self``, 0 by
+default, on the peer's). With ``colours = "rgb"`` (static) colour and heading are vectors instead of codes, in
+12 channels: channel 1 is 0, channels 5, 6, 7 hold red, green and blue intensities 0..10 (red agent 10/0/0, green
+goal 0/10/0, grey wall 5/5/5, the peer ``peer_rgb``), so colours lie at distances from each other and a peer's
+colour can be interpolated, and channels 8..11 a heading one-hot on each agent's cell (10 = facing east, south,
+west, north), so "facing the goal" is a local pattern. ``view`` (static):
 
 * ``"egocentric"``: the paper's ``view`` x ``view`` crop (``view = 2 * size - 5``, 9) centred on the learner,
   which faces up, exactly as in ``navigation``: channels 0..3 mean what they mean there, ``is_self`` is 1 at
@@ -29,7 +34,9 @@ Learners scale the image by ``obs_scale`` = 1/10 (the largest code is 10), not S
 view an agent's heading is only its state code 0..3, which 1/255 would shrink below 0.012.
 
 The peer's look is set by ``similarity`` (data, not static): ``"identical"`` (agent, red) like the learner,
-``"colour"`` (agent, blue), ``"kind"`` (ball, blue; its state channel is 0).
+``"colour"`` (agent, blue), ``"kind"`` (ball, blue; its state channel is 0). ``observe_values`` gives the same
+observation in float32 before rounding, so probe stimuli can place a peer at fractional colours or self-marker
+values (``peer_rgb``, ``peer_self``) that the uint8 image cannot hold.
 
 Actions
 -------
@@ -40,7 +47,8 @@ Order within a step: the learner acts, then the peer. With probability ``peer_no
 uniformly random action in {left, right, forward}; otherwise the first action of a shortest path to the goal
 over non-block cells, planned ignoring the learner: forward if the front cell is one step closer, else the
 cheaper turn toward a closer neighbour (right for 180 degrees); with no path it turns left. A peer forward into
-a wall or the learner's cell fails; ``peer_blocked`` counts the failures caused by the learner.
+a wall or the learner's cell fails; ``peer_blocked`` counts the failures caused by the learner. With
+``peer_enters_goal = False`` a peer forward into the goal fails too (a peer that never reaches it).
 
 Rewards (channels, never mixed)
 -------------------------------
@@ -86,6 +94,10 @@ MAX_BLOCKS = 6
 SELF_CHANNEL = 4
 SIMILARITIES = ("identical", "colour", "kind")
 VIEWS = ("egocentric", "allocentric")
+COLOURS = ("code", "rgb")
+#: Colour code -> (red, green, blue) intensity 0..10 of the ``rgb`` encoding.
+RGB = {grid.RED: (10.0, 0.0, 0.0), grid.GREEN: (0.0, 10.0, 0.0), grid.BLUE: (0.0, 0.0, 10.0),
+       grid.GREY: (5.0, 5.0, 5.0)}
 PEER_CODES = {"identical": (grid.AGENT, grid.RED), "colour": (grid.AGENT, grid.BLUE), "kind": (grid.BALL, grid.BLUE)}
 """(object, colour) minigrid codes of the peer for each similarity level."""
 
@@ -102,7 +114,11 @@ class PeerParams:
       goal_reward: () float32, social reward for the learner entering the goal.
       peer_object, peer_colour: () int32 minigrid codes the peer is drawn with.
       peer_noise: () float32, probability that the peer takes a random action.
+      peer_rgb: (3,) float32, the peer's red, green, blue intensities 0..10 in the ``rgb`` encoding.
+      peer_self: () float32, the ``is_self`` value on the peer's cell (0: only the learner carries the marker).
+      peer_enters_goal: () bool, False = the peer's forward into the goal fails (it never reaches it).
       view: ``"egocentric"`` or ``"allocentric"`` (static).
+      colours: ``"code"`` (one colour-code channel) or ``"rgb"`` (three intensity channels 5..7; static).
     """
 
     fixed_walls: jax.Array
@@ -113,7 +129,11 @@ class PeerParams:
     peer_object: jax.Array
     peer_colour: jax.Array
     peer_noise: jax.Array
+    peer_rgb: jax.Array
+    peer_self: jax.Array
+    peer_enters_goal: jax.Array
     view: str = struct.field(pytree_node=False, default="egocentric")
+    colours: str = struct.field(pytree_node=False, default="code")
 
     @property
     def size(self) -> int:
@@ -164,6 +184,10 @@ def make_params(
     max_steps: int | None = None,
     goal_reward: float = 0.4,
     step_cost: float | None = None,
+    colours: str = "code",
+    peer_rgb: tuple[float, float, float] | None = None,
+    peer_self: float = 0.0,
+    peer_enters_goal: bool = True,
 ) -> PeerParams:
     """Validated parameters for the peer world.
 
@@ -176,6 +200,10 @@ def make_params(
       max_steps: episode length; default ``4 * (size - 2) ** 2 // 5`` (20).
       goal_reward: social reward for the learner reaching the goal (0.4).
       step_cost: cost of a learner forward; default ``0.9 / max_steps`` (0.045).
+      colours: ``"code"`` or ``"rgb"`` (see the module docstring).
+      peer_rgb: the peer's (red, green, blue) in [0, 10] for the ``rgb`` encoding; default its similarity's colour.
+      peer_self: the ``is_self`` value on the peer's cell, in [0, 1].
+      peer_enters_goal: False = the peer can never step onto the goal.
 
     Raises:
       ConfigError (a ValueError): its key the parameter, with the value and what is allowed.
@@ -190,6 +218,16 @@ def make_params(
         raise ConfigError.must("view", f"one of {', '.join(VIEWS)}", view)
     if not _is_number(peer_noise) or not 0.0 <= peer_noise <= 1.0:
         raise ConfigError.must("peer_noise", "a probability in [0, 1]", peer_noise)
+    if colours not in COLOURS:
+        raise ConfigError.must("colours", f"one of {', '.join(COLOURS)}", colours)
+    obj, colour = PEER_CODES[similarity]
+    rgb = RGB[colour] if peer_rgb is None else peer_rgb
+    if not isinstance(rgb, (tuple, list)) or len(rgb) != 3 or not all(_is_number(v) and 0 <= v <= 10 for v in rgb):
+        raise ConfigError.must("peer_rgb", "three numbers in [0, 10] (red, green, blue)", peer_rgb)
+    if not _is_number(peer_self) or not 0.0 <= peer_self <= 1.0:
+        raise ConfigError.must("peer_self", "a number in [0, 1]", peer_self)
+    if not isinstance(peer_enters_goal, (bool, np.bool_)):
+        raise ConfigError.must("peer_enters_goal", "true or false", peer_enters_goal)
     if max_steps is None:
         max_steps = 4 * (size - 2) ** 2 // 5
     if not _is_int(max_steps) or max_steps < 1:
@@ -199,7 +237,6 @@ def make_params(
     for name, value in (("goal_reward", goal_reward), ("step_cost", step_cost)):
         if not _is_number(value):
             raise ConfigError.must(name, "a finite number", value)
-    obj, colour = PEER_CODES[similarity]
     return PeerParams(
         fixed_walls=jnp.asarray(border_walls(size)),
         n_blocks=jnp.asarray(n_blocks, jnp.int32),
@@ -209,7 +246,11 @@ def make_params(
         peer_object=jnp.asarray(obj, jnp.int32),
         peer_colour=jnp.asarray(colour, jnp.int32),
         peer_noise=jnp.asarray(peer_noise, jnp.float32),
+        peer_rgb=jnp.asarray(rgb, jnp.float32),
+        peer_self=jnp.asarray(peer_self, jnp.float32),
+        peer_enters_goal=jnp.asarray(bool(peer_enters_goal)),
         view=view,
+        colours=colours,
     )
 
 
@@ -297,17 +338,23 @@ def peer_plan(state: PeerState) -> jax.Array:
 
 
 def encode(state: PeerState, params: PeerParams) -> jax.Array:
-    """Full-grid encoding (size, size, 4) int32 [y, x]: (object, colour, state, is_self) of every cell."""
+    """Full-grid encoding (size, size, 7) float32 [y, x]: (object, colour, state, is_self, red, green, blue) of
+    every cell; the intensities follow :data:`RGB` and ``peer_rgb``, ``is_self`` is ``peer_self`` on the peer."""
     shape = state.walls.shape
-    enc = jnp.stack(
-        [jnp.where(state.walls, grid.WALL, grid.EMPTY), jnp.where(state.walls, grid.GREY, grid.RED),
-         jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.int32)], axis=-1,
-    )
-    enc = enc.at[state.goal_pos[1], state.goal_pos[0]].set(jnp.array([grid.GOAL, grid.GREEN, 0, 0]))
+    zeros = jnp.zeros(shape, jnp.float32)
+    grey = jnp.where(state.walls, 5.0, 0.0)
+    enc = jnp.stack([jnp.where(state.walls, grid.WALL, grid.EMPTY).astype(jnp.float32),
+                     jnp.where(state.walls, grid.GREY, grid.RED).astype(jnp.float32), zeros, zeros,
+                     grey, grey, grey], axis=-1)
+    goal = jnp.array([grid.GOAL, grid.GREEN, 0, 0, *RGB[grid.GREEN]], jnp.float32)
+    enc = enc.at[state.goal_pos[1], state.goal_pos[0]].set(goal)
     peer_state = jnp.where(params.peer_object == grid.AGENT, state.peer_dir, 0)
-    peer = jnp.stack([params.peer_object, params.peer_colour, peer_state, jnp.int32(0)]).astype(jnp.int32)
+    peer = jnp.concatenate([jnp.stack([params.peer_object, params.peer_colour, peer_state]).astype(jnp.float32),
+                            params.peer_self[None], params.peer_rgb])
     enc = enc.at[state.peer_pos[1], state.peer_pos[0]].set(peer)
-    agent = jnp.stack([jnp.int32(grid.AGENT), jnp.int32(grid.RED), state.agent_dir.astype(jnp.int32), jnp.int32(1)])
+    agent = jnp.concatenate([jnp.stack([jnp.int32(grid.AGENT), jnp.int32(grid.RED),
+                                        state.agent_dir.astype(jnp.int32), jnp.int32(1)]).astype(jnp.float32),
+                             jnp.asarray(RGB[grid.RED], jnp.float32)])
     return enc.at[state.agent_pos[1], state.agent_pos[0]].set(agent)
 
 
@@ -330,29 +377,41 @@ class PeerNavigation:
 
     def observation_shape(self, params: PeerParams) -> tuple[int, int, int]:
         side = grid.view_size(params.size) if params.view == "egocentric" else params.size
-        return (side, side, 5)
+        return (side, side, 12 if params.colours == "rgb" else 5)
 
-    def observe_marked(self, state: PeerState, params: PeerParams, cell: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """The observation and a (H, W) bool mask, True at the observation cell showing grid cell ``cell`` (x, y).
+    def observe_values(self, state: PeerState, params: PeerParams, cell: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The observation in float32 before rounding and a (H, W) bool mask, True at the observation cell showing
+        grid cell ``cell`` (x, y).
 
         The mask is an extra channel of the encoded grid that goes through the same crop, so it follows the view;
         it is all False when ``cell`` is outside the grid or out of view.
         """
         enc = encode(state, params)
-        mark = _cell(jnp.asarray(cell, jnp.int32), state.walls.shape).astype(jnp.int32)
-        enc = jnp.concatenate([enc, mark[..., None]], axis=-1)
+        mark = _cell(jnp.asarray(cell, jnp.int32), state.walls.shape).astype(jnp.float32)
+        enc = jnp.concatenate([enc, mark[..., None]], axis=-1)  # (obj, colour, state, self, r, g, b, mark)
         if params.view == "egocentric":
-            # egocentric_view appends is_goal: (obj, colour, state, is_self, mark, is_goal).
-            view = grid.view_size(params.size)
-            crop = grid.egocentric_view(enc.astype(jnp.uint8), state.agent_pos, state.agent_dir, view)
-            obs = crop[..., jnp.array([0, 1, 2, 5, 3])]
-            return obs, crop[..., 4] == 1
-        is_goal = (enc[..., 0] == grid.GOAL).astype(jnp.int32)
-        obs = jnp.stack([enc[..., 0], enc[..., 1], enc[..., 2], is_goal, enc[..., 3]], axis=-1).astype(jnp.uint8)
-        return obs, enc[..., 4] == 1
+            enc = grid.egocentric_view(enc, state.agent_pos, state.agent_dir, grid.view_size(params.size))
+        else:
+            enc = jnp.concatenate([enc, (enc[..., :1] == grid.GOAL).astype(jnp.float32)], axis=-1)
+        # enc: (obj, colour, state, self, r, g, b, mark, is_goal)
+        if params.colours == "rgb":
+            # Headings as a one-hot too (10 = facing that way), so "facing the goal" is a local pattern, not a
+            # comparison of a scalar code with the goal's side.
+            heading = jax.nn.one_hot(enc[..., 2].astype(jnp.int32), 4) * 10.0 * (enc[..., :1] == grid.AGENT)
+            obs = jnp.concatenate([jnp.stack([enc[..., 0], jnp.zeros_like(enc[..., 0]), enc[..., 2], enc[..., 8],
+                                              enc[..., 3], enc[..., 4], enc[..., 5], enc[..., 6]], axis=-1), heading],
+                                  axis=-1)
+        else:
+            obs = enc[..., jnp.array([0, 1, 2, 8, 3])]
+        return obs, enc[..., 7] == 1
+
+    def observe_marked(self, state: PeerState, params: PeerParams, cell: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """:meth:`observe_values` rounded to the uint8 image, and its mask."""
+        obs, mark = self.observe_values(state, params, cell)
+        return jnp.round(obs).astype(jnp.uint8), mark
 
     def observe(self, state: PeerState, params: PeerParams) -> jax.Array:
-        """The learner's uint8 observation: (view, view, 5) egocentric or (size, size, 5) allocentric."""
+        """The learner's uint8 observation: (view, view, C) egocentric or (size, size, C) allocentric, C = 5 or 8."""
         return self.observe_marked(state, params, jnp.array([-1, -1], jnp.int32))[0]
 
     def reset(self, key: jax.Array, params: PeerParams) -> tuple[jax.Array, PeerState]:
@@ -384,8 +443,9 @@ class PeerNavigation:
         p_forward = p_action == grid.FORWARD
         p_front = grid.front_cell(s.peer_pos, s.peer_dir)
         by_learner = p_forward & jnp.all(p_front == s.agent_pos)
-        p_moves = p_forward & ~s.walls[p_front[1], p_front[0]] & ~by_learner
-        reached = p_moves & jnp.all(p_front == s.goal_pos)
+        into_goal = jnp.all(p_front == s.goal_pos)
+        p_moves = p_forward & ~s.walls[p_front[1], p_front[0]] & ~by_learner & (params.peer_enters_goal | ~into_goal)
+        reached = p_moves & into_goal
         s = s.replace(
             peer_pos=jnp.where(p_moves, p_front, s.peer_pos),
             peer_dir=grid.turn(s.peer_dir, p_action),
