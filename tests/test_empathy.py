@@ -212,7 +212,7 @@ def test_a_small_study_runs_its_units_resumes_and_writes_its_section(tmp_path):
 @pytest.mark.expensive
 def test_the_probe_unit_scores_an_experiments_own_isr_with_its_null_and_calibrations(tmp_path):
     w = WorldSpec("peer-identical-egocentric", kind="peer", n_blocks=2, similarity="identical", view="egocentric")
-    exp = Experiment(name="peer-probe", socialization_world=w, autonomy_worlds=(w,), conditions=(),
+    exp = Experiment(name="peer-probe", title="probe", socialization_world=w, autonomy_worlds=(w,), conditions=(),
                      socialization_steps=4 * 1024, autonomy_steps=1024, seeds=(0, 1), evaluation_episodes=0,
                      learner=QUICK_LEARNER, isr=dataclasses.replace(QUICK_ISR, updates_fraction=3.0),
                      probes=(EmpathyProbe(isr_widths=(1.0,), n_stimuli=32),))

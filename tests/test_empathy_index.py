@@ -146,7 +146,7 @@ def test_the_own_gaps_bootstrap_bound_resamples_the_matched_stimuli():
 
 # ---- the study's section: controls, preconditions, predictions -----------------------------------------
 
-CELLS = [(a, 0.0) for a in (0.0, 0.25, 0.5, 0.75, 1.0)] + [(0.0, i) for i in (0.25, 0.5, 0.75, 1.0)]
+CELLS = [(a, 0.0) for a in (0.0, 0.25, 0.5, 0.75, 1.0)] + [(1.0, i) for i in (0.25, 0.5, 0.75, 1.0)]
 SEEDS = range(8)
 
 

@@ -380,8 +380,9 @@ def _all_preset_experiments():
             yield f"{name}/{preset}", paper_experiment(name, preset)
     for view in ("egocentric", "allocentric"):  # a peer-world experiment, as a user's file writes one
         w = WorldSpec(f"peer-identical-{view}", kind="peer", similarity="identical", view=view)
-        yield f"peer-{view}", Experiment(name=f"peer-{view}", socialization_world=w, autonomy_worlds=(w,),
-                                         learner=QUICK_LEARNER, isr=QUICK_ISR)
+        yield f"peer-{view}", Experiment(name=f"peer-{view}", title=view, socialization_world=w, autonomy_worlds=(w,),
+                                         conditions=("none",), socialization_steps=1024, autonomy_steps=1024,
+                                         seeds=(0,), learner=QUICK_LEARNER, isr=QUICK_ISR)
 
 
 @pytest.mark.expensive

@@ -145,7 +145,7 @@ def test_the_empathy_study_says_it_ignores_the_layout(tmp_path, monkeypatch):
     study = rep.resolve("empathy", "quick", seed_offset=0)
     rep.run_many([study], tmp_path, layout="per-core", log=logs.append)
     assert ran == ["empathy"]
-    assert logs[0] == "note: --layout per-core ignored: the empathy study runs its experiments with vmap.", logs
+    assert logs[0] == "note: --layout per-core ignored: the empathy study runs its seeds as one vmapped program.", logs
 
 
 def test_a_workers_progress_counts_environment_steps_not_isr_updates(monkeypatch):

@@ -91,14 +91,15 @@ def controls(w: pd.DataFrame) -> tuple[bool, list[str]]:
     """Whether the instrument passed its controls, and one sentence per control."""
     cell = _main_cell(w)
     out, ok = [], True
-    distinct = w[w["input_distance"] > 0]
+    # Where the peer carries the whole self-marker, it is "self" to a model that reads the marker: no calibration.
+    marked = w[(w["input_distance"] > 0) & (w["identity"] < 1)]
     for model, target in (("oracle-own", 0.0), ("oracle-any", 1.0)):
-        v = distinct.loc[distinct["probe_model"] == model, "empathy_index"].to_numpy(float)
+        v = marked.loc[marked["probe_model"] == model, "empathy_index"].to_numpy(float)
         good = v.size > 0 and bool(np.all(v == target))
         ok &= good
         out.append(f"Calibration {model} (index {target:g} by construction): "
                    f"{'exactly ' + fmt(target) if good else 'FAILED, read ' + _ci(v)} on {v.size} cell x seed "
-                   "readings where self and other differ in input.")
+                   "readings where only the learner carries the self-marker.")
     for model, bar, above in (("positive-control", POSITIVE_BAR, True), ("negative-control", NEGATIVE_BAR, False)):
         g = _pick(w, model, cell)
         v = g["index"].dropna().to_numpy(float)
@@ -139,13 +140,17 @@ def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Direct
     main = _pick(w, "isr", cell, width=width)
     isr = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & np.isclose(w["width"], width) & w["final"]]
     appearance = isr[isr["identity"] == 0]
-    identity = isr[(isr["appearance"] == 0) & (isr["identity"] < 1)]
+    identity = isr[np.isclose(isr["appearance"], cell[0])]
     varied = isr[isr["input_distance"] > 0]
     widths = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & w["final"] & np.isclose(w["appearance"], cell[0])
                & np.isclose(w["identity"], cell[1])].assign(log2w=lambda d: np.log2(d["width"]))
     course = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & np.isclose(w["width"], width)
                & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])]
-    first = course[course["step"] == course["step"].min()].sort_values("seed")
+    # The earliest checkpoint at which enough seeds meet the preconditions (an index is read only there).
+    readable = course.groupby("step")["met"].sum()
+    readable = readable[readable >= MIN_SEEDS]
+    early = readable.index.min() if len(readable) else course["step"].min()
+    first = course[course["step"] == early].sort_values("seed")
     naive = _pick(w, "isr", cell, arm="naive", width=width)
     zeros = np.zeros(len(main))
     latents = sorted(w.loc[w["probe_model"] == "world-model", "width"].unique())
@@ -165,8 +170,8 @@ def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Direct
              "appearance", _per_seed_slopes(appearance, "appearance"), np.zeros(appearance["seed"].nunique()),
              greater=False)),
         ("4. The more the peer carries the self-marker, the higher the index", "per-seed slope of the index on "
-         "the identity level in [0, 1) > 0", dr.paired("identity", _per_seed_slopes(identity, "identity"),
-                                                       np.zeros(identity["seed"].nunique()))),
+         "the identity level (the marker's value on the peer) > 0, at the main cell's appearance",
+         dr.paired("identity", _per_seed_slopes(identity, "identity"), np.zeros(identity["seed"].nunique()))),
         ("4b. Watching the peer reach the goal is rewarded (vicarious)", "vicarious gap > 0, main cell",
          dr.paired("vicarious", main["vicarious_gap"].where(main["met"]), zeros)),
         ("5. A more capable ISR gives a higher index", "per-seed slope of the index on log2(width) > 0, main cell",
@@ -175,9 +180,9 @@ def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Direct
         ("6. Reward models on world-model latents show it too", f"index > 0, main cell, world model of latent "
          f"size {latent:g}" if latent else "not run: no world model in this study",
          dr.paired("world model", wmodel["index"].to_numpy(float), np.zeros(len(wmodel))) if latent else None),
-        ("7a. Spill-over is trained away: the index falls during training (exposed arm)", "index at the first "
-         "checkpoint > at the last, main cell", dr.paired("time course", first["index"].to_numpy(float),
-                                                          main["index"].to_numpy(float))
+        ("7a. Spill-over is trained away: the index falls during training (exposed arm)", f"index at update "
+         f"{early:g} (the first checkpoint with {MIN_SEEDS}+ seeds meeting the preconditions) > at the last, "
+         "main cell", dr.paired("time course", first["index"].to_numpy(float), main["index"].to_numpy(float))
          if len(first) == len(main) else None),
         ("7b. Unpaid peer goals train it away: a naive ISR's index is higher", "naive - exposed, main cell, "
          "last checkpoint", dr.paired("exposure", naive["index"].to_numpy(float), main["index"].to_numpy(float))
@@ -206,7 +211,7 @@ def _figure(w: pd.DataFrame, width: float, out: Path) -> Path:
                        ("negative-control", "exposed")):
         g = w[(w["probe_model"] == model) & (w["arm"] == arm) & w["final"] & np.isclose(w["width"], width)]
         line(axes[0], g[g["identity"] == 0], "appearance", f"{model} ({arm})")
-        line(axes[1], g[(g["appearance"] == 0) & (g["identity"] < 1)], "identity", f"{model} ({arm})")
+        line(axes[1], g[np.isclose(g["appearance"], cell[0])], "identity", f"{model} ({arm})")
     g = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & w["final"] & np.isclose(w["appearance"], cell[0])
           & np.isclose(w["identity"], cell[1])]
     line(axes[2], g.assign(log2w=np.log2(g["width"])), "log2w", "isr (exposed)")
@@ -214,8 +219,12 @@ def _figure(w: pd.DataFrame, width: float, out: Path) -> Path:
         g = w[(w["probe_model"] == "isr") & (w["arm"] == arm) & np.isclose(w["width"], width)
               & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])]
         line(axes[3], g, "step", f"isr ({arm})")
-    for ax, xlabel in zip(axes, ("appearance (0 = learner's colour, 1 = as taught)", "identity (self-marker on peer)",
-                                 "log2 ISR width", "ISR updates"), strict=True):
+    titles = ("appearance continuum", f"identity continuum (appearance {cell[0]:g})", "capacity (main cell)",
+              "time course (main cell)")
+    xlabels = ("appearance (0 = learner's colour, 1 = as taught)", "identity (self-marker on peer)", "log2 ISR width",
+               "ISR updates")
+    for ax, title, xlabel in zip(axes, titles, xlabels, strict=True):
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.axhline(0, color="grey", lw=0.8)
         ax.axhline(1, color="grey", lw=0.8, ls=":")

@@ -18,11 +18,11 @@ and ``oracle-any`` (index 1).
 
 Stimuli: each seed's held-out layouts along two continua (``empathy.instrument``): appearance (the peer's colour
 from the learner's red to the taught blue, ``appearance_levels`` steps, identity 0) and identity (the self-marker's
-value on the peer, ``identity_levels`` steps, appearance 0).
+value on the peer, ``identity_levels`` steps, at appearance 1).
 
 World models (``world-model``; ``empathy.world_model``): per latent size in ``world_model_latents``, a next-observation
 predictor trained without reward on the exposed arm's data, and a reward head on its frozen code, trained like an
-ISR; its rows carry the latent size as ``width``.
+ISR (``world_model_head_updates`` updates at ``world_model_head_lr``); its rows carry the latent size as ``width``.
 
 Units (each computed once, resumable): ``capacity`` (the exposed isr at every width), ``naive``, ``controls``,
 ``world-model``.
@@ -90,9 +90,12 @@ class EmpathyStudy:
     isr: IsrConfig = field(default_factory=_isr, metadata={"help": "the reward models' network and training "
                                                           "(n_updates: the budget of every model)"})
     n_checkpoints: int = field(default=8, metadata={"help": "points of training each isr is read at"})
-    world_model_latents: tuple[int, ...] = field(default=(16, 64), metadata={"help": (
+    world_model_latents: tuple[int, ...] = field(default=(64, 256), metadata={"help": (
         "latent sizes of the world models whose frozen codes get a reward head (empty: none)")})
-    world_model_updates: int = field(default=4000, metadata={"help": "updates of each world model"})
+    world_model_updates: int = field(default=8000, metadata={"help": "updates of each world model"})
+    world_model_head_updates: int = field(default=8000, metadata={"help": (
+        "updates of the reward head on a frozen world model (a multiple of n_checkpoints)")})
+    world_model_head_lr: float = field(default=1e-3, metadata={"help": "the reward head's learning rate"})
     appearance_levels: int = 6
     identity_levels: int = 6
     n_stimuli: int = 256
@@ -118,13 +121,17 @@ class EmpathyStudy:
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in self.world_model_latents):
             raise bad("world_model_latents", "positive integers")
         for name, low in (("n_envs", 1), ("n_steps", 1), ("n_checkpoints", 2), ("appearance_levels", 2),
-                          ("world_model_updates", 100),
+                          ("world_model_updates", 100), ("world_model_head_updates", 1),
                           ("identity_levels", 2), ("n_stimuli", 4), ("min_rewarded", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise bad(name, f"an integer >= {low}")
         if self.isr.n_updates is None or self.isr.n_updates % self.n_checkpoints:
             raise bad("isr", f"an IsrConfig whose n_updates is a multiple of n_checkpoints ({self.n_checkpoints})")
+        if self.world_model_head_updates % self.n_checkpoints:
+            raise bad("world_model_head_updates", f"a multiple of n_checkpoints ({self.n_checkpoints})")
+        if not 0 < self.world_model_head_lr <= 1:
+            raise bad("world_model_head_lr", "a number in (0, 1]")
         for name in ("peer_noise", "epsilon"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise bad(name, "a probability in [0, 1]")
@@ -140,10 +147,10 @@ class EmpathyStudy:
                            peer_noise=1.0 if naive else self.peer_noise, peer_enters_goal=not naive)
 
     def cells(self) -> list[ins.Cell]:
-        """The appearance continuum at identity 0, then the identity continuum at appearance 0. The main cell,
-        :data:`MAIN_CELL` (1, 0), shows the peer as it looked while the caregiver taught."""
+        """The appearance continuum at identity 0, then the identity continuum at appearance 1; both pass through
+        the main cell, :data:`MAIN_CELL` (1, 0): the peer as it looked while the caregiver taught."""
         a = [ins.Cell(float(x), 0.0) for x in np.linspace(0, 1, self.appearance_levels)]
-        return a + [ins.Cell(0.0, float(x)) for x in np.linspace(0, 1, self.identity_levels)[1:]]
+        return a + [ins.Cell(1.0, float(x)) for x in np.linspace(0, 1, self.identity_levels)[1:]]
 
     def thresholds(self) -> ins.Thresholds:
         return ins.Thresholds(self.min_rewarded, self.min_heldout_r, self.min_own_gap)
@@ -243,6 +250,7 @@ def _read_trained(study: EmpathyStudy, cells: _Cells, trained: rm.Trained, label
 def _world_model(study: EmpathyStudy, cells: _Cells, samples: Any, latent: int) -> list[dict]:
     """A world model of ``latent`` size per seed, a reward head on its frozen code, read in every cell."""
     config = dataclasses.replace(study.isr, width=1.0)
+    head = dataclasses.replace(config, learning_rate=study.world_model_head_lr)
     out = int(np.prod(samples.next_obs.shape[2:]))
     apply = functools.partial(wm.reward, config, latent, out)
 
@@ -251,7 +259,8 @@ def _world_model(study: EmpathyStudy, cells: _Cells, samples: Any, latent: int) 
         data = rm.training_data(samples, "none", 0.0)
         world, mse = wm.train_world_model(config, data, samples.next_obs, k_world, latent, study.world_model_updates)
         params = {"world": world, "head": wm.head_init(k_head, latent)}
-        return rm.train(config, data, k_train, config.n_updates, study.n_checkpoints, apply, params), mse
+        return rm.train(head, data, k_train, study.world_model_head_updates, study.n_checkpoints, apply,
+                        params), mse
 
     trained, mse = jax.device_get(jax.jit(jax.vmap(one))(samples, _keys(study.seeds, _TAG_WORLD)))
     final = jax.tree.map(lambda x: x[:, -1], trained.params)
@@ -259,7 +268,7 @@ def _world_model(study: EmpathyStudy, cells: _Cells, samples: Any, latent: int) 
                           np.asarray(trained.n_rewarded), np.asarray(trained.heldout_r[:, -1]))
     extra = {"n_rewarded": np.asarray(trained.n_rewarded), "isr_heldout_corr": trained.heldout_r[:, -1],
              "converged": np.asarray(trained.converged, float), "world_model_mse": np.asarray(mse)}
-    return _rows(study, "world-model", latent, "exposed", config.n_updates,
+    return _rows(study, "world-model", latent, "exposed", study.world_model_head_updates,
                  ins.read(reading, cells.cells, study.seeds, study.thresholds()), extra)
 
 

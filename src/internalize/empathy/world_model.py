@@ -3,9 +3,9 @@
 A world model learns, without any reward, to predict the next observation from the current one and the action at
 its mark: encoder (the ISR's input encoding, two 2x2 convolutions 16 and 32 with ReLU, a linear layer to a
 ``latent``-sized code z) and a linear decoder from z to the next observation (scaled like the input). It trains on
-the learner's samples with uniform batches of the same size and learning rate as the ISR. A reward head (a ReLU
-layer of 32 units, then one output) is then trained on the caregiver's payments on top of the *frozen* encoder
-(``stop_gradient``), exactly as an ISR is (``reward_model.train``). The probe reads the head's reward and, as
+the learner's samples with uniform batches of the same size and learning rate as the ISR. A reward head (two ReLU
+layers of 64 units, then one output) is then trained on the caregiver's payments on top of the *frozen* encoder
+(``stop_gradient``), as an ISR is (``reward_model.train``). The probe reads the head's reward and, as
 latents, the code z itself: does a model of the world that was never told about rewards code "another agent steps
 onto the goal" like "I step onto the goal"?
 """
@@ -61,7 +61,7 @@ class Head(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        return dense(1, 1.0)(nn.relu(dense(32)(z)))[..., 0]
+        return dense(1, 1.0)(nn.relu(dense(64)(nn.relu(dense(64)(z)))))[..., 0]
 
 
 def train_world_model(config: IsrConfig, data: TrainData, next_obs: jax.Array, key: jax.Array, latent: int,

@@ -64,7 +64,7 @@ def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, f
         started = time.perf_counter()
         if isinstance(exp, EmpathyStudy):
             if layout != "vmap":
-                log(f"note: --layout {layout} ignored: the {exp.name} study runs its experiments with vmap.")
+                log(f"note: --layout {layout} ignored: the {exp.name} study runs its seeds as one vmapped program.")
             tables[exp.name] = run_empathy(exp, out, force=force, progress=progress, log=log)
         else:  # with GIFs of its learners for the report
             tables[exp.name] = run_with_layout(exp, out, layout=layout, processes=processes, force=force,
@@ -178,6 +178,18 @@ def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str
     utility = config.get("utility", {}).get("mode", isr.get("utility"))  # manifests before [utility]: in isr
     worlds = ", ".join(w.get("name", "?") for w in config.get("autonomy_worlds", [])) or "no world"
     shown = ", ".join(map(str, seeds[:12])) + (", ..." if len(seeds) > 12 else "")
+    if "learner" not in config and "epsilon" in config:  # the empathy study: a scripted data source, no PPO
+        latents = ", ".join(map(str, config.get("world_model_latents", []))) or "none"
+        return {
+            "data": f"scripted epsilon-greedy shortest-path learner (epsilon {config.get('epsilon')}), "
+                    f"{config.get('n_envs')} worlds x {config.get('n_steps')} steps per seed on "
+                    f"{config.get('socialization_world', {}).get('name')}",
+            "reward models": f"{isr.get('network')} network, widths {config.get('widths')}, {isr.get('n_updates')} "
+                             f"updates of batch {isr.get('batch_size')}, lr {isr.get('learning_rate')}",
+            "world models": f"latents {latents}, {config.get('world_model_updates')} updates; heads "
+                            f"{config.get('world_model_head_updates')} updates, lr {config.get('world_model_head_lr')}",
+            "seeds": f"{len(seeds)} ({shown})", "wall time": _wall_time(manifest),
+            "commit": str(manifest.get("git_commit"))}
     return {
         "learner": f"PPO, {str(learner.get('torso', '?')).upper()} policy, {learner.get('n_envs')} env(s) x "
                    f"{learner.get('n_steps')} steps per rollout, batch {learner.get('batch_size')}, "
