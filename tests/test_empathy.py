@@ -207,6 +207,8 @@ def test_a_small_study_runs_its_units_resumes_and_writes_its_section(tmp_path):
     report = write_report(tmp_path).read_text()
     section = report[report.index("Beyond the paper — empathy"):]
     assert "Instrument controls" in section and "Predictions" in section and "empathy_index.png" in section
+    # The study alone: no table of the paper's claims, all "not run", ahead of it.
+    assert "Paper claims vs this run" not in report and "No experiment of the paper" in report
 
 
 @pytest.mark.expensive

@@ -266,13 +266,17 @@ def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         n_met = int(g["met"].sum())
         index = _ci(g["index"]) if n_met >= MIN_SEEDS else f"not measurable ({n_met} of {len(g)} seeds)"
         size = "–" if model.startswith("oracle") else (f"latent {wd:g}" if model == "world-model" else f"{wd:g}")
+        conv = g.get("converged", g["own_gap"] * np.nan).dropna()
         main_rows.append((model, arm, size, index, f"{n_met}/{len(g)}", _ci(g["own_gap"]),
-                          _ci(g.get("isr_heldout_corr", g["own_gap"] * np.nan)), _ci(g["event_alignment"]),
+                          _ci(g.get("isr_heldout_corr", g["own_gap"] * np.nan)),
+                          f"{int(conv.sum())}/{len(conv)}" if len(conv) else "–", _ci(g["event_alignment"]),
                           _ci(g["linear_cka"])))
     out += [Text(f"Main cell (appearance {cell[0]:g}, identity {cell[1]:g}: the peer as it looked while the caregiver "
-                 "taught), every model at its last checkpoint; width = ISR width, or a world model's latent size."),
+                 "taught), every model at its last checkpoint; width = ISR width, or a world model's latent size; "
+                 "converged = seeds whose held-out MSE changed by less than 10% over the last quarter of training "
+                 "(every model has the same update budget)."),
             Table(("model", "arm", "width", "index, mean [95% CI]", "preconditions met", "own gap", "held-out r",
-                   "event alignment", "linear CKA"), tuple(main_rows))]
+                   "converged", "event alignment", "linear CKA"), tuple(main_rows))]
     out.append(Image("Empathy index along the continua, against capacity and during training (seeds meeting the "
                      "preconditions; 95% bootstrap CI)", _figure(w, width, fig_dir / "empathy_index.png")))
     out += [Text(f"Every cell, at ISR width {width:g}, last checkpoint (input distance: self-goal vs peer-goal in "

@@ -207,13 +207,17 @@ def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFr
         Table(("key", "value"), tuple(run_info)) if run_info else Text("No run metadata given."),
     ]
     robustness = robustness_section(root, tables)  # only when root has seed-offset-K/ runs
-    if groups or robustness:
+    paper = [name for name in groups if name in SECTIONS and name != "empathy"]
+    if paper or robustness:
         blocks += [Heading("Paper claims vs this run", 2), _claims_table(found), *robustness]
         for name, (sec_title, builder) in SECTIONS.items():
             blocks += _section(name, sec_title, groups.get(name), builder, fig_dir, meta)
     else:  # only sweeps and studies here: a table of the paper's claims, all "not run", would say nothing
         blocks.append(Text("No experiment of the paper in this directory, so its claims are not listed "
                            "(internalize reproduce, or internalize run figN into the same --out, adds them)."))
+        if "empathy" in groups:
+            title, builder = SECTIONS["empathy"]
+            blocks += _section("empathy", title, groups["empathy"], builder, fig_dir, meta)
     for name in sorted(set(groups) - set(SECTIONS)):
         blocks += _section(name, f"{name} — other experiment", groups[name], GENERIC, fig_dir, meta)
     for name, sweep in sorted((sweeps or {}).items()):

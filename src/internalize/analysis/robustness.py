@@ -110,12 +110,14 @@ def robustness_section(out_dir: str | Path, tables: Mapping[str, pd.DataFrame]) 
     No such sub-directory -> no section ([])."""
     sets: dict[str, Mapping[str, pd.DataFrame]] = {}
     for k, path in seed_set_dirs(out_dir).items():
-        found = complete_tables(path)
+        # The paper's experiments only: a study (empathy) has no paper claim to re-check.
+        found = {name: t for name, t in complete_tables(path).items() if name != "empathy"}
         if found:
             sets[f"offset {k}"] = found
     if not sets:
         return []
-    sets = {"offset 0 (this run)": tables, **sets} if tables else sets
+    own = {name: t for name, t in tables.items() if name != "empathy"}
+    sets = {"offset 0 (this run)": own, **sets} if own else sets
     return [
         Heading(SECTION_TITLE, 2),
         Text("Each paper claim re-checked on every seed set run into this directory: offset 0 is this report's own "
