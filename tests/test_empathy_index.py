@@ -229,7 +229,14 @@ def test_a_cell_where_fewer_than_6_seeds_meet_the_preconditions_is_not_measurabl
     cells = {(r[0], r[1], r[2], r[3]): r for r in table.rows}
     row = cells[("isr", "exposed", "0.5", "0")]
     assert row[5] == "not measurable (5 of 8 seeds)" and row[6] == "5/8"
-    assert cells[("isr", "exposed", "0.25", "0")][5].startswith("0.")
+    # A measurable cell shows the mean over its seeds and their bootstrap CI, recomputed here from the raw rows.
+    df = _study_table(_index, unmet=unmet)
+    raw = df[(df["condition"] == "isr;width=1;arm=exposed;appearance=0.25;identity=0") & (df["step"] == 2000)
+             & (df["metric"] == "empathy_index")]["value"].to_numpy()
+    shown = cells[("isr", "exposed", "0.25", "0")][5]
+    assert shown.split(" ")[0] == S.fmt(raw.mean()), (shown, raw.mean())
+    low, high = (float(x) for x in shown[shown.index("[") + 1:-1].split(", "))
+    assert low < raw.mean() < high and high - low < 4 * raw.std(ddof=1)
 
 
 def test_no_empathy_is_claimed_only_by_equivalence():

@@ -1,7 +1,7 @@
 """The numbers in the report's section tables, recomputed independently.
 
 For each section (Fig 1 "kept" and Welch rows, Fig 3 per-size table and Spearman line, Fig 4b summary and
-Student/Welch rows, Fig 5 per-map means and model rows, Fig 6 trend, the empathy predictions) a synthetic long
+Student/Welch rows, Fig 5 per-map means and model rows, Fig 6 trend) a synthetic long
 results table is rendered with the section's own builder (``sections.SECTIONS[name]``, the blocks the report
 renders from), and every number shown is compared with a value computed here with plain pandas / numpy /
 scipy.stats / statsmodels from the raw rows. A displayed number is checked to its displayed precision (``shows``):
@@ -25,7 +25,6 @@ from scipy import stats as sps
 
 from internalize.analysis import paper
 from internalize.analysis.claims import claims
-from internalize.analysis.empathy_section import empathy_section
 from internalize.analysis.report import write_report
 from internalize.analysis.sections import SECTIONS, Table, Text
 from test_report import ROLLOUT, _rows, fig3_table, fig4b_table, fig6_table
@@ -393,56 +392,3 @@ def test_fig6_trend_is_the_isr_condition_as_claim_7_reads_it(tmp_path):
     c7 = next(c for c in claims({"fig6": df}) if c.number == 7)
     goals_rho = float(re.search(r"goals rho = (\S+) ", c7.evidence).group(1))
     assert float(rows[1]["Spearman rho"]) == pytest.approx(goals_rho, abs=0.01), (rows[1], c7.evidence)
-
-
-# ---- empathy: the paired predictions ---------------------------------------------------------------------
-
-def empathy_table() -> pd.DataFrame:
-    """Index per (similarity, width, seed), egocentric only: identical > colour > kind, wider ISR higher."""
-    rng = np.random.default_rng(8)
-    level = {"identical": 0.6, "colour": 0.45, "kind": 0.1}
-    rows = []
-    for sim, base in level.items():
-        for width, bonus in (("0.5", -0.05), ("1", 0.0), ("2", 0.02)):
-            for s in range(6):
-                key = dict(experiment="empathy", condition=f"isr-width-{width}", world=f"peer-{sim}-egocentric",
-                           seed=s, phase="empathy", step=0, episode=np.nan)
-                rows += [key | dict(metric="empathy_index", value=base + bonus + rng.normal(0, 0.05)),
-                         key | dict(metric="precondition_met", value=1.0)]  # every seed measurable
-    return pd.DataFrame(rows)
-
-
-def test_empathy_predictions_are_paired_t_tests(tmp_path):
-    df = empathy_table()
-    blocks = empathy_section(df, tmp_path)
-    _, preds = tables(blocks)
-    idx = df[df["metric"] == "empathy_index"].pivot_table(index="seed", columns=["world", "condition"],
-                                                           values="value")
-    pairs = {"identical - kind, egocentric": (("peer-identical-egocentric", "isr-width-1"),
-                                              ("peer-kind-egocentric", "isr-width-1")),
-             "width 2 - 0.5, identical peer, egocentric": (("peer-identical-egocentric", "isr-width-2"),
-                                                           ("peer-identical-egocentric", "isr-width-0.5"))}
-    assert [r["comparison"] for r in preds] == list(pairs)
-    for r in preds:
-        a, b = (idx[k] for k in pairs[r["comparison"]])
-        ref = sps.ttest_rel(a, b)
-        shows(r["mean difference"], (a - b).mean())
-        m = re.fullmatch(r"t\((\d+)\) = (\S+)", r["paired t"])
-        assert m and m.group(1) == "5", r["paired t"]
-        shows(m.group(2), ref.statistic)
-        shows(r["p"], ref.pvalue)
-        assert (r["n"], r["seeds"]) == ("6", "0–5")
-        expected = "supported" if (a - b).mean() > 0 and ref.pvalue < 0.05 else "not supported"
-        assert r["verdict"] == expected == "supported", (r, ref)
-
-
-def test_empathy_prediction_reversed_is_called_opposite(tmp_path):
-    # Flip similarity: the kind peer now gets the higher index; the verdict must say so, word for word.
-    df = empathy_table()
-    swap = {"peer-identical-egocentric": "peer-kind-egocentric", "peer-kind-egocentric": "peer-identical-egocentric"}
-    df["world"] = df["world"].replace(swap)
-    _, preds = tables(empathy_section(df, tmp_path))
-    r = preds[0]
-    assert r["comparison"] == "identical - kind, egocentric"
-    assert float(r["mean difference"]) < 0 and float(r["p"]) < 0.05, r
-    assert r["verdict"] == "not supported (opposite effect)"
