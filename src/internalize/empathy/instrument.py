@@ -3,7 +3,8 @@
 A *cell* is one stimulus set: the seed's held-out base layouts (``empathy.probe.build_stimuli``) seen with the
 peer at one appearance level ``a`` (its colour ``(1 - a) * red + a * blue``: 0 = the learner's own colour, 1 =
 the colour the peer had while the caregiver taught) and one identity level ``i`` (the self-marker's value on the
-peer: 0 = only the learner carries it, 1 = both do, when self-goal and other-goal stimuli are the same input).
+peer: 0 = only the learner carries it, 1 = both do; at appearance 0 and identity 1 self-goal and other-goal
+stimuli would be the same input, so the study's identity continuum runs at appearance 1).
 Every reward model is read in every cell, per seed:
 
 * ``empathy_index``, ``own_gap``, ``peer_gap`` (``empathy.probe.empathy_index``), ``own_gap_ci_low``;
