@@ -1,4 +1,4 @@
-"""The empathy probe: stimuli, the index on calibration models, the ISR's self marker, the study and its report."""
+"""The empathy probe: stimuli, the index on calibration models, the ISR's self marker, the probe unit."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ SECTIONS: dict[str, tuple[str, Builder]] = {
     "fig5": ("Fig 5 — hand-picked out-of-distribution maps", _fig5),
     "fig6": ("Fig 6 — reward hacking by an undertrained ISR", _fig6),
     "fig7": ("Fig 7 — internalizing a value about another agent (prosocial world)", _fig7),
-    "empathy": ("Beyond the paper — empathy probe: does the ISR reward another agent's goal reaching?",
+    "empathy": ("Beyond the paper — empathy study: does a learnt reward model reward another agent's goal reaching?",
                 empathy_section),
 }
 GENERIC: Builder = _generic
