@@ -36,11 +36,26 @@ MARGIN = 0.2  # the equivalence margin of "no empathy": |index| < MARGIN
 FACTORS = ("probe_model", "width", "arm", "appearance", "identity")
 
 
-def _parse(label: str) -> tuple:
+def parse_condition(label: str) -> dict[str, object]:
+    """The factors of a row label ``probe_model;width=W;arm=A;appearance=a;identity=i`` (``empathy.instrument``
+    writes them): probe_model (str), width (float), arm (str), appearance and identity (float); ValueError for
+    another label."""
     head, *rest = str(label).split(";")
-    parts = dict(p.split("=", 1) for p in rest if "=" in p)
-    return (head, float(parts.get("width", "nan")), parts.get("arm", ""), float(parts.get("appearance", "nan")),
-            float(parts.get("identity", "nan")))
+    try:
+        parts = dict(p.split("=", 1) for p in rest)
+        return {"probe_model": head, "width": float(parts["width"]), "arm": parts["arm"],
+                "appearance": float(parts["appearance"]), "identity": float(parts["identity"])}
+    except (KeyError, ValueError):
+        raise ValueError(f"condition: {label!r} is not a probe_model;width=W;arm=A;appearance=a;identity=i "
+                         "label") from None
+
+
+def _factors(label: str) -> tuple:
+    """:func:`parse_condition` as a row; a label of another form (an older probe's) keeps only its model name."""
+    try:
+        return tuple(parse_condition(label).values())
+    except ValueError:
+        return (str(label).split(";")[0], np.nan, "", np.nan, np.nan)
 
 
 def frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +66,7 @@ def frame(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("no empathy rows (phase 'empathy'): the study did not run")
     wide = d.pivot_table(index=["condition", "seed", "step"], columns="metric", values="value",
                          aggfunc="first").reset_index()
-    wide[list(FACTORS)] = pd.DataFrame([_parse(c) for c in wide["condition"]], index=wide.index)
+    wide[list(FACTORS)] = pd.DataFrame([_factors(c) for c in wide["condition"]], index=wide.index)
     met = wide.get("precondition_met", pd.Series(0.0, index=wide.index)).fillna(0) > 0.5
     wide["met"] = met
     wide["index"] = wide["empathy_index"].where(met)

@@ -27,7 +27,7 @@ from .claims import Claim, claims
 from .robustness import robustness_section
 from .sections import GENERIC, SECTIONS, Block, Heading, Image, Table, Text, seed_list
 from .sweep_section import sweep_section
-from .table import EXPERIMENT_ALIASES, condition_order, group_tables
+from .table import EXPERIMENT_ALIASES, STUDY_TABLES, condition_order, group_tables
 
 __all__ = ["ReportFiles", "SweepTable", "write_report", "claims", "Claim"]
 
@@ -207,17 +207,16 @@ def write_report(out_dir: str | os.PathLike[str], tables: Mapping[str, pd.DataFr
         Table(("key", "value"), tuple(run_info)) if run_info else Text("No run metadata given."),
     ]
     robustness = robustness_section(root, tables)  # only when root has seed-offset-K/ runs
-    paper = [name for name in groups if name in SECTIONS and name != "empathy"]
-    if paper or robustness:
+    if set(groups) - STUDY_TABLES or robustness:
         blocks += [Heading("Paper claims vs this run", 2), _claims_table(found), *robustness]
         for name, (sec_title, builder) in SECTIONS.items():
             blocks += _section(name, sec_title, groups.get(name), builder, fig_dir, meta)
     else:  # only sweeps and studies here: a table of the paper's claims, all "not run", would say nothing
         blocks.append(Text("No experiment of the paper in this directory, so its claims are not listed "
                            "(internalize reproduce, or internalize run figN into the same --out, adds them)."))
-        if "empathy" in groups:
-            title, builder = SECTIONS["empathy"]
-            blocks += _section("empathy", title, groups["empathy"], builder, fig_dir, meta)
+        for name in sorted(STUDY_TABLES & set(groups)):
+            title, builder = SECTIONS[name]
+            blocks += _section(name, title, groups[name], builder, fig_dir, meta)
     for name in sorted(set(groups) - set(SECTIONS)):
         blocks += _section(name, f"{name} — other experiment", groups[name], GENERIC, fig_dir, meta)
     for name, sweep in sorted((sweeps or {}).items()):

@@ -21,7 +21,7 @@ from internalize.storage import CorruptFile, read_json_verified, read_parquet_ve
 from .blocks import Block, Heading, Table, Text, seed_list
 from .claim import Claim
 from .claims import NOT_RUN, claims
-from .table import group_tables
+from .table import STUDY_TABLES, group_tables
 
 __all__ = ["SEED_SET_DIR", "seed_set_dir", "seed_set_dirs", "complete_tables", "robustness_table",
            "robustness_section", "directory_claims", "DEPENDS"]
@@ -110,13 +110,12 @@ def robustness_section(out_dir: str | Path, tables: Mapping[str, pd.DataFrame]) 
     No such sub-directory -> no section ([])."""
     sets: dict[str, Mapping[str, pd.DataFrame]] = {}
     for k, path in seed_set_dirs(out_dir).items():
-        # The paper's experiments only: a study (empathy) has no paper claim to re-check.
-        found = {name: t for name, t in complete_tables(path).items() if name != "empathy"}
+        found = {name: t for name, t in complete_tables(path).items() if name not in STUDY_TABLES}
         if found:
             sets[f"offset {k}"] = found
     if not sets:
         return []
-    own = {name: t for name, t in tables.items() if name != "empathy"}
+    own = {name: t for name, t in tables.items() if name not in STUDY_TABLES}  # no paper claim reads a study
     sets = {"offset 0 (this run)": own, **sets} if own else sets
     return [
         Heading(SECTION_TITLE, 2),

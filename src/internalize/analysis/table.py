@@ -34,6 +34,7 @@ __all__ = [
     "isr_final_per_run",
     "isr_heldout_shared",
     "EXPERIMENT_ALIASES",
+    "STUDY_TABLES",
     "group_tables",
 ]
 
@@ -52,6 +53,9 @@ EXPERIMENT_ALIASES: dict[str, str] = {
     "fig3": "fig3", "fig3a": "fig3", "fig3b": "fig3",
     "fig4b": "fig4b", "fig5": "fig5", "fig6": "fig6", "fig7": "fig7",
 }
+# Tables of studies beyond the paper that the report shows beside the paper's experiments: no paper claim reads
+# them, so a directory holding only these has no claims table and no claim robustness across seed sets.
+STUDY_TABLES: frozenset[str] = frozenset({"empathy"})
 # Display order of worlds: the paper's Fig 5 order, then the rest sorted.
 _WORLD_ORDER: tuple[str, ...] = ("plus", "x", "U", "T", "four_rooms")
 # Columns a per-run reduction is keyed by.

@@ -61,8 +61,8 @@ def learner_action(key: jax.Array, state: PeerState, epsilon: jax.Array) -> jax.
     """The epsilon-greedy shortest-path learner: with probability ``epsilon`` a uniform action in {left, right,
     forward}, else the first action of a shortest path to the goal over non-block cells; () int32."""
     k_explore, k_action = jax.random.split(key)
-    goal = (jnp.indices(state.walls.shape)[1] == state.goal_pos[0]) & (
-        jnp.indices(state.walls.shape)[0] == state.goal_pos[1])
+    ys, xs = jnp.indices(state.walls.shape)
+    goal = (xs == state.goal_pos[0]) & (ys == state.goal_pos[1])
     plan = shortest_path_step(distance_map(~state.walls & ~goal, goal), state.agent_pos, state.agent_dir)
     explore = jax.random.uniform(k_explore) < epsilon
     return jnp.where(explore, jax.random.randint(k_action, (), 0, 3, dtype=jnp.int32), plan)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from internalize.agents.isr_config import IsrConfig
+from internalize.analysis.empathy_section import FACTORS, parse_condition  # noqa: F401 - the label's reader
 from internalize.empathy import latent
 from internalize.empathy import probe as stim
 from internalize.empathy import reward_model as rm
@@ -43,7 +44,6 @@ from internalize.worlds.peer import RGB, PeerParams
 
 PROBE_MODELS = ("isr", "world-model", "positive-control", "negative-control", "untrained", "oracle-own",
                 "oracle-any")
-FACTORS = ("probe_model", "width", "arm", "appearance", "identity")
 METRICS = ("empathy_index", "own_gap", "peer_gap", "vicarious_gap", "self_other_distance", "event_alignment",
            "linear_cka", "precondition_met", "own_gap_ci_low", "input_distance")
 
@@ -64,19 +64,6 @@ class Thresholds(NamedTuple):
 def condition(probe_model: str, width: float, arm: str, cell: Cell) -> str:
     """The row label of a model read in a cell (see the module docstring)."""
     return f"{probe_model};width={width:g};arm={arm};appearance={cell.appearance:g};identity={cell.identity:g}"
-
-
-def parse_condition(label: str) -> dict[str, Any]:
-    """The factors of a :func:`condition` label: probe_model (str), width (float), arm (str), appearance and
-    identity (float); ValueError for another label."""
-    head, *rest = str(label).split(";")
-    try:
-        parts = dict(p.split("=", 1) for p in rest)
-        return {"probe_model": head, "width": float(parts["width"]), "arm": parts["arm"],
-                "appearance": float(parts["appearance"]), "identity": float(parts["identity"])}
-    except (KeyError, ValueError):
-        raise ValueError(f"condition: {label!r} is not a probe_model;width=W;arm=A;appearance=a;identity=i "
-                         "label") from None
 
 
 def cell_params(params: PeerParams, cell: Cell) -> PeerParams:
@@ -115,14 +102,13 @@ def cell_stimuli(bases: list[stim.Stimuli], params: PeerParams, cell: Cell, obs_
             obs.setdefault(k, []).append(o_obs[k])
             mark.setdefault(k, []).append(o_mark[k])
             action.setdefault(k, []).append(o_action)
-        differs = np.any(np.asarray(s.obs["peer_goal"] != s.obs["peer_near"]).reshape(s.n, -1), axis=1) | np.any(
-            np.asarray(s.mark["peer_goal"] != s.mark["peer_near"]).reshape(s.n, -1), axis=1)
-        distinct.append(float(differs.mean()))
+        distinct.append(stim.distinct_fraction(s))
         distance.append(stim.input_distance(s, obs_scale))
     stack = lambda d: {k: np.stack([np.asarray(x) for x in v]) for k, v in d.items()}  # noqa: E731
     return CellStimuli(stack(obs), stack(mark), stack(action), np.asarray(distinct), np.asarray(distance))
 
 
+@functools.lru_cache(maxsize=64)  # one program per model kind, compiled once for all its checkpoints
 def _seed_program(apply: rm.Apply, features: Features | None):
     """One jitted program: every seed's model on every kind of a cell -> rewards (and penultimate features)."""
 
@@ -157,8 +143,13 @@ class Reading(NamedTuple):
 def isr_reading(config: IsrConfig, params: Any, n_rewarded: np.ndarray | None, heldout_r: np.ndarray | None,
                 null: bool = False) -> Reading:
     """An ISR network's reading: its reward and its penultimate layer."""
-    return Reading(params, functools.partial(rm.predict, config), functools.partial(rm.features, config),
-                   n_rewarded, heldout_r, null=null)
+    return Reading(params, *_isr_functions(config), n_rewarded, heldout_r, null=null)
+
+
+@functools.lru_cache(maxsize=64)
+def _isr_functions(config: IsrConfig) -> tuple[rm.Apply, Features]:
+    """The same two functions for equal configs, so :func:`_seed_program` compiles them once."""
+    return functools.partial(rm.predict, config), functools.partial(rm.features, config)
 
 
 def oracle_reading(model: Any) -> Reading:

@@ -182,6 +182,15 @@ def observe_stimuli(stimuli: Stimuli, params: PeerParams) -> tuple[dict[str, jax
     return obs, mark, jnp.full((stimuli.n,), grid.LEFT, jnp.int32)
 
 
+def distinct_fraction(stimuli: Stimuli) -> float:
+    """The fraction of peer-goal stimuli that differ in input (observation or mark) from their peer-near control
+    (1 for any agent peer; 0 for a ball, which has no heading)."""
+    n = stimuli.n
+    obs = np.any(np.asarray(stimuli.obs["peer_goal"] != stimuli.obs["peer_near"]).reshape(n, -1), axis=1)
+    mark = np.any(np.asarray(stimuli.mark["peer_goal"] != stimuli.mark["peer_near"]).reshape(n, -1), axis=1)
+    return float((obs | mark).mean())
+
+
 def input_distance(stimuli: Stimuli, obs_scale: float = 1.0) -> float:
     """Mean L2 distance between each learner-goal stimulus and its peer-goal twin in a model's input (observation
     times ``obs_scale``, and the mark as 0/1): 0 when self and other are indistinguishable."""

@@ -214,13 +214,33 @@ def _train(study: EmpathyStudy, samples: Any, peer: str, width: float) -> rm.Tra
 
 
 class _Cells:
-    """Every cell's stimuli (or only ``cells``) for the study's seeds, built once per unit."""
+    """Every cell's stimuli (or only ``cells``) for the study's seeds, built once per run."""
 
     def __init__(self, study: EmpathyStudy, cells: list[ins.Cell] | None = None):
         params = study.world_params("exposed")
         bases = [stim.build_stimuli(params, stimulus_key(s), study.n_stimuli) for s in study.seeds]
         scale = float(study.isr.obs_scale)
         self.cells = {c: ins.cell_stimuli(bases, params, c, scale) for c in (cells or study.cells())}
+
+
+class _Inputs:
+    """What the units of one run share, computed on first use: the cells' stimuli and each arm's data."""
+
+    def __init__(self, study: EmpathyStudy):
+        self.study = study
+        self._cells: _Cells | None = None
+        self._data: dict[str, Any] = {}
+
+    @property
+    def cells(self) -> _Cells:
+        if self._cells is None:
+            self._cells = _Cells(self.study)
+        return self._cells
+
+    def data(self, arm: str) -> Any:
+        if arm not in self._data:
+            self._data[arm] = _data(self.study, arm)
+        return self._data[arm]
 
 
 def _rows(study: EmpathyStudy, label: str, width: float, arm: str, step: int,
@@ -275,25 +295,25 @@ def _world_model(study: EmpathyStudy, cells: _Cells, samples: Any, latent: int) 
                  ins.read(reading, cells.cells, study.seeds, study.thresholds()), extra)
 
 
-def _unit(study: EmpathyStudy, unit: str, log: Callable[[str], None]) -> pd.DataFrame:
-    cells = _Cells(study)
+def _unit(study: EmpathyStudy, unit: str, inputs: _Inputs, log: Callable[[str], None]) -> pd.DataFrame:
+    cells = inputs.cells
     rows: list[dict] = []
     if unit == "capacity":
-        samples = _data(study, "exposed")
+        samples = inputs.data("exposed")
         for w in study.widths:
             started = time.perf_counter()
             trained = _train(study, samples, "none", w)
             rows += _read_trained(study, cells, trained, "isr", w, "exposed", every_checkpoint=w == study.width)
             log(f"{study.name}: isr width {w:g} (exposed) {time.perf_counter() - started:.1f} s")
     elif unit == "world-model":
-        samples = _data(study, "exposed")
+        samples = inputs.data("exposed")
         for latent in study.world_model_latents:
             rows += _world_model(study, cells, samples, latent)
     elif unit == "naive":
-        trained = _train(study, _data(study, "naive"), "none", study.width)
+        trained = _train(study, inputs.data("naive"), "none", study.width)
         rows += _read_trained(study, cells, trained, "isr", study.width, "naive", every_checkpoint=True)
     else:  # controls: learned positive and negative, the untrained null, the hand-built calibrations
-        samples = _data(study, "exposed")
+        samples = inputs.data("exposed")
         for label, peer in (("positive-control", "paid"), ("negative-control", "unpaid")):
             trained = _train(study, samples, peer, study.width)
             rows += _read_trained(study, cells, trained, label, study.width, "exposed", every_checkpoint=False)
@@ -321,12 +341,13 @@ def run_empathy(study: EmpathyStudy, out: str | Path = "runs", *, force: bool = 
             log(f"{study.name}: complete in {store.dir}, skipped (use --force to recompute)")
             return store.read_table()
         units = [u for u in UNITS if u != "world-model" or study.world_model_latents]
+        inputs = _Inputs(study)
         for unit in units:
             if store.unit_done(unit):
                 log(f"{study.name}: unit {unit} done, loaded")
                 continue
             started = time.perf_counter()
-            df = _unit(study, unit, log)
+            df = _unit(study, unit, inputs, log)
             values = df["value"].to_numpy(float)
             trained = df["metric"].isin(["isr_heldout_corr", "own_gap"]).to_numpy()
             if np.isnan(values[trained]).any():

@@ -115,9 +115,7 @@ class EmpathyProbe(Probe):
         marks = {k: np.stack([st.mark[k] for st in stimuli]) for k in kinds}
         action = np.stack([st.action for st in stimuli])
         # Does each peer-goal stimulus differ in input (observation or mark) from its peer-near control?
-        distinct = np.stack([np.any((st.obs["peer_goal"] != st.obs["peer_near"]).reshape(self.n_stimuli, -1), axis=1)
-                             | np.any((st.mark["peer_goal"] != st.mark["peer_near"]).reshape(self.n_stimuli, -1),
-                                      axis=1) for st in jax.device_get(stimuli)]).mean(axis=1)
+        distinct = [stimuli_probe.distinct_fraction(st) for st in stimuli]
         for width in self.isr_widths:
             wexp = dataclasses.replace(exp, isr=dataclasses.replace(exp.isr, width=float(width)))
             counts = check_isr_data(phases.isr_config(wexp), buffers)
