@@ -160,3 +160,34 @@ def test_rgb_headings_are_one_hot_on_agent_cells_only():
         x, y = np.asarray(pos)
         np.testing.assert_array_equal(heading[y, x], 10 * np.eye(4)[int(d)])
     assert heading.sum() == 20  # nowhere else
+
+
+def test_the_stopping_rule_reads_the_fall_of_the_heldout_mse_over_the_window_against_the_variance():
+    from internalize.empathy.reward_model import has_converged
+
+    var = np.array([1.0, 1.0, 1.0])
+    # Checkpoints 100 updates apart, window 200: compare the last MSE with the one two checkpoints before.
+    mse = np.array([[0.5, 0.1, 0.0500, 0.0495],     # fell by 0.0505 over the window: still learning
+                    [0.5, 0.0102, 0.0101, 0.0101],  # fell by 0.0001 < 1e-3 * var: converged
+                    [0.5, 0.0100, 0.0300, 0.0200]])  # rose (noise): converged
+    assert has_converged(mse, var, 100, 200, 1e-3).tolist() == [False, True, True]
+    assert has_converged(mse * 10, var * 10, 100, 200, 1e-3).tolist() == [False, True, True]  # scale-free
+    assert not has_converged(mse[:, :2], var, 100, 200, 1.0).any()  # the window has not run yet
+    assert has_converged(mse[:, :3], var, 100, 200, 1.0).all()
+
+
+def test_training_to_convergence_stops_once_every_seed_meets_the_rule_and_else_at_the_budget():
+    import dataclasses
+
+    from internalize.empathy import reward_model as rm
+    from internalize.empathy.study import _data, _isr, empathy_study
+
+    study = dataclasses.replace(empathy_study("quick"), seeds=(0, 1), n_envs=4, n_steps=256)
+    data = jax.vmap(lambda s: rm.training_data(s, "none", 0.4))(_data(study, "exposed"))
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    config = dataclasses.replace(_isr(), width=0.25)
+    loose = rm.train_to_convergence(config, data, keys, 100, 3000, 200, 0.5)  # a loose rule holds early
+    assert loose.heldout_mse.shape[1] < 30 and loose.converged.all()  # of a 30-chunk budget
+    strict = rm.train_to_convergence(config, data, keys, 100, 500, 200, 1e-9)  # an impossible rule: the budget
+    assert strict.heldout_mse.shape[1] == 5 and not strict.converged.any()
+    assert jax.tree.leaves(strict.params)[0].shape[:2] == (2, 5)

@@ -26,8 +26,8 @@ def test_the_learned_controls_read_high_and_low_across_seeds():
     bar is the mean over seeds), with their preconditions met; at seed offsets 0, 1000 and 2000 the positive
     control read 0.90-1.12 and the negative one -0.009-0.020 per seed, with own gaps of 0.12-0.34."""
     base = empathy_study("quick")
-    study = dataclasses.replace(base, seeds=offset_seeds(range(6)), widths=(1.0,), n_stimuli=64, n_checkpoints=2,
-                                isr=dataclasses.replace(base.isr, n_updates=3200))
+    study = dataclasses.replace(base, seeds=offset_seeds(range(6)), widths=(1.0,), n_stimuli=64, check_every=800,
+                                converge_window=1600, isr=dataclasses.replace(base.isr, n_updates=3200))
     samples = study_module._data(study, "exposed")
     cells = study_module._Cells(study, [study_module.MAIN_CELL])
     for peer, low, high in (("paid", 0.8, np.inf), ("unpaid", -np.inf, 0.2)):
@@ -44,6 +44,7 @@ def test_the_learned_controls_read_high_and_low_across_seeds():
 def test_a_small_study_runs_its_units_resumes_and_writes_its_section(tmp_path):
     base = empathy_study("quick")
     study = dataclasses.replace(base, seeds=(0, 1), n_steps=256, widths=(1.0,), n_checkpoints=2, n_stimuli=16,
+                                check_every=100, converge_window=100,
                                 world_model_latents=(8,), world_model_updates=200, world_model_head_updates=200,
                                 appearance_levels=2, identity_levels=2,
                                 isr=dataclasses.replace(base.isr, n_updates=200))

@@ -159,6 +159,11 @@ def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Direct
     varied = isr[isr["input_distance"] > 0]
     widths = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & w["final"] & np.isclose(w["appearance"], cell[0])
                & np.isclose(w["identity"], cell[1])].assign(log2w=lambda d: np.log2(d["width"]))
+    # Capacity is compared at convergence: only widths where enough seeds met the stopping rule.
+    if "converged" in widths:
+        n_conv = widths.groupby("width")["converged"].sum()
+        widths = widths[widths["width"].isin(n_conv.index[n_conv >= MIN_SEEDS])]
+    kept = ", ".join(f"{x:g}" for x in sorted(widths["width"].unique())) or "none"
     course = w[(w["probe_model"] == "isr") & (w["arm"] == "exposed") & np.isclose(w["width"], width)
                & np.isclose(w["appearance"], cell[0]) & np.isclose(w["identity"], cell[1])]
     # The earliest checkpoint at which enough seeds meet the preconditions (an index is read only there).
@@ -189,7 +194,8 @@ def predictions(w: pd.DataFrame, width: float) -> list[tuple[str, str, dr.Direct
          dr.paired("identity", _per_seed_slopes(identity, "identity"), np.zeros(identity["seed"].nunique()))),
         ("4b. Watching the peer reach the goal is rewarded (vicarious)", "vicarious gap > 0, main cell",
          dr.paired("vicarious", main["vicarious_gap"].where(main["met"]), zeros)),
-        ("5. A more capable ISR gives a higher index", "per-seed slope of the index on log2(width) > 0, main cell",
+        ("5. A more capable ISR gives a higher index", "per-seed slope of the index on log2(width) > 0, main cell, "
+         f"over the widths where {MIN_SEEDS}+ seeds converged ({kept}; at least 3 needed)",
          dr.paired("capacity", _per_seed_slopes(widths, "log2w"), np.zeros(widths["seed"].nunique()))
          if widths["width"].nunique() >= 3 else None),
         ("6. Reward models on world-model latents show it too", f"index > 0, main cell, world model of latent "
@@ -288,8 +294,10 @@ def empathy_section(df: pd.DataFrame, fig_dir: Path) -> list[Block]:
                           _ci(g["linear_cka"])))
     out += [Text(f"Main cell (appearance {cell[0]:g}, identity {cell[1]:g}: the peer as it looked while the caregiver "
                  "taught), every model at its last checkpoint; width = ISR width, or a world model's latent size; "
-                 "converged = seeds whose held-out MSE changed by less than 10% over the last quarter of training "
-                 "(every model has the same update budget)."),
+                 "converged = seeds that met the stopping rule when training ended (another window of updates "
+                 "would explain less than the set fraction more of the held-out payments' variance; a learned "
+                 "ISR trains until all its seeds meet it or its budget is spent, a world model's head for a fixed "
+                 "budget)."),
             Table(("model", "arm", "width", "index, mean [95% CI]", "preconditions met", "own gap", "held-out r",
                    "converged", "event alignment", "linear CKA"), tuple(main_rows))]
     out.append(Image("Empathy index along the continua, against capacity and during training (seeds meeting the "

@@ -9,12 +9,15 @@ trained. Two arms: ``exposed`` (the peer walks to the goal and takes it, unpaid,
 at random and never enters the goal).
 
 Models (``probe_model``; ``empathy.reward_model``, the ISR's network and optimizer): ``isr`` -- trained on the
-learner's own paid and unpaid samples, at every width of ``widths`` (capacity, the same update budget for every
-width) in the exposed arm and at ``width`` in the naive arm, read at ``n_checkpoints`` points of training (the
-time course); the controls at ``width``, exposed: ``positive-control`` (the caregiver also pays for the peer's
+learner's own paid and unpaid samples, at every width of ``widths`` (capacity) in the exposed arm and at ``width``
+in the naive arm; the controls at ``width``, exposed: ``positive-control`` (the caregiver also pays for the peer's
 goals: peer samples marked on the peer, paid), ``negative-control`` (the same peer samples, never paid: explicit
 negatives), ``untrained`` (fresh parameters: the null); and the hand-built calibrations ``oracle-own`` (index 0)
-and ``oracle-any`` (index 1).
+and ``oracle-any`` (index 1). Every learned ISR is trained by the same stopping rule
+(``empathy.reward_model.train_to_convergence``): in chunks of ``check_every`` updates until, for every seed, another
+``converge_window`` updates explained less than ``converge_tol`` more of the held-out payments' variance (at most
+``isr.n_updates``); each model is read at its last checkpoint, and at ``width`` at every checkpoint (the time
+course).
 
 Stimuli: each seed's held-out layouts along two continua (``empathy.instrument``): appearance (the peer's colour
 from the learner's red to the taught blue, ``appearance_levels`` steps, identity 0) and identity (the self-marker's
@@ -22,7 +25,8 @@ value on the peer, ``identity_levels`` steps, at appearance 1).
 
 World models (``world-model``; ``empathy.world_model``): per latent size in ``world_model_latents``, a next-observation
 predictor trained without reward on the exposed arm's data, and a reward head on its frozen code, trained like an
-ISR (``world_model_head_updates`` updates at ``world_model_head_lr``); its rows carry the latent size as ``width``.
+ISR but for a fixed budget (``world_model_head_updates`` updates at ``world_model_head_lr``, in ``n_checkpoints``
+chunks); its rows carry the latent size as ``width``.
 
 Units (each computed once, resumable): ``capacity`` (the exposed isr at every width), ``naive``, ``controls``,
 ``world-model``.
@@ -68,7 +72,7 @@ _TAG_TRAIN, _TAG_INIT, _TAG_WORLD = 3, 4, 5
 
 
 def _isr() -> IsrConfig:
-    return IsrConfig(network="reference", encoding="onehot", batch_size=64, n_updates=4000, obs_scale=0.1,
+    return IsrConfig(network="reference", encoding="onehot", batch_size=64, n_updates=32000, obs_scale=0.1,
                      self_channel=SELF_CHANNEL)
 
 
@@ -88,8 +92,16 @@ class EmpathyStudy:
     width: float = field(default=1.0, metadata={"help": "the width of the naive arm, the controls and the time "
                                                 "course; one of widths"})
     isr: IsrConfig = field(default_factory=_isr, metadata={"help": "the reward models' network and training "
-                                                          "(n_updates: the budget of every model)"})
-    n_checkpoints: int = field(default=8, metadata={"help": "points of training each isr is read at"})
+                                                          "(n_updates: the most any ISR trains)"})
+    check_every: int = field(default=1000, metadata={"help": "updates between an ISR's checkpoints (the stopping "
+                                                      "rule's and the time course's step)"})
+    converge_window: int = field(default=2000, metadata={"help": "stopping rule: updates over which the held-out "
+                                                          "fit must have stopped improving"})
+    converge_tol: float = field(default=1e-3, metadata={"help": (
+        "stopping rule: the most the held-out MSE may still fall over the window, as a fraction of the held-out "
+        "payments' variance")})
+    n_checkpoints: int = field(default=8, metadata={"help": "chunks of the world models' reward heads (read at "
+                                                    "the last)"})
     world_model_latents: tuple[int, ...] = field(default=(64, 256), metadata={"help": (
         "latent sizes of the world models whose frozen codes get a reward head (empty: none)")})
     world_model_updates: int = field(default=8000, metadata={"help": "updates of each world model"})
@@ -121,13 +133,18 @@ class EmpathyStudy:
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in self.world_model_latents):
             raise bad("world_model_latents", "positive integers")
         for name, low in (("n_envs", 1), ("n_steps", 1), ("n_checkpoints", 2), ("appearance_levels", 2),
+                          ("check_every", 1), ("converge_window", 1),
                           ("world_model_updates", 100), ("world_model_head_updates", 1),
                           ("identity_levels", 2), ("n_stimuli", 4), ("min_rewarded", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise bad(name, f"an integer >= {low}")
-        if self.isr.n_updates is None or self.isr.n_updates % self.n_checkpoints:
-            raise bad("isr", f"an IsrConfig whose n_updates is a multiple of n_checkpoints ({self.n_checkpoints})")
+        if self.isr.n_updates is None or self.isr.n_updates % self.check_every:
+            raise bad("isr", f"an IsrConfig whose n_updates is a multiple of check_every ({self.check_every})")
+        if self.converge_window < self.check_every:
+            raise bad("converge_window", f"at least check_every ({self.check_every})")
+        if not 0 < self.converge_tol < 1:
+            raise bad("converge_tol", "a number in (0, 1)")
         if self.world_model_head_updates % self.n_checkpoints:
             raise bad("world_model_head_updates", f"a multiple of n_checkpoints ({self.n_checkpoints})")
         if not 0 < self.world_model_head_lr <= 1:
@@ -179,14 +196,15 @@ class EmpathyStudy:
 
 
 def empathy_study(preset: str = "quick", seed_offset: int | None = None) -> EmpathyStudy:
-    """The study under ``preset``: ``paper`` (16 seeds, 32k samples per seed, 16,000 updates per model) or ``quick``
-    (8 seeds, 16k samples, 4,000 updates; about 10 minutes on 2 cores). ``seed_offset`` K shifts every seed
+    """The study under ``preset``: ``paper`` (16 seeds, 32k samples per seed, ISRs trained to convergence within
+    64,000 updates, world models 16,000) or ``quick`` (8 seeds, 16k samples, ISRs to convergence within 32,000
+    updates; about 20 minutes on 2 cores). ``seed_offset`` K shifts every seed
     (None: ``$INTERNALIZE_SEED_OFFSET``)."""
     k = env_seed_offset() if seed_offset is None else env_seed_offset(seed_offset)
     base = EmpathyStudy()
-    if preset == "paper":  # more data and four times the updates: closer to convergence than the quick preset
+    if preset == "paper":  # more data, and more updates where convergence needs them
         return dataclasses.replace(base, seeds=offset_seeds(base.seeds, k),
-                                   isr=dataclasses.replace(base.isr, n_updates=16000), world_model_updates=16000,
+                                   isr=dataclasses.replace(base.isr, n_updates=64000), world_model_updates=16000,
                                    world_model_head_updates=16000)
     if preset == "quick":
         return dataclasses.replace(base, seeds=offset_seeds(base.seeds[:8], k), n_steps=1024)
@@ -205,12 +223,14 @@ def _data(study: EmpathyStudy, arm: str):
     return run(_keys(study.seeds, _TAG_DATA[arm]))
 
 
-def _train(study: EmpathyStudy, samples: Any, peer: str, width: float) -> rm.Trained:
+def _train(study: EmpathyStudy, samples: Any, peer: str, width: float,
+           log: Callable[[str], None] = lambda _: None) -> rm.Trained:
+    """One ISR per seed, trained by the study's stopping rule."""
     config = dataclasses.replace(study.isr, width=float(width))
     goal_reward = float(study.world_params("exposed").goal_reward)
     data = jax.vmap(lambda s: rm.training_data(s, peer, goal_reward))(samples)
-    program = jax.jit(jax.vmap(lambda d, k: rm.train(config, d, k, config.n_updates, study.n_checkpoints)))
-    return jax.device_get(program(data, _keys(study.seeds, _TAG_TRAIN)))
+    return rm.train_to_convergence(config, data, _keys(study.seeds, _TAG_TRAIN), study.check_every, config.n_updates,
+                                   study.converge_window, study.converge_tol, log)
 
 
 class _Cells:
@@ -258,14 +278,14 @@ def _rows(study: EmpathyStudy, label: str, width: float, arm: str, step: int,
 def _read_trained(study: EmpathyStudy, cells: _Cells, trained: rm.Trained, label: str, width: float, arm: str,
                   every_checkpoint: bool) -> list[dict]:
     config = dataclasses.replace(study.isr, width=float(width))
-    per = config.n_updates // study.n_checkpoints
+    k = trained.heldout_r.shape[1]
     rows = []
-    for c in range(study.n_checkpoints) if every_checkpoint else [study.n_checkpoints - 1]:
+    for c in range(k) if every_checkpoint else [k - 1]:
         params = jax.tree.map(lambda x, c=c: x[:, c], trained.params)
         reading = ins.isr_reading(config, params, np.asarray(trained.n_rewarded), np.asarray(trained.heldout_r[:, c]))
         extra = {"n_rewarded": np.asarray(trained.n_rewarded), "isr_heldout_corr": trained.heldout_r[:, c],
                  "converged": np.asarray(trained.converged, float)}
-        rows += _rows(study, label, width, arm, (c + 1) * per,
+        rows += _rows(study, label, width, arm, (c + 1) * study.check_every,
                       ins.read(reading, cells.cells, study.seeds, study.thresholds()), extra)
     return rows
 
@@ -302,7 +322,7 @@ def _unit(study: EmpathyStudy, unit: str, inputs: _Inputs, log: Callable[[str], 
         samples = inputs.data("exposed")
         for w in study.widths:
             started = time.perf_counter()
-            trained = _train(study, samples, "none", w)
+            trained = _train(study, samples, "none", w, lambda m, w=w: log(f"{study.name}: isr width {w:g}: {m}"))
             rows += _read_trained(study, cells, trained, "isr", w, "exposed", every_checkpoint=w == study.width)
             log(f"{study.name}: isr width {w:g} (exposed) {time.perf_counter() - started:.1f} s")
     elif unit == "world-model":
@@ -310,12 +330,12 @@ def _unit(study: EmpathyStudy, unit: str, inputs: _Inputs, log: Callable[[str], 
         for latent in study.world_model_latents:
             rows += _world_model(study, cells, samples, latent)
     elif unit == "naive":
-        trained = _train(study, inputs.data("naive"), "none", study.width)
+        trained = _train(study, inputs.data("naive"), "none", study.width, lambda m: log(f"{study.name}: naive: {m}"))
         rows += _read_trained(study, cells, trained, "isr", study.width, "naive", every_checkpoint=True)
     else:  # controls: learned positive and negative, the untrained null, the hand-built calibrations
         samples = inputs.data("exposed")
         for label, peer in (("positive-control", "paid"), ("negative-control", "unpaid")):
-            trained = _train(study, samples, peer, study.width)
+            trained = _train(study, samples, peer, study.width, lambda m, x=label: log(f"{study.name}: {x}: {m}"))
             rows += _read_trained(study, cells, trained, label, study.width, "exposed", every_checkpoint=False)
         config = dataclasses.replace(study.isr, width=float(study.width))
         shape = tuple(study.world_params("exposed").fixed_walls.shape) + (12,)
