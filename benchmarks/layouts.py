@@ -1,5 +1,6 @@
 """The runner's two layouts on this machine: one paper experiment run with ``--layout vmap`` and with ``--layout
-per-core``, each from a cold compilation cache in a fresh process; prints one JSON line.
+per-core`` (and, asked for, ``per-core@ray``: per-core seeds on a Ray instance of this machine, ``--backend ray``),
+each from a cold compilation cache in a fresh process; prints one JSON line.
 
 What it answers: which layout a CPU should use (``experiments.layout``). Both runs compute the same experiment
 (the same seeds, budgets and units), so their wall times compare directly; their numbers differ in float
@@ -10,13 +11,15 @@ Usage::
     python benchmarks/layouts.py                                   # fig4b, quick preset, its 10 seeds
     python benchmarks/layouts.py --experiment fig7 --seeds 4 --fraction 0.25
     python benchmarks/layouts.py --processes 4 --layouts per-core   # one layout only
+    python benchmarks/layouts.py --layouts per-core,per-core@ray    # the local backend against Ray
     python benchmarks/layouts.py --smoke                           # a tiny learner: a check of the script
 
 Keys of the JSON line: ``experiment``, ``preset``, ``seeds``, ``fraction``, ``cpus`` (cores this process may
 use), ``processes`` (per-core workers), ``env_steps`` (every environment step of every learner), and per layout
 ``wall_s`` (the whole run from a cold cache: compiles, training, ISR, evaluation, writing) and
-``env_steps_per_s`` (``env_steps`` / ``wall_s``); ``speedup`` = vmap wall / per-core wall when both ran;
-``smoke``.
+``env_steps_per_s`` (``env_steps`` / ``wall_s``; ``per-core@ray`` includes starting Ray and its workers);
+``speedup`` = vmap wall / per-core wall when both ran; ``ray_overhead`` = per-core@ray wall / per-core wall when
+both ran; ``smoke``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     parser.add_argument("--fraction", type=float, default=1.0, help="scale every phase's budget (0 < f <= 1)")
     parser.add_argument("--processes", type=int, default=None, help="per-core workers (default: one per core)")
-    parser.add_argument("--layouts", default="vmap,per-core", help="comma-separated: vmap, per-core")
+    parser.add_argument("--layouts", default="vmap,per-core", help="comma-separated: vmap, per-core, per-core@ray")
     parser.add_argument("--smoke", action="store_true",
                         help="check the script: the experiment with a tiny learner and ISR (gpu_paper_preset.smoke), "
                              "2 seeds unless --seeds says otherwise, compiled programs from the caller's JAX cache "
@@ -52,8 +55,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     layouts = [x for x in args.layouts.split(",") if x]
-    if not layouts or set(layouts) - {"vmap", "per-core"}:
-        raise SystemExit(f"--layouts: got {args.layouts!r}; allowed: vmap, per-core, comma-separated.")
+    if not layouts or set(layouts) - {"vmap", "per-core", "per-core@ray"}:
+        raise SystemExit(f"--layouts: got {args.layouts!r}; allowed: vmap, per-core, per-core@ray, comma-separated.")
     args.layouts = layouts
     return args
 
@@ -69,11 +72,19 @@ def _experiment(args: argparse.Namespace):
 
 def _one(args: argparse.Namespace) -> None:
     """In a child process (its own cold cache, set by the parent): run the experiment, print its wall seconds."""
+    started = time.perf_counter()
+    layout, _, backend = args.one.partition("@")
+    executor = None
+    if backend == "ray":  # started before any JAX work, as the command line does
+        from internalize.experiments.backend import make_executor
+
+        executor = make_executor("ray", processes=args.processes)
     from internalize.experiments.layout import run_with_layout
 
-    started = time.perf_counter()
-    run_with_layout(_experiment(args), args.out, layout=args.one, processes=args.processes, progress=False,
-                    log=lambda _: None)
+    run_with_layout(_experiment(args), args.out, layout=layout, processes=args.processes, progress=False,
+                    log=lambda _: None, executor=executor)
+    if executor is not None:
+        executor.close()
     print(json.dumps({"wall_s": round(time.perf_counter() - started, 1)}))
 
 
@@ -81,7 +92,7 @@ def main() -> None:
     args = _parse()
     if args.one:
         return _one(args)
-    from internalize.experiments.layout import default_processes
+    from internalize.experiments.local_executor import default_processes
 
     exp = _experiment(args)
     steps = env_steps(exp)
@@ -105,6 +116,8 @@ def main() -> None:
         result[layout] = {"wall_s": wall, "env_steps_per_s": round(steps / wall)}
     if "vmap" in result and "per-core" in result:
         result["speedup"] = round(result["vmap"]["wall_s"] / result["per-core"]["wall_s"], 2)
+    if "per-core@ray" in result and "per-core" in result:
+        result["ray_overhead"] = round(result["per-core@ray"]["wall_s"] / result["per-core"]["wall_s"], 2)
     print(json.dumps(result))
 
 

@@ -16,7 +16,7 @@ What it measures, for each policy:
 * **ours, 10 seeds** (``--seeds``) on the whole machine, each layout measured (``--layouts``): ``sequential``
   (one program in this process, seeds one after another, XLA's default threading), ``vmap`` (all seeds in one
   vmapped program in this process), ``procs`` (one worker process per core, seeds one
-  after another, :func:`internalize.agents.parallel.run_seeds`), ``procs-vmap`` (one worker per core, its seeds
+  after another, ``run_seeds`` of ``benchmarks/parallel.py``), ``procs-vmap`` (one worker per core, its seeds
   vmapped). Each seed runs ``--seed-rollouts`` rollouts (default: enough for about ``--layout-seconds`` of
   running). Steady-state rate = seeds × steps / run time (compile apart); the best layout is the headline.
 * **FLOP ceiling**: the network's multiply-adds counted from its layers, × (1 rollout forward + n_epochs ×
@@ -225,7 +225,7 @@ def ours_one_seed(torso: str, blocks: int, n_steps: int, rollouts: int, repeats:
 
 
 def ours_many_seeds(torso: str, blocks: int, n_steps: int, seeds: int, rollouts: int, layout: str) -> dict:
-    from internalize.agents.parallel import run_seeds
+    from parallel import run_seeds  # benchmarks/parallel.py, beside this script
 
     factory = functools.partial(make_learner, torso, blocks, n_steps)
     n_proc = {"sequential": 0, "vmap": 0, "procs": min(cores(), seeds), "procs-vmap": min(cores(), seeds)}[layout]
@@ -462,7 +462,7 @@ def parity(args: argparse.Namespace, sb3_python: str, ncpu: int, details: dict) 
     """
     import numpy as np
 
-    from internalize.agents.parallel import run_seeds
+    from parallel import run_seeds  # benchmarks/parallel.py, beside this script
 
     torso, seeds, rollouts, window = args.parity_torso, args.parity_seeds, args.parity_rollouts, args.parity_window
     log(f"parity: SB3 {torso}, lr {args.parity_lr}, {seeds} seeds x {rollouts} rollouts, "

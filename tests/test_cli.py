@@ -105,9 +105,10 @@ def no_compute(monkeypatch):
     """Stand-ins for run_many and write_report that record their calls (an error path must not reach them)."""
     calls = SimpleNamespace(runs=[], reports=[])
 
-    def run_many(experiments, out, *, force=False, progress=True, log=print, layout="vmap", processes=None):
+    def run_many(experiments, out, *, force=False, progress=True, log=print, layout="vmap", processes=None,
+                 executor=None):
         calls.runs.append(SimpleNamespace(experiments=list(experiments), out=Path(out), force=force, layout=layout,
-                                          processes=processes))
+                                          processes=processes, executor=executor))
         return {}
 
     def write_report(out, extra=None):

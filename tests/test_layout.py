@@ -152,9 +152,10 @@ def test_a_workers_progress_counts_environment_steps_not_isr_updates(monkeypatch
     import multiprocessing
 
     import internalize.experiments.layout as layout
+    import internalize.experiments.local_executor as local
 
     steps = multiprocessing.Value("d", 0.0)
-    monkeypatch.setattr(layout, "_steps", steps)
+    monkeypatch.setattr(local, "_steps", steps)
     progress = layout._Counted()
     with progress.task("fig4a/socialization", total=2048) as bar:
         bar.advance(2048)

@@ -1,15 +1,20 @@
-"""Seeds over worker processes: results in seed order, independent of the worker that ran them."""
+"""Seeds over worker processes (``benchmarks/parallel.py``): results in seed order, independent of the worker that
+ran them."""
 
 from __future__ import annotations
 
 import functools
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from internalize.agents.parallel import run_seeds
 from internalize.agents.ppo import PPOConfig, make_train
 from internalize.worlds.navigation import Navigation, make_params
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from parallel import run_seeds  # noqa: E402  (a benchmark's module, not the library's)
 
 pytestmark = pytest.mark.expensive  # end-to-end runs: in make test, not make test-fast
 

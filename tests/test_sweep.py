@@ -106,23 +106,24 @@ def test_an_interrupted_sweep_resumes_without_recomputing_finished_points(tmp_pa
         outcome = "goals_per_episode"
     """)
     plan = load_sweep(path)
-    real = layout_module.run_with_layout
+    real = layout_module.Runner
     ran: list[str] = []
 
-    def killed_at_the_second_point(exp, *args, **kwargs):
-        if ran:
-            raise KeyboardInterrupt
-        ran.append(exp.name)
-        return real(exp, *args, **kwargs)
+    class KilledAtTheSecondPoint(real):
+        def run(self):
+            if ran:
+                raise KeyboardInterrupt
+            ran.append(self.exp.name)
+            return super().run()
 
-    monkeypatch.setattr(layout_module, "run_with_layout", killed_at_the_second_point)
+    monkeypatch.setattr(layout_module, "Runner", KilledAtTheSecondPoint)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(plan, tmp_path / "out", progress=False, log=_quiet)
     first = tmp_path / "out" / "grid" / POINTS_DIR / plan.points[0].name / "results.parquet"
     before = first.stat().st_mtime_ns
     assert not (tmp_path / "out" / "grid" / "results.parquet").exists()
 
-    monkeypatch.setattr(layout_module, "run_with_layout", real)
+    monkeypatch.setattr(layout_module, "Runner", real)
     logged: list[str] = []
     table = run_sweep(plan, tmp_path / "out", progress=False, log=logged.append)
     assert any(plan.points[0].name in m and "skipped" in m for m in logged), logged
@@ -153,7 +154,7 @@ def test_bad_keys_values_and_grids_are_one_line_before_any_compute(tmp_path, mon
     def never(*args, **kwargs):
         raise AssertionError("a sweep with bad input started running")
 
-    monkeypatch.setattr(layout_module, "run_with_layout", never)
+    monkeypatch.setattr(layout_module, "run_all", never)
     path = _file(tmp_path)
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["sweep", str(path), *[a for g in grid for a in ("--grid", g)], "--out",

@@ -19,6 +19,19 @@ from typing import Annotated
 import typer
 
 from internalize import __version__
+from internalize.cli_where import (
+    Address,
+    Backend,
+    CpusPerTask,
+    GpusPerTask,
+    Layout,
+    MaxRetries,
+    Processes,
+    TaskFailed,
+    check_layout,
+    executor,
+    fail,
+)
 from internalize.worlds.kinds import KINDS, load
 from internalize.xla_cache import missing_settings
 
@@ -177,7 +190,7 @@ def play(
     from internalize.worlds.render import save_gif
 
     if (world is None) == (from_run is None):
-        _fail(ValueError("play: give a WORLD for a scripted agent or --from OUT/EXPERIMENT for a trained learner "
+        fail(ValueError("play: give a WORLD for a scripted agent or --from OUT/EXPERIMENT for a trained learner "
                          "(not both)."))
     if from_run is not None:
         from internalize.experiments.watch import summary, watch
@@ -185,7 +198,7 @@ def play(
         try:
             w = watch(from_run, condition, seed, world_name, steps, tile_size)
         except (ValueError, LookupError) as e:
-            _fail(e)
+            fail(e)
         path = save_gif(w.frames, out, fps)
         info = summary(w)
         typer.echo(f"{from_run.name} {w.condition} learner (seed {w.seed}) in {w.world}: {info['steps']} steps, "
@@ -195,7 +208,7 @@ def play(
         return
     for option, value in (("--condition", condition), ("--world", world_name)):
         if value is not None:
-            _fail(ValueError(f"play: {option} needs --from OUT/EXPERIMENT (a trained learner)."))
+            fail(ValueError(f"play: {option} needs --from OUT/EXPERIMENT (a trained learner)."))
     env, params = _scripted_world(world, blocks, map_name)
     name, policy = _scripted_policy(agent, world, env.num_actions)
     from internalize.agents.scripted import run_policy_jit
@@ -220,25 +233,6 @@ SeedOffset = Annotated[str | None, typer.Option(
          "another seed set. K != 0 writes into OUT/seed-offset-K/ and then rebuilds OUT's report, which compares "
          "the seed sets. .toml experiments keep their own seeds (the offset applies to presets only).")]
 
-Layout = Annotated[str, typer.Option(
-    "--layout", help="How the seeds run: vmap (all in one vectorized program) or per-core (each seed its own "
-                     "run, one single-threaded worker process per core; benchmarks/layouts.py measures which is "
-                     "faster on a machine). The numbers of the two differ in float rounding, so an output "
-                     "directory keeps its layout. The empathy study always runs vmap.")]
-Processes = Annotated[int | None, typer.Option(
-    "--processes", min=1, show_default="one per core", help="Worker processes of --layout per-core.")]
-
-
-def _check_layout(layout: str) -> None:
-    """A bad --layout ends the command (exit 2) before anything runs."""
-    from internalize.experiments.layout import check_layout
-
-    try:
-        check_layout(layout)
-    except ValueError as e:
-        _fail(e)
-
-
 def _seed_offset(value: str | None) -> int:
     """The seed offset from --seed-offset or $INTERNALIZE_SEED_OFFSET; a bad one ends the command (exit 2)."""
     from internalize.seeding import seed_offset
@@ -246,22 +240,17 @@ def _seed_offset(value: str | None) -> int:
     try:
         return seed_offset(value)
     except ValueError as e:
-        _fail(e)
+        fail(e)
         raise  # unreachable: _fail exits
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(2)
 
 
 def _check_out(out: Path) -> None:
     """Refuse an --out that cannot hold results (a file, or a folder we may not write) before any compute."""
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if out.exists() and not out.is_dir():
-        _fail(ValueError(f"--out: {out} is a file; allowed: a directory (created if missing)."))
+        fail(ValueError(f"--out: {out} is a file; allowed: a directory (created if missing)."))
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
-        _fail(ValueError(f"--out: cannot create or write {out} ({existing} is not a writable directory); "
+        fail(ValueError(f"--out: cannot create or write {out} ({existing} is not a writable directory); "
                          "allowed: a directory you can write."))
 
 
@@ -281,7 +270,7 @@ def list_experiments(preset: Preset = "quick") -> None:
         try:  # a bad $INTERNALIZE_SEED_OFFSET or preset: one line, exit 2
             e = paper_experiment(name, preset)
         except ValueError as err:
-            _fail(err)
+            fail(err)
         label = name + (f" ({aliases[name]})" if name in aliases else "")
         fields = {
             "worlds": f"{e.socialization_world.name} -> {', '.join(w.name for w in e.autonomy_worlds) or '-'}",
@@ -325,38 +314,46 @@ def run(
     seed_offset: SeedOffset = None,
     layout: Layout = "vmap",
     processes: Processes = None,
+    backend: Backend = "local",
+    address: Address = None,
+    cpus_per_task: CpusPerTask = 1.0,
+    gpus_per_task: GpusPerTask = 0.0,
+    max_retries: MaxRetries = 3,
 ) -> None:
     """Run one experiment (resuming it if it was interrupted), then the report."""
     k = _seed_offset(seed_offset)
     _check_out(out)
-    _check_layout(layout)
-    from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+        from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
 
-    try:
-        exp = resolve(experiment, preset, seeds, None if seed_offset is None else k)
-        if k and is_config_file(experiment):
-            typer.echo(f"note: seed offset {k} ignored: {experiment} keeps its own seeds and writes into {out}.")
-        run_many([exp], output_dir(out, experiment, k), force=force, layout=layout, processes=processes)
-        if report:
-            typer.echo(f"report: {write_report(out)}")
-    except (ValueError, FloatingPointError) as e:
-        _fail(e)
+        try:
+            exp = resolve(experiment, preset, seeds, None if seed_offset is None else k)
+            if k and is_config_file(experiment):
+                typer.echo(f"note: seed offset {k} ignored: {experiment} keeps its own seeds and writes into {out}.")
+            run_many([exp], output_dir(out, experiment, k), force=force, layout=layout, processes=processes,
+                     executor=ex)
+            if report:
+                typer.echo(f"report: {write_report(out)}")
+        except (ValueError, FloatingPointError, TaskFailed) as e:
+            fail(e)
 
 
 @app.command()
 def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False,
-              seed_offset: SeedOffset = None, layout: Layout = "vmap", processes: Processes = None) -> None:
+              seed_offset: SeedOffset = None, layout: Layout = "vmap", processes: Processes = None,
+              backend: Backend = "local", address: Address = None, cpus_per_task: CpusPerTask = 1.0,
+              gpus_per_task: GpusPerTask = 0.0, max_retries: MaxRetries = 3) -> None:
     """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
     k = _seed_offset(seed_offset)
     _check_out(out)
-    _check_layout(layout)
-    from internalize.experiments.reproduce import reproduce as run_all
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+        from internalize.experiments.reproduce import reproduce as run_all
 
-    try:
-        run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k,
-                layout=layout, processes=processes)
-    except (ValueError, FloatingPointError) as e:
-        _fail(e)
+        try:
+            run_all(preset, out, seeds=seeds, force=force, seed_offset=None if seed_offset is None else k,
+                    layout=layout, processes=processes, executor=ex)
+        except (ValueError, FloatingPointError, TaskFailed) as e:
+            fail(e)
 
 
 @app.command()
@@ -377,34 +374,43 @@ def sweep(
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
     layout: Layout = "vmap",
     processes: Processes = None,
+    backend: Backend = "local",
+    address: Address = None,
+    cpus_per_task: CpusPerTask = 1.0,
+    gpus_per_task: GpusPerTask = 0.0,
+    max_retries: MaxRetries = 3,
 ) -> None:
     """Run an experiment file over every point of a grid (each point an ordinary, resumable experiment in
     OUT/NAME/points/), then OUT/NAME/results.parquet with one column per swept key, and the report."""
     _check_out(out)
-    _check_layout(layout)
+    check_layout(layout)
     from internalize.experiments.sweep import load_sweep
 
     try:
         # every point built and checked before anything runs
         plan = load_sweep(file, grid or (), fixed or (), zip_lists=True if zip_lists else None)
     except ValueError as e:
-        _fail(e)
-    _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force, report)
+        fail(e)
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+        _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force,
+                   report, ex)
 
 
-def _run_sweep(plan, what: str, out: Path, layout: str, processes: int | None, force: bool, report: bool) -> None:
-    """Run a sweep (or a study's) that was built and checked, then the report; an error is one line, exit 2."""
+def _run_sweep(plan, what: str, out: Path, layout: str, processes: int | None, force: bool, report: bool,
+               ex: object = None) -> None:
+    """Run a sweep (or a study's) that was built and checked, on ``ex`` (an executor; None: this machine), then the
+    report; an error is one line, exit 2."""
     from internalize.experiments.reproduce import write_report
     from internalize.experiments.sweep import run_sweep
 
     typer.echo(f"{plan.name}: {len(plan.points)} point(s) x {len(plan.points[0].experiment.seeds)} seed(s)"
                + (f" over {what}" if what else ""))
     try:
-        run_sweep(plan, out, layout=layout, processes=processes, force=force)
+        run_sweep(plan, out, layout=layout, processes=processes, force=force, executor=ex)
         if report:
             typer.echo(f"report: {write_report(out)}")
-    except (ValueError, FloatingPointError) as e:
-        _fail(e)
+    except (ValueError, FloatingPointError, TaskFailed) as e:
+        fail(e)
 
 
 @app.command()
@@ -416,17 +422,23 @@ def study(
     report: Annotated[bool, typer.Option(help="Write OUT/report.md and report.html afterwards.")] = True,
     layout: Layout = "vmap",
     processes: Processes = None,
+    backend: Backend = "local",
+    address: Address = None,
+    cpus_per_task: CpusPerTask = 1.0,
+    gpus_per_task: GpusPerTask = 0.0,
+    max_retries: MaxRetries = 3,
 ) -> None:
     """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict)."""
     _check_out(out)
-    _check_layout(layout)
+    check_layout(layout)
     from internalize.studies.registry import study as find
 
     try:
         plan = find(name).sweep(preset)
     except ValueError as e:
-        _fail(e)
-    _run_sweep(plan, f"the {preset} preset", out, layout, processes, force, report)
+        fail(e)
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+        _run_sweep(plan, f"the {preset} preset", out, layout, processes, force, report, ex)
 
 
 @app.command()
@@ -441,7 +453,7 @@ def schema(section: Annotated[str | None, typer.Argument(
         width = min(shutil.get_terminal_size((100, 24)).columns, 120)
         typer.echo(describe(section, width=width), nl=False)
     except ValueError as e:
-        _fail(e)
+        fail(e)
 
 
 @app.command()
@@ -453,7 +465,7 @@ def clean(out: Annotated[Path, typer.Argument(help="A directory of runs (default
     try:
         clean_runs(out, log=typer.echo)
     except ValueError as e:
-        _fail(e)
+        fail(e)
 
 
 @app.command("report")
@@ -464,7 +476,7 @@ def report_command(out: Annotated[Path, typer.Argument(help="A directory holding
     try:
         typer.echo(f"report: {write_report(out)}")
     except ValueError as e:
-        _fail(e)
+        fail(e)
 
 
 @app.command("claims")
@@ -481,13 +493,13 @@ def claims_command(
     from internalize.analysis.robustness import directory_claims
 
     if not out.is_dir():
-        _fail(ValueError(f"{out}: not a directory; allowed: a directory holding NAME/results.parquet."))
+        fail(ValueError(f"{out}: not a directory; allowed: a directory holding NAME/results.parquet."))
     try:
         found = directory_claims(out)
     except ValueError as e:  # a corrupt table names itself
-        _fail(e)
+        fail(e)
     if not found:
-        _fail(ValueError(f"{out}: no finished experiment (NAME/results.parquet with a complete manifest) here "
+        fail(ValueError(f"{out}: no finished experiment (NAME/results.parquet with a complete manifest) here "
                          "or in its seed-offset-K/ folders."))
     for offset, c in found:
         rec = claim_record(c, offset)

@@ -8,7 +8,7 @@
   per core by default) take the seeds in turn, each with XLA single-threaded. When every seed is done the rows are
   gathered into ``OUT/<name>/results.parquet`` as usual. Whether it is faster than ``vmap`` depends on the machine
   and the learner (``benchmarks/layouts.py`` measures it): a 1-env learner's training vectorizes poorly across
-  seeds (``python -m internalize.agents.parallel``), but each worker compiles its programs and runs the ISR and
+  seeds (``python benchmarks/parallel.py``), but each worker compiles its programs and runs the ISR and
   evaluation alone; on a 2-core CPU the quick preset ran faster under ``vmap``.
 
 A seed's numbers under ``per-core`` depend neither on the number of processes nor on which worker ran it: its
@@ -21,35 +21,30 @@ once and share compiled programs through JAX's persistent cache, which the comma
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import ctypes
 import dataclasses
-import multiprocessing as mp
-import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from internalize.agents.parallel import WORKER_XLA_FLAGS, worker_environment
-from internalize.experiments.progress import PLAIN_EVERY_S, Progress
-from internalize.experiments.results import ResultsStore
+from internalize.experiments.executor import Executor, Finished, Task
+from internalize.experiments.local_executor import LocalExecutor, add_steps, default_processes
+from internalize.experiments.progress import Progress
+from internalize.experiments.results import ResultsStore, RunLocked
 from internalize.experiments.runner import Runner
 from internalize.experiments.spec import Experiment
-from internalize.xla_cache import missing_settings
 
 LAYOUTS = ("vmap", "per-core")
 PER_CORE_DIR = ".per-core"
+#: How long a retried seed waits for the seed's lock held by its previous attempt (a worker on a lost node may
+#: outlive the node's loss by a few seconds).
+LOCK_WAIT_S = 120.0
 
-
-def default_processes() -> int:
-    """One worker per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+__all__ = ["LAYOUTS", "default_processes", "run_all", "run_per_core", "run_with_layout", "trained"]
 
 
 def seed_root(out: str | Path, seed: int) -> Path:
@@ -68,12 +63,9 @@ def layout_of(out: str | Path, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ worker side
-_steps: Any = None  # the parent's shared step counter, in a worker
-
-
 class _Counted(Progress):
-    """A worker's progress: no display of its own, every environment step added to the parent's counter (an ISR's
-    updates are not environment steps: not counted)."""
+    """A worker's progress: no display of its own, every environment step added to the local run's counter (an
+    ISR's updates are not environment steps: not counted)."""
 
     def __init__(self) -> None:
         super().__init__(enabled=False)
@@ -87,115 +79,134 @@ class _Counted(Progress):
                 yield bar
 
     def advance(self, n: float) -> None:
-        if _steps is not None:
-            with _steps.get_lock():
-                _steps.value += n
-
-
-def _init_worker(steps: Any) -> None:
-    """A worker dies with its parent (a killed run leaves no orphan writing its directories) and counts steps."""
-    global _steps
-    _steps = steps
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops the workers
+        add_steps(n)
 
 
 def _run_seed(exp: Experiment, root: str, force: bool, checkpoint_seconds: float) -> float:
-    """In a worker: seed ``exp.seeds[0]``'s run into ``root``; returns its wall seconds."""
+    """In a worker: seed ``exp.seeds[0]``'s run into ``root`` (resuming from its checkpoints); returns its wall
+    seconds. A seed whose lock is still held (by a previous attempt) is waited for up to :data:`LOCK_WAIT_S`."""
     started = time.perf_counter()
     seed = exp.seeds[0]
-    Runner(exp, root, force=force, progress=_Counted(), checkpoint_seconds=checkpoint_seconds,
-           log=lambda line: print(f"[seed {seed}] {line}", file=sys.stderr, flush=True)).run()
+
+    def log(line: str) -> None:
+        print(f"[seed {seed}] {line}", file=sys.stderr, flush=True)
+
+    while True:
+        try:
+            Runner(exp, root, force=force, progress=_Counted(), checkpoint_seconds=checkpoint_seconds, log=log).run()
+            return time.perf_counter() - started
+        except RunLocked:
+            if time.perf_counter() - started > LOCK_WAIT_S:
+                raise
+            time.sleep(1.0)
+
+
+def _run_whole(exp: Experiment, out: str, force: bool, checkpoint_seconds: float) -> float:
+    """In a worker: the whole ``vmap`` experiment ``exp`` into ``out``; returns its wall seconds."""
+    started = time.perf_counter()
+    Runner(exp, out, force=force, checkpoint_seconds=checkpoint_seconds, progress=Progress(enabled=False),
+           log=lambda line: print(line, file=sys.stderr, flush=True)).run()
     return time.perf_counter() - started
 
 
 # ------------------------------------------------------------------------------------------------ parent side
-def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = None, force: bool = False,
-                 progress: bool = True, log: Callable[[str], None] = print, gifs: bool = False,
-                 checkpoint_seconds: float = 30.0) -> pd.DataFrame:
-    """Run ``exp`` with the ``per-core`` layout (see the module docstring) into ``out/<name>/``."""
-    processes = default_processes() if processes is None else processes
-    if not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes: must be an integer >= 1, got {processes!r}.")
-    store = ResultsStore(out, exp.name, warn=log)
-    with store.lock():
-        store.claim(exp.to_dict(), force=force, layout="per-core", identify=Experiment.identity_of)
-        if store.is_complete():
-            log(f"{exp.name}: complete in {store.dir}, skipped (use --force to recompute)")
-            return store.read_table()
-        started = time.perf_counter()
-        walls = _run_seeds(exp, out, processes, force, progress, log, checkpoint_seconds)
-        frames, timings = [], {}
-        for seed in exp.seeds:
-            sub = ResultsStore(seed_root(out, seed), exp.name, warn=log)
-            sub.attach(one_seed(exp, seed).to_dict(), Experiment.identity_of)
-            frames.append(sub.read_table())
-            for unit, seconds in (sub.read_manifest() or {}).get("timings", {}).items():
-                timings[unit] = round(timings.get(unit, 0.0) + seconds, 3)
-        extra = {"timings": timings, "processes": processes, "wall_s": round(time.perf_counter() - started, 1),
-                 "seed_wall_s": {str(s): round(w, 1) for s, w in walls.items()}}
-        df = store.finish([], frames, extra)
-        if gifs and exp.autonomy_worlds:
-            from internalize.experiments.gifs import learner_gifs
+@dataclasses.dataclass
+class _Planned:
+    """A per-core experiment whose seeds are to run: its store (locked) and its seeds' tasks."""
 
-            first = one_seed(exp, exp.seeds[0])
-            learner_gifs(first, trained(exp, out), store.dir / "gifs")
-    log(f"{exp.name}: {len(df)} rows -> {store.table_path} ({len(exp.seeds)} seeds on {_processes(processes)})")
+    exp: Experiment
+    out: Path
+    store: ResultsStore
+    tasks: list[Task]
+    started: float
+
+
+def _plan(exp: Experiment, out: Path, force: bool, log: Callable[[str], None],
+          checkpoint_seconds: float) -> _Planned | pd.DataFrame:
+    """Claim ``exp``'s directory for ``per-core`` (its lock held by the caller); its table if complete."""
+    store = ResultsStore(out, exp.name, warn=log)
+    store.claim(exp.to_dict(), force=force, layout="per-core", identify=Experiment.identity_of)
+    if store.is_complete():
+        log(f"{exp.name}: complete in {store.dir}, skipped (use --force to recompute)")
+        return store.read_table()
+    tasks = [Task(f"{out.name}/{exp.name}/seed-{s}", _run_seed,
+                  (one_seed(exp, s), str(seed_root(out, s)), force, checkpoint_seconds),
+                  seed_root(out, s) / f".{exp.name}.attempts") for s in exp.seeds]
+    return _Planned(exp, out, store, tasks, time.perf_counter())
+
+
+def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Callable[[str], None],
+            gifs: bool) -> pd.DataFrame:
+    """Every seed's table into ``OUT/<name>/results.parquet``, with where and how long each seed ran."""
+    exp, out = p.exp, p.out
+    frames, timings = [], {}
+    for seed in exp.seeds:
+        sub = ResultsStore(seed_root(out, seed), exp.name, warn=log)
+        sub.attach(one_seed(exp, seed).to_dict(), Experiment.identity_of)
+        frames.append(sub.read_table())
+        for unit, seconds in (sub.read_manifest() or {}).get("timings", {}).items():
+            timings[unit] = round(timings.get(unit, 0.0) + seconds, 3)
+    by_seed = {s: done[t.key] for s, t in zip(exp.seeds, p.tasks, strict=True)}
+    extra = {"timings": timings, "processes": getattr(executor, "processes", None),
+             "wall_s": round(time.perf_counter() - p.started, 1),
+             "seed_wall_s": {str(s): round(f.value, 1) for s, f in by_seed.items()},
+             "backend": executor.backend, "address": executor.address,
+             "seed_node": {str(s): f.node for s, f in by_seed.items()},
+             "seed_attempts": {str(s): f.attempts for s, f in by_seed.items()}}
+    df = p.store.finish([], frames, extra)
+    if gifs and exp.autonomy_worlds:
+        from internalize.experiments.gifs import learner_gifs
+
+        learner_gifs(one_seed(exp, exp.seeds[0]), trained(exp, out), p.store.dir / "gifs")
+    log(f"{exp.name}: {len(df)} rows -> {p.store.table_path} ({len(exp.seeds)} seeds on {executor.describe()})")
     return df
 
 
-@contextlib.contextmanager
-def _compilation_cache(out: str | Path) -> Iterator[None]:
-    """Workers share compiled programs through JAX's persistent cache: the one this process was given (the command
-    line's), else ``OUT/.per-core/xla-cache``."""
-    added = missing_settings(Path(out) / PER_CORE_DIR / "xla-cache")
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
+def run_all(runs: Sequence[tuple[Experiment, str | Path]], *, layout: str = "vmap", executor: Executor | None = None,
+            processes: int | None = None, force: bool = False, progress: bool = True,
+            log: Callable[[str], None] = print, gifs: bool = False, label: str | None = None,
+            checkpoint_seconds: float = 30.0) -> list[pd.DataFrame]:
+    """Run every ``(experiment, out)`` of ``runs`` with ``layout``; returns their tables in order.
+
+    On ``executor`` (default: ``processes`` local worker processes) all the runs' tasks are submitted at once: one
+    per seed under ``per-core``, one per experiment under ``vmap`` -- except on the local backend, where a ``vmap``
+    experiment runs in this process, one after another, with XLA's own threading."""
+    check_layout(layout)
+    executor = executor or LocalExecutor(processes)
+    label = label or ", ".join(e.name for e, _ in runs)
+    if layout == "vmap":
+        if isinstance(executor, LocalExecutor):
+            return [Runner(e, o, force=force, progress=progress, log=log, gifs=gifs).run() for e, o in runs]
+        tasks = [Task(f"{Path(o).name}/{e.name}", _run_whole, (e, str(o), force, checkpoint_seconds),
+                      Path(o) / f".{e.name}.attempts") for e, o in runs]
+        executor.run(tasks, label=label, progress=progress, log=log, cache_dir=Path(runs[0][1]) / PER_CORE_DIR /
+                     "xla-cache", what="experiments")
+        tables = []
+        for e, o in runs:
+            tables.append(ResultsStore(o, e.name, warn=log).read_table())
+            if gifs and e.autonomy_worlds:
+                from internalize.experiments.gifs import learner_gifs
+
+                learner_gifs(e, trained(e, o), ResultsStore(o, e.name).dir / "gifs")
+        return tables
+    with contextlib.ExitStack() as locks:
+        planned: list[_Planned | pd.DataFrame] = []
+        for e, o in runs:
+            locks.enter_context(ResultsStore(o, e.name, warn=log).lock())
+            planned.append(_plan(e, Path(o), force, log, checkpoint_seconds))
+        tasks = [t for p in planned if isinstance(p, _Planned) for t in p.tasks]
+        done = executor.run(tasks, label=label, progress=progress, log=log,
+                            cache_dir=Path(runs[0][1]) / PER_CORE_DIR / "xla-cache") if tasks else {}
+        return [_gather(p, done, executor, log, gifs) if isinstance(p, _Planned) else p for p in planned]
 
 
-def _processes(n: int) -> str:
-    return f"{n} process" + ("" if n == 1 else "es")
-
-
-def _run_seeds(exp: Experiment, out: str | Path, processes: int, force: bool, progress: bool,
-               log: Callable[[str], None], checkpoint_seconds: float) -> dict[int, float]:
-    """Every seed's sub-experiment on the worker pool; a plain progress line at most every PLAIN_EVERY_S seconds
-    with the whole machine's environment steps per second. A failed seed stops the run with its error."""
-    ctx = mp.get_context("spawn")
-    steps = ctx.Value("d", 0.0)
-    started, last_steps, last_t = time.perf_counter(), 0.0, time.perf_counter()
-    walls: dict[int, float] = {}
-    with worker_environment(WORKER_XLA_FLAGS), _compilation_cache(out):  # workers copy os.environ at start
-        pool = cf.ProcessPoolExecutor(max_workers=min(processes, len(exp.seeds)), mp_context=ctx,
-                                      initializer=_init_worker, initargs=(steps,))
-        try:
-            futures = {pool.submit(_run_seed, one_seed(exp, s), str(seed_root(out, s)), force, checkpoint_seconds): s
-                       for s in exp.seeds}
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, timeout=PLAIN_EVERY_S, return_when=cf.FIRST_EXCEPTION)
-                for future in done:
-                    walls[futures[future]] = future.result()  # re-raises a worker's error (ValueError, NaN, ...)
-                now = time.perf_counter()
-                if progress:
-                    rate = (steps.value - last_steps) / max(now - last_t, 1e-9)
-                    log(f"{exp.name}: {len(walls)}/{len(exp.seeds)} seeds done, {steps.value:,.0f} env steps, "
-                        f"{rate:,.0f} steps/s on {_processes(processes)}, {now - started:.0f} s")
-                last_steps, last_t = steps.value, now
-        except BaseException:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                with contextlib.suppress(Exception):
-                    process.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    return walls
+def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = None, force: bool = False,
+                 progress: bool = True, log: Callable[[str], None] = print, gifs: bool = False,
+                 checkpoint_seconds: float = 30.0, executor: Executor | None = None) -> pd.DataFrame:
+    """Run ``exp`` with the ``per-core`` layout (see the module docstring) into ``out/<name>/``, its seeds on
+    ``executor`` (default: ``processes`` local worker processes)."""
+    return run_all([(exp, out)], layout="per-core", executor=executor, processes=processes, force=force,
+                   progress=progress, log=log, gifs=gifs, checkpoint_seconds=checkpoint_seconds)[0]
 
 
 def trained(exp: Experiment, out: str | Path, worlds: tuple[str, ...] | None = None,
@@ -219,9 +230,8 @@ def check_layout(layout: str) -> None:
 
 def run_with_layout(exp: Experiment, out: str | Path, *, layout: str = "vmap", processes: int | None = None,
                     force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
-                    gifs: bool = False) -> pd.DataFrame:
-    """Run ``exp`` into ``out/<name>/`` with ``layout`` (one of :data:`LAYOUTS`)."""
-    check_layout(layout)
-    if layout == "per-core":
-        return run_per_core(exp, out, processes=processes, force=force, progress=progress, log=log, gifs=gifs)
-    return Runner(exp, out, force=force, progress=progress, log=log, gifs=gifs).run()
+                    gifs: bool = False, executor: Executor | None = None) -> pd.DataFrame:
+    """Run ``exp`` into ``out/<name>/`` with ``layout`` (one of :data:`LAYOUTS`) on ``executor`` (default: this
+    machine; :func:`run_all`)."""
+    return run_all([(exp, out)], layout=layout, executor=executor, processes=processes, force=force,
+                   progress=progress, log=log, gifs=gifs)[0]

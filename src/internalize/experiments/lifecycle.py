@@ -87,6 +87,15 @@ def run_unit(ctx: UnitContext, unit: str, compute: Compute, *, template: Any = N
       template: a pytree shaped like the product, to load a stored one into; None for a unit without a product.
       shared: for a unit other experiments may share (socialization, ISR), how its rows are published.
     """
+    if shared is None or ctx.load_only:
+        return _run_unit(ctx, unit, compute, template, shared)
+    # Two runs needing the same shared unit at once (seeds of a sweep's points on a cluster): one computes and
+    # publishes it while the other waits, then takes it.
+    with ctx.shared.lock(ctx.exp, unit):
+        return _run_unit(ctx, unit, compute, template, shared)
+
+
+def _run_unit(ctx: UnitContext, unit: str, compute: Compute, template: Any, shared: Shared | None) -> Finished:
     store, name = ctx.store, ctx.exp.name
     path = store.checkpoint_dir(unit) / "final.ckpt"
     if shared is not None and ctx.reuse_shared and not ctx.load_only and ctx.shared.fetch(ctx.exp, unit, store,

@@ -16,7 +16,8 @@ import pandas as pd
 
 from internalize.empathy.study import EmpathyStudy, empathy_study, run_empathy
 from internalize.experiments.config_file import load_experiment
-from internalize.experiments.layout import run_with_layout
+from internalize.experiments.executor import Executor
+from internalize.experiments.layout import run_all
 from internalize.experiments.paper import EXPERIMENTS, paper_experiment
 from internalize.experiments.spec import Experiment
 from internalize.seeding import seed_offset as resolve_seed_offset
@@ -56,21 +57,30 @@ def resolve(name_or_path: str, preset: str = "quick", seeds: int | None = None,
 
 def run_many(experiments: list[Experiment | EmpathyStudy], out: str | Path, *, force: bool = False,
              progress: bool = True, log: Callable[[str], None] = print, layout: str = "vmap",
-             processes: int | None = None) -> dict[str, pd.DataFrame]:
-    """Run each experiment (or study) into ``out``, skipping finished ones unless ``force``; ``layout`` and
-    ``processes``: how each experiment's seeds run (``experiments.layout``; a study runs its own way)."""
+             processes: int | None = None, executor: Executor | None = None) -> dict[str, pd.DataFrame]:
+    """Run each experiment (or study) into ``out``, skipping finished ones unless ``force``; ``layout``,
+    ``executor`` and ``processes``: how and where the experiments' seeds run (``experiments.layout``; all their
+    tasks are submitted at once; a study runs its own way, in this process)."""
     tables = {}
+    started = time.perf_counter()
+    exps = [e for e in experiments if not isinstance(e, EmpathyStudy)]
+    if exps:  # with GIFs of their learners for the report
+        for exp, df in zip(exps, run_all([(e, out) for e in exps], layout=layout, executor=executor,
+                                         processes=processes, force=force, progress=progress, log=log, gifs=True),
+                           strict=True):
+            tables[exp.name] = df
+        log(f"{', '.join(e.name for e in exps)}: {time.perf_counter() - started:.1f} s")
     for exp in experiments:
-        started = time.perf_counter()
         if isinstance(exp, EmpathyStudy):
-            if layout != "vmap":
-                log(f"note: --layout {layout} ignored: the {exp.name} study runs its seeds as one vmapped program.")
+            started = time.perf_counter()
+            ignored = ([f"--layout {layout}"] if layout != "vmap" else []) + (
+                [f"--backend {executor.backend}"] if executor is not None and executor.backend != "local" else [])
+            if ignored:
+                log(f"note: {' and '.join(ignored)} ignored: the {exp.name} study runs its seeds as one vmapped "
+                    "program.")
             tables[exp.name] = run_empathy(exp, out, force=force, progress=progress, log=log)
-        else:  # with GIFs of its learners for the report
-            tables[exp.name] = run_with_layout(exp, out, layout=layout, processes=processes, force=force,
-                                               progress=progress, log=log, gifs=True)
-        log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
-    return tables
+            log(f"{exp.name}: {time.perf_counter() - started:.1f} s")
+    return {e.name: tables[e.name] for e in experiments}
 
 
 def output_dir(out: str | Path, name_or_path: str, seed_offset: int | None = None) -> Path:
@@ -84,7 +94,7 @@ def output_dir(out: str | Path, name_or_path: str, seed_offset: int | None = Non
 
 def reproduce(preset: str, out: str | Path, *, seeds: int | None = None, force: bool = False,
               progress: bool = True, log: Callable[[str], None] = print, seed_offset: int | None = None,
-              layout: str = "vmap", processes: int | None = None) -> Path:
+              layout: str = "vmap", processes: int | None = None, executor: Executor | None = None) -> Path:
     """All of the paper's experiments under ``preset``, then ``out/report.md`` and ``out/report.html``.
 
     ``seed_offset`` K (None: ``$INTERNALIZE_SEED_OFFSET``, default 0) shifts every seed by K; K != 0 writes the
@@ -97,7 +107,8 @@ def reproduce(preset: str, out: str | Path, *, seeds: int | None = None, force: 
     k = resolve_seed_offset(seed_offset)
     exps = [resolve(name, preset, seeds, seed_offset) for name in EXPERIMENTS]
     target = seed_set_dir(out, k)
-    run_many(exps, target, force=force, progress=progress, log=log, layout=layout, processes=processes)
+    run_many(exps, target, force=force, progress=progress, log=log, layout=layout, processes=processes,
+             executor=executor)
     wall = round(time.perf_counter() - started, 1)
     extra = {"preset": preset, "wall time": f"{wall:,.0f} s"} if k == 0 else {
         "preset": preset, "latest seed-set run": f"seed offset {k} into {target.name}/ ({wall:,.0f} s)"}

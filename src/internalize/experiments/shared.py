@@ -10,15 +10,19 @@ version before identity versions published under the hash of every value is foun
 Checkpoints are hard links (``storage.atomic_link``): one file on disk however many experiments use it. The
 programs are deterministic on CPU, so the copy holds exactly the numbers a recomputation would give; only the
 ``experiment`` label (and, for socialization, the conditions its rows are listed under) are the new
-experiment's. ``--force`` recomputes and republishes.
+experiment's. ``--force`` recomputes and republishes. Each entry has a lock held around fetch-or-compute-and-
+publish, so runs needing the same unit at once compute it once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +93,21 @@ class SharedUnits:
         legacy = None if entry.exists() else legacy_unit_key(exp, unit)
         older = None if legacy is None else self.root / f"{unit}-{legacy}"
         return older if older is not None and older.exists() else entry
+
+    @contextlib.contextmanager
+    def lock(self, exp: Experiment, unit: str) -> Iterator[None]:
+        """Hold ``unit`` of ``exp``'s entry for fetch-or-compute-and-publish (blocking ``flock`` on
+        ``OUT/.shared/.<unit>-<key>.lock``; the kernel releases it when its holder dies)."""
+        if not self.enabled:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / f".{self._entry(exp, unit).name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def fetch(self, exp: Experiment, unit: str, store: ResultsStore,
               relabel: Callable[[pd.DataFrame], pd.DataFrame]) -> bool:

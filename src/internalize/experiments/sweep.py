@@ -182,10 +182,12 @@ def sweep_dir(out: str | Path, sweep: Sweep) -> Path:
 
 
 def run_sweep(sweep: Sweep, out: str | Path, *, layout: str = "vmap", processes: int | None = None,
-              force: bool = False, progress: bool = True, log: Callable[[str], None] = print) -> pd.DataFrame:
+              force: bool = False, progress: bool = True, log: Callable[[str], None] = print,
+              executor: Any = None) -> pd.DataFrame:
     """Run every point of ``sweep`` into ``out/NAME/points/`` (finished points are skipped, an interrupted one
-    resumes), then write the combined ``out/NAME/results.parquet`` and its manifest; returns the combined table."""
-    from internalize.experiments.layout import run_with_layout  # the runner stack only when a sweep runs
+    resumes; on ``executor`` -- an ``experiments.executor.Executor``, default this machine -- all points' tasks
+    at once), then write the combined ``out/NAME/results.parquet`` and its manifest; returns the combined table."""
+    from internalize.experiments.layout import run_all  # the runner stack only when a sweep runs
 
     root = sweep_dir(out, sweep)
     manifest_path = root / MANIFEST
@@ -195,16 +197,16 @@ def run_sweep(sweep: Sweep, out: str | Path, *, layout: str = "vmap", processes:
             raise SweepError(f"output directory {root} holds the experiment {old.get('experiment')!r}, not a sweep; "
                              "choose another --out or another experiment name.")
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    frames = []
     for i, point in enumerate(sweep.points, 1):
         at = ", ".join(f"{k} = {v!r}" for k, v in point.values)
         log(f"{sweep.name}: point {i}/{len(sweep.points)} ({at})")
-        df = run_with_layout(point.experiment, root / POINTS_DIR, layout=layout, processes=processes, force=force,
-                             progress=progress, log=log)
-        frames.append(_with_values(df, sweep.name, point.values))
+    tables = run_all([(p.experiment, root / POINTS_DIR) for p in sweep.points], layout=layout, executor=executor,
+                     processes=processes, force=force, progress=progress, log=log, label=sweep.name)
+    frames = [_with_values(df, sweep.name, p.values) for p, df in zip(sweep.points, tables, strict=True)]
     table = combine(frames, sweep.spec.keys)
     write_parquet_verified(root / TABLE, table)
-    write_json_verified(manifest_path, {**sweep.manifest(), "status": "complete", "layout": layout,
+    backend = "local" if executor is None else executor.backend
+    write_json_verified(manifest_path, {**sweep.manifest(), "status": "complete", "layout": layout, "backend": backend,
                                         "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     log(f"{sweep.name}: {len(sweep.points)} points, {len(table)} rows -> {root / TABLE}")
     return table

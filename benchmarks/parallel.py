@@ -9,30 +9,24 @@ its seeds: one after another (``vmap=False``) or all together in one vmapped pro
 A seed's results do not depend on which worker ran it: seed ``s`` always starts from
 ``jax.random.PRNGKey(s)``, and within a process with the same flags its run is deterministic.
 
-Run ``python -m internalize.agents.parallel --help`` to measure steps/s of the possible layouts.
+Run ``python benchmarks/parallel.py --help`` to measure steps/s of the possible layouts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import queue
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 from internalize.agents.ppo import Learner, make_seeds_runner
-
-#: XLA flags for a worker that owns one core. The concurrency-optimised CPU scheduler is switched off
-#: because it deadlocked vmapped PPO on 2-core machines with jaxlib 0.10.2.
-WORKER_XLA_FLAGS = (
-    "--xla_cpu_multi_thread_eigen=false --xla_cpu_enable_concurrency_optimized_scheduler=false"
-)
+from internalize.experiments.executor import WORKER_XLA_FLAGS, worker_environment
 
 
 def seed_key(seed: int) -> jax.Array:
@@ -91,20 +85,6 @@ def _worker(index: int, core: int | None, args: tuple, out: Any) -> None:
         out.put((index, run_local(*args[:3], vmap=args[3]), None))
     except BaseException:  # report every failure to the parent instead of dying silently
         out.put((index, None, traceback.format_exc()))
-
-
-@contextlib.contextmanager
-def worker_environment(extra_flags: str) -> Iterator[None]:
-    """Spawned children copy ``os.environ`` when started; XLA reads its flags there on first use."""
-    saved = os.environ.get("XLA_FLAGS")
-    os.environ["XLA_FLAGS"] = f"{saved or ''} {extra_flags}".strip()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("XLA_FLAGS", None)
-        else:
-            os.environ["XLA_FLAGS"] = saved
 
 
 def run_seeds(

@@ -1,0 +1,204 @@
+"""The ``ray`` backend, on Ray clusters the tests start on this machine (``ray.cluster_utils.Cluster``, bound to
+127.0.0.1): the same table as the local ``per-core`` run, cell for cell, on one node or two; a worker killed in the
+middle of a seed is retried and resumes from its checkpoint; a task's own error is raised as itself, once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from internalize.experiments.executor import RAY_INSTALL, Task
+from internalize.experiments.layout import run_per_core, seed_root
+from internalize.experiments.results import KEY_COLUMNS, ResultsStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+# Ray starts its nodes with subprocess (fork, then exec at once): not the fork JAX warns about.
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork.. was called:RuntimeWarning")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    """A function that starts a Ray cluster of nodes with the given CPUs (the first is the head), bound to
+    127.0.0.1, with Ray's token and usage stats kept out of the home directory; shut down after the test."""
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every node on 127.0.0.1
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "ray-token"))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # the nodes' workers at normal priority, as the README says
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    import ray
+    from ray.cluster_utils import Cluster
+
+    started: list[Cluster] = []
+
+    def start(*cpus: int) -> Cluster:
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus[0]})
+        for n in cpus[1:]:
+            c.add_node(num_cpus=n)
+        c.wait_for_nodes()
+        started.append(c)
+        return c
+
+    yield start
+    if ray.is_initialized():
+        ray.shutdown()
+    for c in started:
+        c.shutdown()
+
+
+def _executor(address: str):
+    from internalize.experiments.ray_executor import RayExecutor
+
+    return RayExecutor(address=address)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """The experiment the tests run (a tiny fig4a, long enough an autonomy to be stopped during it) and its table
+    under the local ``per-core`` layout, the reference every Ray run must equal cell for cell."""
+    from test_layout import experiment
+
+    exp = experiment()
+    out = tmp_path_factory.mktemp("local")
+    return exp, run_per_core(exp, out, processes=2, progress=False, log=_quiet, checkpoint_seconds=0.0)
+
+
+def _interrupt(exp, out: Path, ex, stop) -> tuple[pd.DataFrame, int]:
+    """Run ``exp`` into ``out`` on ``ex`` in a thread; once a seed has a partial checkpoint of its autonomy, call
+    ``stop(seed_dir)``; returns the finished table and the seed that was stopped."""
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(df=run_per_core(
+        exp, out, executor=ex, progress=False, log=_quiet, checkpoint_seconds=0.0)))
+    thread.start()
+    deadline, partial = time.time() + 600, None
+    while time.time() < deadline and thread.is_alive() and partial is None:
+        partial = next(iter(out.glob(".per-core/seed-*/fig4a/checkpoints/autonomy-*/partial.ckpt")), None)
+        time.sleep(0.01)
+    assert partial is not None and thread.is_alive(), "the run finished before it could be stopped; make it longer"
+    seed_dir = partial.parents[3]
+    stop(seed_dir)
+    thread.join(timeout=900)
+    assert "df" in result, "the run did not finish"
+    assert not result["df"].duplicated(list(KEY_COLUMNS)).any()
+    return result["df"], int(seed_dir.name.split("-")[1])
+
+
+def _nodes(out: Path, seed: int) -> list[str]:
+    """The node of each start of ``seed``'s task, from its journal."""
+    return [line.split()[1] for line in (seed_root(out, seed) / ".fig4a.attempts").read_text().splitlines()]
+
+
+@pytest.mark.expensive
+def test_a_single_node_ray_run_gives_the_local_per_core_table_cell_for_cell_and_a_rerun_skips(tmp_path, cluster,
+                                                                                              local):
+    exp, table = local
+    ex = _executor(cluster(2).address)
+    remote = run_per_core(exp, tmp_path / "ray", executor=ex, progress=False, log=_quiet)
+    pd.testing.assert_frame_equal(table, remote)
+    manifest = ResultsStore(tmp_path / "ray", "fig4a").read_manifest()
+    assert manifest["backend"] == "ray" and manifest["layout"] == "per-core"
+    assert manifest["seed_attempts"] == {"3": 1, "4": 1}
+    assert len(set(manifest["seed_node"].values())) == 1  # one node
+    logged: list[str] = []
+    again = run_per_core(exp, tmp_path / "ray", executor=ex, progress=False, log=logged.append)
+    assert any("complete" in m and "skipped" in m for m in logged), logged
+    pd.testing.assert_frame_equal(again, remote)
+
+
+@pytest.mark.expensive
+def test_two_nodes_take_one_seed_each_and_a_killed_worker_is_retried_and_resumes(tmp_path, cluster, local, capfd):
+    exp, table = local
+    # A head without CPUs and two worker nodes of one CPU each: each seed's task fits on one worker node only.
+    ex = _executor(cluster(0, 1, 1).address)
+    out = tmp_path / "ray"
+
+    def kill(seed_dir: Path) -> None:  # the seed's Ray worker (its lock names it), without warning
+        holder = (seed_dir / ".fig4a.lock").read_text().split()
+        assert holder[0] == "pid", holder
+        os.kill(int(holder[1]), signal.SIGKILL)
+
+    df, killed = _interrupt(exp, out, ex, kill)
+    pd.testing.assert_frame_equal(table, df)
+    manifest = ResultsStore(out, "fig4a").read_manifest()
+    assert manifest["seed_attempts"] == {str(s): 2 if s == killed else 1 for s in exp.seeds}
+    assert "resuming after rollout" in capfd.readouterr().err
+    # The first attempts ran side by side, one seed on each worker node.
+    assert len({_nodes(out, s)[0] for s in exp.seeds}) == 2
+
+
+@pytest.mark.expensive
+def test_a_node_removed_mid_task_has_its_task_retried_on_another_node(tmp_path, cluster, local):
+    exp, table = local
+    c = cluster(0, 1, 1)
+    ex = _executor(c.address)
+    out = tmp_path / "ray"
+
+    def remove(seed_dir: Path) -> None:
+        node_id = _nodes(out, int(seed_dir.name.split("-")[1]))[0]
+        [node] = [n for n in c.worker_nodes if n.node_id == node_id]
+        c.remove_node(node, allow_graceful=False)
+
+    df, moved = _interrupt(exp, out, ex, remove)
+    pd.testing.assert_frame_equal(table, df)
+    nodes = _nodes(out, moved)
+    assert len(nodes) == 2 and nodes[0] != nodes[-1], nodes
+    assert ResultsStore(out, "fig4a").read_manifest()["seed_node"][str(moved)] == nodes[-1]
+
+
+def _nan_task(journal: str) -> None:
+    """A task whose own error is a NaN: it must be raised as itself, and the task never retried."""
+    raise FloatingPointError("fig4a/socialization: non-finite value_loss at rollout 3")
+
+
+@pytest.mark.expensive
+def test_a_tasks_own_error_stops_the_run_as_itself_without_a_retry(tmp_path, cluster):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    ex = _executor(cluster(1).address)
+    journal = tmp_path / "journal"
+    task = Task("nan", _nan_task, (str(journal),), journal)
+    with pytest.raises(FloatingPointError, match=r"^fig4a/socialization: non-finite value_loss at rollout 3$"):
+        ex.run([task], label="t", progress=False, log=_quiet, cache_dir=tmp_path / "cache")
+    assert len(journal.read_text().splitlines()) == 1, "the task was retried"
+
+
+def test_backend_ray_without_ray_installed_is_one_line_exit_2(tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["ray"] = None  # as if Ray were not installed
+        from internalize.cli import app
+        app(["run", "fig4a", "--layout", "per-core", "--backend", "ray", "--out", sys.argv[1]])
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr == f"error: {RAY_INSTALL}\n" and done.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_settings_without_backend_ray_and_bad_ones_are_one_line_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from internalize.cli import app
+
+    for args, message in ((["--address", "auto"], "--address: only with --backend ray"),
+                          (["--backend", "spark"], "--backend: unknown backend 'spark'; allowed: local | ray"),
+                          (["--backend", "ray", "--cpus-per-task", "-1"], "--cpus-per-task: must be a number >= 0")):
+        result = CliRunner().invoke(app, ["run", "fig4a", "--out", str(tmp_path / "out"), *args])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "out").exists()
