@@ -202,3 +202,31 @@ def test_ray_settings_without_backend_ray_and_bad_ones_are_one_line_exit_2(tmp_p
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.expensive
+def test_a_two_by_two_sweep_on_ray_is_one_table_its_shared_socialization_computed_once_per_seed(tmp_path, cluster):
+    from internalize.experiments.sweep import POINTS_DIR, load_sweep, run_sweep
+    from internalize.schema import COLUMNS
+    from test_sweep import _file
+
+    plan = load_sweep(_file(tmp_path, conditions='["isr"]'), ["caregiver.noise=0,0.3", "isr.learning_rate=1e-3,3e-3"])
+    ex = _executor(cluster(2).address)
+    table = run_sweep(plan, tmp_path / "out", layout="per-core", executor=ex, progress=False, log=_quiet)
+    assert list(table.columns) == [*COLUMNS, "caregiver.noise", "isr.learning_rate"]
+    assert len(table.groupby(["caregiver.noise", "isr.learning_rate", "seed"]).size()) == 4 * 2
+    assert not table.duplicated([*KEY_COLUMNS, "caregiver.noise", "isr.learning_rate"]).any()
+    # All 8 seed tasks went out at once; per seed and noise one point computed the socialization (the ISR's learning
+    # rate does not change it) and the other took it from the seed's shared units, even when both ran at once.
+    points = tmp_path / "out" / "grid" / POINTS_DIR
+    for seed in (3, 4):
+        computed = {}
+        for p in plan.points:
+            timings = ResultsStore(seed_root(points, seed), p.name).read_manifest()["timings"]
+            computed.setdefault(dict(p.values)["caregiver.noise"], []).append(timings["socialization"] > 0)
+        assert all(sorted(flags) == [False, True] for flags in computed.values()), (seed, computed)
+    logged: list[str] = []
+    again = run_sweep(plan, tmp_path / "out", layout="per-core", executor=ex, progress=False, log=logged.append)
+    assert sum("complete" in m and "skipped" in m for m in logged) == 4, logged
+    pd.testing.assert_frame_equal(again, table)
+
