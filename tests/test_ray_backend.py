@@ -230,3 +230,55 @@ def test_a_two_by_two_sweep_on_ray_is_one_table_its_shared_socialization_compute
     assert sum("complete" in m and "skipped" in m for m in logged) == 4, logged
     pd.testing.assert_frame_equal(again, table)
 
+
+
+DRIVER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_layout import experiment
+    from internalize.experiments.layout import run_per_core
+    from internalize.experiments.ray_executor import RayExecutor
+    run_per_core(experiment(), sys.argv[1], executor=RayExecutor(address=sys.argv[2]), checkpoint_seconds=0.0)
+""")
+
+
+@pytest.mark.expensive
+def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes(tmp_path, cluster, local):
+    exp, table = local
+    c = cluster(2)
+    out = tmp_path / "ray"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", DRIVER.format(tests=str(Path(__file__).parent)), str(out),
+                                 c.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    driver = start()
+    deadline, partial = time.time() + 600, None
+    while time.time() < deadline and driver.poll() is None and partial is None:
+        partial = next(iter(out.glob(".per-core/seed-*/fig4a/checkpoints/autonomy-*/partial.ckpt")), None)
+        time.sleep(0.01)
+    assert partial is not None and driver.poll() is None, "the run finished before it could be killed"
+    workers = [int(t.split()[1]) for t in (p.read_text() for p in out.glob(".per-core/seed-*/.fig4a.lock"))
+               if t.startswith("pid ")]
+    assert workers, "no worker held a seed's lock"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers), "a task outlived its driver"
+    assert not (out / "fig4a" / "results.parquet").exists()
+
+    again = start()
+    log, _ = again.communicate(timeout=900)
+    assert again.returncode == 0, log
+    assert "resuming after rollout" in log, log
+    pd.testing.assert_frame_equal(table, pd.read_parquet(out / "fig4a" / "results.parquet"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
