@@ -24,7 +24,8 @@ SLOW_TIMEOUT_S = 1800
 # (with ``--dist loadfile --no-loadscope-reorder``, as the Makefile runs them): a long file started last would
 # leave one worker computing alone at the end. Learning files (marked slow) go first as well. Any other order
 # is correct, only slower.
-HEAVIEST_FIRST = ("test_internalization.py", "test_prosocial_learning.py", "test_experiments.py", "test_run_lock.py",
+HEAVIEST_FIRST = ("test_internalization.py", "test_prosocial_learning.py", "test_ray_backend.py", "test_experiments.py",
+                  "test_empathy_study.py", "test_run_lock.py",
                   "test_layout.py",
                   "test_empathy.py", "test_caregiver_experiments.py", "test_condition_wiring.py", "test_isr.py",
                   "test_integrity.py", "test_ppo_learning.py", "test_sweep.py", "test_watch.py", "test_ppo.py",

@@ -102,23 +102,6 @@ def _nodes(out: Path, seed: int) -> list[str]:
 
 
 @pytest.mark.expensive
-def test_a_single_node_ray_run_gives_the_local_per_core_table_cell_for_cell_and_a_rerun_skips(tmp_path, cluster,
-                                                                                              local):
-    exp, table = local
-    ex = _executor(cluster(2).address)
-    remote = run_per_core(exp, tmp_path / "ray", executor=ex, progress=False, log=_quiet)
-    pd.testing.assert_frame_equal(table, remote)
-    manifest = ResultsStore(tmp_path / "ray", "fig4a").read_manifest()
-    assert manifest["backend"] == "ray" and manifest["layout"] == "per-core"
-    assert manifest["seed_attempts"] == {"3": 1, "4": 1}
-    assert len(set(manifest["seed_node"].values())) == 1  # one node
-    logged: list[str] = []
-    again = run_per_core(exp, tmp_path / "ray", executor=ex, progress=False, log=logged.append)
-    assert any("complete" in m and "skipped" in m for m in logged), logged
-    pd.testing.assert_frame_equal(again, remote)
-
-
-@pytest.mark.expensive
 def test_two_nodes_take_one_seed_each_and_a_killed_worker_is_retried_and_resumes(tmp_path, cluster, local, capfd):
     exp, table = local
     # A head without CPUs and two worker nodes of one CPU each: each seed's task fits on one worker node only.
@@ -243,7 +226,7 @@ DRIVER = textwrap.dedent("""
 
 
 @pytest.mark.expensive
-def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes(tmp_path, cluster, local):
+def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_local_table(tmp_path, cluster, local):
     exp, table = local
     c = cluster(2)
     out = tmp_path / "ray"
@@ -269,11 +252,22 @@ def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes(tmp_path, c
     assert not any(_alive(p) for p in workers), "a task outlived its driver"
     assert not (out / "fig4a" / "results.parquet").exists()
 
+    # The rerun resumes; on one node with 2 CPUs the Ray table is the local per-core one, cell for cell.
     again = start()
     log, _ = again.communicate(timeout=900)
     assert again.returncode == 0, log
     assert "resuming after rollout" in log, log
-    pd.testing.assert_frame_equal(table, pd.read_parquet(out / "fig4a" / "results.parquet"))
+    remote = pd.read_parquet(out / "fig4a" / "results.parquet")
+    pd.testing.assert_frame_equal(table, remote)
+    manifest = ResultsStore(out, "fig4a").read_manifest()
+    assert manifest["backend"] == "ray" and manifest["layout"] == "per-core" and manifest["address"] == c.address
+    assert manifest["seed_attempts"] == {"3": 1, "4": 1}  # starts of this run (the killed run's are not counted)
+    assert len(set(manifest["seed_node"].values())) == 1
+    logged: list[str] = []
+    from internalize.experiments.ray_executor import RayExecutor
+
+    run_per_core(exp, out, executor=RayExecutor(address=c.address), progress=False, log=logged.append)
+    assert any("complete" in m and "skipped" in m for m in logged), logged
 
 
 def _alive(pid: int) -> bool:
