@@ -198,7 +198,7 @@ class EmpathyStudy:
 def empathy_study(preset: str = "quick", seed_offset: int | None = None) -> EmpathyStudy:
     """The study under ``preset``: ``paper`` (16 seeds, 32k samples per seed, ISRs trained to convergence within
     64,000 updates, world models 16,000) or ``quick`` (8 seeds, 16k samples, ISRs to convergence within 32,000
-    updates; about 20 minutes on 2 cores). ``seed_offset`` K shifts every seed
+    updates; under 30 minutes on 2 cores). ``seed_offset`` K shifts every seed
     (None: ``$INTERNALIZE_SEED_OFFSET``)."""
     k = env_seed_offset() if seed_offset is None else env_seed_offset(seed_offset)
     base = EmpathyStudy()
