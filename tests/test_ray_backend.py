@@ -188,21 +188,23 @@ def test_ray_settings_without_backend_ray_and_bad_ones_are_one_line_exit_2(tmp_p
 
 
 @pytest.mark.expensive
-def test_a_two_by_two_sweep_on_ray_is_one_table_its_shared_socialization_computed_once_per_seed(tmp_path, cluster):
+def test_a_two_by_two_sweep_on_ray_is_one_table_its_shared_socialization_computed_once(tmp_path, cluster):
     from internalize.experiments.sweep import POINTS_DIR, load_sweep, run_sweep
     from internalize.schema import COLUMNS
     from test_sweep import _file
 
-    plan = load_sweep(_file(tmp_path, conditions='["isr"]'), ["caregiver.noise=0,0.3", "isr.learning_rate=1e-3,3e-3"])
+    path = _file(tmp_path, conditions='["isr"]')
+    path.write_text(path.read_text().replace("seeds = [3, 4]", "seeds = [3]"))  # 4 tasks on 2 CPUs
+    plan = load_sweep(path, ["caregiver.noise=0,0.3", "isr.learning_rate=1e-3,3e-3"])
     ex = _executor(cluster(2).address)
     table = run_sweep(plan, tmp_path / "out", layout="per-core", executor=ex, progress=False, log=_quiet)
     assert list(table.columns) == [*COLUMNS, "caregiver.noise", "isr.learning_rate"]
-    assert len(table.groupby(["caregiver.noise", "isr.learning_rate", "seed"]).size()) == 4 * 2
+    assert len(table.groupby(["caregiver.noise", "isr.learning_rate", "seed"]).size()) == 4
     assert not table.duplicated([*KEY_COLUMNS, "caregiver.noise", "isr.learning_rate"]).any()
-    # All 8 seed tasks went out at once; per seed and noise one point computed the socialization (the ISR's learning
+    # All 4 seed tasks went out at once; per seed and noise one point computed the socialization (the ISR's learning
     # rate does not change it) and the other took it from the seed's shared units, even when both ran at once.
     points = tmp_path / "out" / "grid" / POINTS_DIR
-    for seed in (3, 4):
+    for seed in (3,):
         computed = {}
         for p in plan.points:
             timings = ResultsStore(seed_root(points, seed), p.name).read_manifest()["timings"]
@@ -276,3 +278,35 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.expensive
+def test_a_vmap_experiment_on_ray_is_one_task_and_gives_the_local_vmap_table(tmp_path, cluster):
+    from internalize.experiments.layout import run_all
+    from internalize.experiments.ray_executor import RayExecutor
+    from internalize.experiments.runner import Runner
+    from test_experiments import tiny
+
+    exp = tiny("fig4a")
+    here = Runner(exp, tmp_path / "local", progress=False, log=_quiet).run()
+    ex = RayExecutor(address=cluster(2).address, cpus_per_task=2)  # one task with the node's CPUs
+    [remote] = run_all([(exp, tmp_path / "ray")], layout="vmap", executor=ex, progress=False, log=_quiet)
+    pd.testing.assert_frame_equal(here, remote)
+    assert ResultsStore(tmp_path / "ray", "fig4a").read_manifest()["layout"] == "vmap"
+    assert len((tmp_path / "ray" / ".fig4a.attempts").read_text().splitlines()) == 1
+
+
+def test_a_worker_with_other_code_than_the_driver_refuses_the_task(tmp_path):
+    from internalize.experiments.ray_executor import VersionMismatch, _ray_call, code_version
+
+    journal = tmp_path / "journal"
+    task = Task("t", _nan_task, (str(journal),), journal)
+    version, commit = code_version()
+    with pytest.raises(VersionMismatch, match=r"runs internalize .* the driver 0\.0\.0 \(commit abc\)"):
+        _ray_call(task, "run", ("0.0.0", "abc"))
+    with pytest.raises(VersionMismatch, match="commit elsewhere"):
+        _ray_call(task, "run", (version, "elsewhere"))
+    assert not journal.exists(), "a refused task never starts"
+    with pytest.raises(FloatingPointError):  # the same code: the task runs
+        _ray_call(task, "run", (version, commit))
+    assert len(journal.read_text().splitlines()) == 1

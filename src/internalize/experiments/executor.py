@@ -121,10 +121,11 @@ class Executor(ABC):
 
     @abstractmethod
     def run(self, tasks: Sequence[Task], *, label: str, progress: bool, log: Callable[[str], None],
-            cache_dir: Path, what: str = "seeds") -> dict[str, Finished]:
+            cache_dir: Path, what: str = "seeds", single_thread: bool = True) -> dict[str, Finished]:
         """Run ``tasks`` (``cache_dir``: the compiled-program cache for workers on this machine; ``what``: what a
-        task is, for the progress line); returns each task's :class:`Finished` by key, or raises the first task
-        error."""
+        task is, for the progress line; ``single_thread``: XLA single-threaded in each task on a CPU, as a per-core
+        worker; False keeps XLA's own threading, as the vmap layout in this process); returns each task's
+        :class:`Finished` by key, or raises the first task error."""
 
     def close(self) -> None:  # noqa: B027 (most executors hold nothing)
         """Release what the executor started (a local Ray instance)."""

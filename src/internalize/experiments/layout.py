@@ -136,8 +136,9 @@ def _plan(exp: Experiment, out: Path, force: bool, log: Callable[[str], None],
 
 
 def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Callable[[str], None],
-            gifs: bool) -> pd.DataFrame:
-    """Every seed's table into ``OUT/<name>/results.parquet``, with where and how long each seed ran."""
+            gifs: bool, batch: list[str]) -> pd.DataFrame:
+    """Every seed's table into ``OUT/<name>/results.parquet``, with where and how long each seed ran (``batch``:
+    the experiments whose seeds were submitted together, so shared the wall clock)."""
     exp, out = p.exp, p.out
     frames, timings = [], {}
     for seed in exp.seeds:
@@ -150,7 +151,8 @@ def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Cal
     extra = {"timings": timings, "processes": getattr(executor, "processes", None),
              "wall_s": round(time.perf_counter() - p.started, 1),
              "seed_wall_s": {str(s): round(f.value, 1) for s, f in by_seed.items()},
-             "backend": executor.backend, "address": executor.address,
+             "backend": executor.backend, "address": executor.address, "where": executor.describe(),
+             "ran_with": [n for n in batch if n != exp.name],
              "seed_node": {str(s): f.node for s, f in by_seed.items()},
              "seed_attempts": {str(s): f.attempts for s, f in by_seed.items()}}
     df = p.store.finish([], frames, extra)
@@ -180,7 +182,7 @@ def run_all(runs: Sequence[tuple[Experiment, str | Path]], *, layout: str = "vma
         tasks = [Task(f"{Path(o).name}/{e.name}", _run_whole, (e, str(o), force, checkpoint_seconds),
                       Path(o) / f".{e.name}.attempts") for e, o in runs]
         executor.run(tasks, label=label, progress=progress, log=log, cache_dir=Path(runs[0][1]) / PER_CORE_DIR /
-                     "xla-cache", what="experiments")
+                     "xla-cache", what="experiments", single_thread=False)
         tables = []
         for e, o in runs:
             tables.append(ResultsStore(o, e.name, warn=log).read_table())
@@ -197,7 +199,8 @@ def run_all(runs: Sequence[tuple[Experiment, str | Path]], *, layout: str = "vma
         tasks = [t for p in planned if isinstance(p, _Planned) for t in p.tasks]
         done = executor.run(tasks, label=label, progress=progress, log=log,
                             cache_dir=Path(runs[0][1]) / PER_CORE_DIR / "xla-cache") if tasks else {}
-        return [_gather(p, done, executor, log, gifs) if isinstance(p, _Planned) else p for p in planned]
+        batch = [p.exp.name for p in planned if isinstance(p, _Planned)]
+        return [_gather(p, done, executor, log, gifs, batch) if isinstance(p, _Planned) else p for p in planned]
 
 
 def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = None, force: bool = False,

@@ -84,7 +84,7 @@ class LocalExecutor(Executor):
         return f"{self.processes} process" + ("" if self.processes == 1 else "es")
 
     def run(self, tasks: Sequence[Task], *, label: str, progress: bool, log: Callable[[str], None],
-            cache_dir: Path, what: str = "seeds") -> dict[str, Finished]:
+            cache_dir: Path, what: str = "seeds", single_thread: bool = True) -> dict[str, Finished]:
         """Every task on the worker pool; a plain progress line at most every PLAIN_EVERY_S seconds with the whole
         machine's environment steps per second. A failed task stops the run with its error."""
         ctx = mp.get_context("spawn")

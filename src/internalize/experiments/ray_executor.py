@@ -87,27 +87,31 @@ class RayExecutor(Executor):
         cpus = int(self._ray.cluster_resources().get("CPU", 0))
         return f"Ray ({self.address}, {len(self._ray.nodes())} node(s), {cpus} CPUs)"
 
-    def _env(self, cache_dir: Path) -> dict[str, str]:
-        """The workers' environment, set before they import JAX: XLA single-threaded on a CPU task (a task owns
-        its CPUs), no full-memory preallocation on a shared GPU, CPU only when the task has no GPU, the
-        compiled-program cache (the driver's path, on each node its own disk)."""
+    def _env(self, cache_dir: Path, single_thread: bool) -> dict[str, str]:
+        """The workers' environment, set before they import JAX: the driver's XLA flags, plus single-threaded XLA on
+        a CPU task of one seed (as a local per-core worker, so its numbers are the local ones), no full-memory
+        preallocation on a shared GPU, CPU only when the task has no GPU, the compiled-program cache (the driver's
+        path, on each node its own disk)."""
         env = {k: v for k, v in cache_settings(cache_dir).items()}
         env.update({k: os.environ[k] for k in env if k in os.environ})
+        flags = os.environ.get("XLA_FLAGS", "")
         if self.gpus_per_task == 0:
             env["JAX_PLATFORMS"] = "cpu"
-            env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {WORKER_XLA_FLAGS}".strip()
+            flags = f"{flags} {WORKER_XLA_FLAGS}".strip() if single_thread else flags
+        if flags:
+            env["XLA_FLAGS"] = flags
         elif self.gpus_per_task < 1:
             env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
         return env
 
     def run(self, tasks: Sequence[Task], *, label: str, progress: bool, log: Callable[[str], None],
-            cache_dir: Path, what: str = "seeds") -> dict[str, Finished]:
+            cache_dir: Path, what: str = "seeds", single_thread: bool = True) -> dict[str, Finished]:
         """Submit ``tasks`` (at most ``max_in_flight`` at once: default twice the cluster's task slots), log
         progress every PLAIN_EVERY_S seconds, and stop at the first task error (the others are cancelled)."""
         ray = self._ray
         remote = ray.remote(_ray_call).options(
             num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task, max_retries=self.max_retries,
-            retry_exceptions=False, runtime_env={"env_vars": self._env(cache_dir)})
+            retry_exceptions=False, runtime_env={"env_vars": self._env(cache_dir, single_thread)})
         slots = ray.cluster_resources().get("CPU", 1) / max(self.cpus_per_task, 1e-9)
         if self.gpus_per_task:
             slots = min(slots, ray.cluster_resources().get("GPU", 0) / self.gpus_per_task)

@@ -222,6 +222,9 @@ def _wall_time(manifest: dict[str, Any]) -> str:
     """An experiment's wall time: its units' summed seconds, or a per-core run's own wall clock beside them."""
     units = sum(manifest.get("timings", {}).values())
     if manifest.get("layout") == "per-core" and "wall_s" in manifest:
-        return (f"{manifest['wall_s']:.0f} s on {manifest.get('processes', '?')} processes (per-core layout; the "
-                f"seeds' units took {units:.0f} s in all)")
+        where = manifest.get("where") or f"{manifest.get('processes', '?')} processes"
+        together = f", its seeds run together with those of {', '.join(manifest['ran_with'])}" if manifest.get(
+            "ran_with") else ""
+        return (f"{manifest['wall_s']:.0f} s on {where} (per-core layout{together}; the seeds' units took "
+                f"{units:.0f} s in all)")
     return f"{units:.0f} s"
