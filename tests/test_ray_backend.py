@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import jax
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -67,13 +69,13 @@ def _executor(address: str):
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    """The experiment the tests run (a tiny fig4a, long enough an autonomy to be stopped during it) and its table
-    under the local ``per-core`` layout, the reference every Ray run must equal cell for cell."""
+    """The experiment the tests run (a tiny fig4a, long enough an autonomy to be stopped during it), its table under
+    the local ``per-core`` layout (the reference every Ray run must equal cell for cell) and that run's directory."""
     from test_layout import experiment
 
     exp = experiment()
     out = tmp_path_factory.mktemp("local")
-    return exp, run_per_core(exp, out, processes=2, progress=False, log=_quiet, checkpoint_seconds=0.0)
+    return exp, run_per_core(exp, out, processes=2, progress=False, log=_quiet, checkpoint_seconds=0.0), out
 
 
 def _interrupt(exp, out: Path, ex, stop) -> tuple[pd.DataFrame, int]:
@@ -103,7 +105,7 @@ def _nodes(out: Path, seed: int) -> list[str]:
 
 @pytest.mark.expensive
 def test_two_nodes_take_one_seed_each_and_a_killed_worker_is_retried_and_resumes(tmp_path, cluster, local, capfd):
-    exp, table = local
+    exp, table, _ = local
     # A head without CPUs and two worker nodes of one CPU each: each seed's task fits on one worker node only.
     ex = _executor(cluster(0, 1, 1).address)
     out = tmp_path / "ray"
@@ -124,7 +126,7 @@ def test_two_nodes_take_one_seed_each_and_a_killed_worker_is_retried_and_resumes
 
 @pytest.mark.expensive
 def test_a_node_removed_mid_task_has_its_task_retried_on_another_node(tmp_path, cluster, local):
-    exp, table = local
+    exp, table, _ = local
     c = cluster(0, 1, 1)
     ex = _executor(c.address)
     out = tmp_path / "ray"
@@ -180,7 +182,9 @@ def test_ray_settings_without_backend_ray_and_bad_ones_are_one_line_exit_2(tmp_p
 
     for args, message in ((["--address", "auto"], "--address: only with --backend ray"),
                           (["--backend", "spark"], "--backend: unknown backend 'spark'; allowed: local | ray"),
-                          (["--backend", "ray", "--cpus-per-task", "-1"], "--cpus-per-task: must be a number >= 0")):
+                          (["--backend", "ray", "--cpus-per-task", "-1"], "--cpus-per-task: must be a number >= 0"),
+                          (["--no-shared-fs"], "--no-shared-fs: only with --backend ray"),
+                          (["--backend", "ray", "--return-states"], "--return-states: only with --no-shared-fs")):
         result = CliRunner().invoke(app, ["run", "fig4a", "--out", str(tmp_path / "out"), *args])
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
@@ -229,7 +233,9 @@ DRIVER = textwrap.dedent("""
 
 @pytest.mark.expensive
 def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_local_table(tmp_path, cluster, local):
-    exp, table = local
+    from test_layout import _alive, _worker_pids
+
+    exp, table, _ = local
     c = cluster(2)
     out = tmp_path / "ray"
 
@@ -243,8 +249,7 @@ def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_loca
         partial = next(iter(out.glob(".per-core/seed-*/fig4a/checkpoints/autonomy-*/partial.ckpt")), None)
         time.sleep(0.01)
     assert partial is not None and driver.poll() is None, "the run finished before it could be killed"
-    workers = [int(t.split()[1]) for t in (p.read_text() for p in out.glob(".per-core/seed-*/.fig4a.lock"))
-               if t.startswith("pid ")]
+    workers = _worker_pids(out)
     assert workers, "no worker held a seed's lock"
     driver.send_signal(signal.SIGKILL)
     driver.wait()
@@ -270,14 +275,6 @@ def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_loca
 
     run_per_core(exp, out, executor=RayExecutor(address=c.address), progress=False, log=logged.append)
     assert any("complete" in m and "skipped" in m for m in logged), logged
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.expensive
@@ -310,3 +307,35 @@ def test_a_worker_with_other_code_than_the_driver_refuses_the_task(tmp_path):
     with pytest.raises(FloatingPointError):  # the same code: the task runs
         _ray_call(task, "run", (version, commit))
     assert len(journal.read_text().splitlines()) == 1
+
+
+@pytest.mark.expensive
+def test_without_a_shared_filesystem_tasks_send_their_tables_back_and_states_only_when_asked(tmp_path, cluster,
+                                                                                            local):
+    import shutil
+
+    from internalize.experiments.layout import trained
+    from internalize.experiments.ray_executor import RayExecutor
+
+    exp, table, local_dir = local
+    address = cluster(2).address
+    out = tmp_path / "tables"
+    df = run_per_core(exp, out, executor=RayExecutor(address=address, shared_fs=False), progress=False, log=_quiet)
+    pd.testing.assert_frame_equal(table, df)
+    # The workers ran in their own scratch space: no lock, journal or trained state of theirs in OUT.
+    assert not list(out.glob(".per-core/seed-*/.fig4a.*")) and not list(out.rglob("*.ckpt"))
+    assert ResultsStore(out, "fig4a").read_manifest()["shared_fs"] is False
+    # A seed finished here is not sent out again: only the gathering is redone.
+    shutil.rmtree(out / "fig4a")
+    again = run_per_core(exp, out, executor=RayExecutor(address=address, shared_fs=False), progress=False,
+                         log=_quiet)
+    pd.testing.assert_frame_equal(table, again)
+    assert ResultsStore(out, "fig4a").read_manifest()["seed_attempts"] == {}
+    # Asked for, the trained states come back too: play --from and the GIFs load them.
+    states = tmp_path / "states"
+    run_per_core(exp, states, executor=RayExecutor(address=address, shared_fs=False, return_states=True),
+                 progress=False, log=_quiet)
+    here = trained(exp, local_dir)
+    for key, params in trained(exp, states).items():
+        for x, y in zip(jax.tree.leaves(params), jax.tree.leaves(here[key]), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

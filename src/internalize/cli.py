@@ -27,6 +27,8 @@ from internalize.cli_where import (
     Layout,
     MaxRetries,
     Processes,
+    ReturnStates,
+    SharedFs,
     TaskFailed,
     check_layout,
     executor,
@@ -319,11 +321,14 @@ def run(
     cpus_per_task: CpusPerTask = 1.0,
     gpus_per_task: GpusPerTask = 0.0,
     max_retries: MaxRetries = 3,
+    shared_fs: SharedFs = True,
+    return_states: ReturnStates = False,
 ) -> None:
     """Run one experiment (resuming it if it was interrupted), then the report."""
     k = _seed_offset(seed_offset)
     _check_out(out)
-    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries, shared_fs,
+                  return_states) as ex:
         from internalize.experiments.reproduce import is_config_file, output_dir, resolve, run_many, write_report
 
         try:
@@ -342,11 +347,13 @@ def run(
 def reproduce(preset: Preset = "quick", seeds: Seeds = None, out: Out = Path("runs"), force: Force = False,
               seed_offset: SeedOffset = None, layout: Layout = "vmap", processes: Processes = None,
               backend: Backend = "local", address: Address = None, cpus_per_task: CpusPerTask = 1.0,
-              gpus_per_task: GpusPerTask = 0.0, max_retries: MaxRetries = 3) -> None:
+              gpus_per_task: GpusPerTask = 0.0, max_retries: MaxRetries = 3, shared_fs: SharedFs = True,
+              return_states: ReturnStates = False) -> None:
     """Run all of the paper's experiments, then write OUT/report.md and OUT/report.html."""
     k = _seed_offset(seed_offset)
     _check_out(out)
-    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries, shared_fs,
+                  return_states) as ex:
         from internalize.experiments.reproduce import reproduce as run_all
 
         try:
@@ -379,6 +386,8 @@ def sweep(
     cpus_per_task: CpusPerTask = 1.0,
     gpus_per_task: GpusPerTask = 0.0,
     max_retries: MaxRetries = 3,
+    shared_fs: SharedFs = True,
+    return_states: ReturnStates = False,
 ) -> None:
     """Run an experiment file over every point of a grid (each point an ordinary, resumable experiment in
     OUT/NAME/points/), then OUT/NAME/results.parquet with one column per swept key, and the report."""
@@ -391,7 +400,8 @@ def sweep(
         plan = load_sweep(file, grid or (), fixed or (), zip_lists=True if zip_lists else None)
     except ValueError as e:
         fail(e)
-    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries, shared_fs,
+                  return_states) as ex:
         _run_sweep(plan, ", ".join(f"{k} ({len(v)})" for k, v in plan.spec.grid), out, layout, processes, force,
                    report, ex)
 
@@ -427,6 +437,8 @@ def study(
     cpus_per_task: CpusPerTask = 1.0,
     gpus_per_task: GpusPerTask = 0.0,
     max_retries: MaxRetries = 3,
+    shared_fs: SharedFs = True,
+    return_states: ReturnStates = False,
 ) -> None:
     """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict)."""
     _check_out(out)
@@ -437,7 +449,8 @@ def study(
         plan = find(name).sweep(preset)
     except ValueError as e:
         fail(e)
-    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries) as ex:
+    with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries, shared_fs,
+                  return_states) as ex:
         _run_sweep(plan, f"the {preset} preset", out, layout, processes, force, report, ex)
 
 

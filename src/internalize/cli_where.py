@@ -40,6 +40,13 @@ MaxRetries = Annotated[int, typer.Option(
     "--max-retries", help="Times Ray reruns a task whose worker or node died (it resumes from its checkpoint); "
                           "an error of the task itself is never retried.")]
 
+SharedFs = Annotated[bool, typer.Option(
+    "--shared-fs/--no-shared-fs", help="Whether every Ray node sees --out. Without a shared filesystem a task runs "
+                                       "in its node's scratch space and sends its tables back to be written here.")]
+ReturnStates = Annotated[bool, typer.Option(
+    "--return-states", help="With --no-shared-fs: send the trained states back too (play --from and the report's "
+                            "GIFs need them).")]
+
 
 def fail(error: Exception | str) -> None:
     """One ``error: ...`` line on stderr, exit 2."""
@@ -59,7 +66,8 @@ def check_layout(layout: str) -> None:
 
 @contextlib.contextmanager
 def executor(layout: str, processes: int | None, backend: str, address: str | None, cpus_per_task: float,
-             gpus_per_task: float, max_retries: int) -> Iterator[Any]:
+             gpus_per_task: float, max_retries: int, shared_fs: bool = True,
+             return_states: bool = False) -> Iterator[Any]:
     """The command's executor (None: the local default of ``processes``), checked and started before the
     command's work, closed after it; bad settings end the command with one line (exit 2)."""
     check_layout(layout)
@@ -69,14 +77,18 @@ def executor(layout: str, processes: int | None, backend: str, address: str | No
         check_backend(backend)
         if backend == "local":
             given = [n for n, v, d in (("--address", address, None), ("--cpus-per-task", cpus_per_task, 1.0),
-                                       ("--gpus-per-task", gpus_per_task, 0.0), ("--max-retries", max_retries, 3))
+                                       ("--gpus-per-task", gpus_per_task, 0.0), ("--max-retries", max_retries, 3),
+                                       ("--no-shared-fs", shared_fs, True), ("--return-states", return_states, False))
                      if v != d]
             if given:
                 raise ValueError(f"{given[0]}: only with --backend ray (got --backend local).")
             yield None
             return
+        if return_states and shared_fs:
+            raise ValueError("--return-states: only with --no-shared-fs (on a shared filesystem the states are here).")
         ex = make_executor(backend, processes=processes, address=address, cpus_per_task=cpus_per_task,
-                           gpus_per_task=gpus_per_task, max_retries=max_retries)
+                           gpus_per_task=gpus_per_task, max_retries=max_retries, shared_fs=shared_fs,
+                           return_states=return_states)
     except ValueError as e:
         fail(e)
         raise  # unreachable: fail exits

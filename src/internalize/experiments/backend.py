@@ -6,7 +6,8 @@ from internalize.experiments.executor import BACKENDS, RAY_INSTALL, Executor
 
 
 def make_executor(backend: str = "local", *, processes: int | None = None, address: str | None = None,
-                  cpus_per_task: float = 1.0, gpus_per_task: float = 0.0, max_retries: int = 3) -> Executor:
+                  cpus_per_task: float = 1.0, gpus_per_task: float = 0.0, max_retries: int = 3,
+                  shared_fs: bool = True, return_states: bool = False) -> Executor:
     """The executor of ``backend`` (one of :data:`BACKENDS`); ``ValueError`` (one line) for a bad setting, and for
     ``ray`` without Ray installed (:data:`RAY_INSTALL`). Ray is started here, before any JAX work of the caller."""
     check_backend(backend)
@@ -17,7 +18,7 @@ def make_executor(backend: str = "local", *, processes: int | None = None, addre
     from internalize.experiments.ray_executor import RayExecutor  # imports Ray: only when asked for
 
     return RayExecutor(address=address, cpus=processes, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
-                       max_retries=max_retries)
+                       max_retries=max_retries, shared_fs=shared_fs, return_states=return_states)
 
 
 def check_backend(backend: str) -> None:

@@ -111,6 +111,10 @@ class Executor(ABC):
 
     backend: str = ""
     address: str | None = None
+    #: Whether the workers see the driver's output directory; if not, a task runs in its node's scratch space and
+    #: sends its files back (``experiments.scratch``), its trained states only when ``return_states``.
+    shared_fs: bool = True
+    return_states: bool = False
 
     def __init__(self) -> None:
         self.run_id = uuid.uuid4().hex[:12]

@@ -36,6 +36,7 @@ from internalize.experiments.local_executor import LocalExecutor, add_steps, def
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore, RunLocked
 from internalize.experiments.runner import Runner
+from internalize.experiments.scratch import Shipped, run_elsewhere, unpack
 from internalize.experiments.spec import Experiment
 
 LAYOUTS = ("vmap", "per-core")
@@ -121,17 +122,28 @@ class _Planned:
     started: float
 
 
-def _plan(exp: Experiment, out: Path, force: bool, log: Callable[[str], None],
-          checkpoint_seconds: float) -> _Planned | pd.DataFrame:
-    """Claim ``exp``'s directory for ``per-core`` (its lock held by the caller); its table if complete."""
+def _task(key: str, run: Callable[..., float], exp: Experiment, out: Path, force: bool, checkpoint_seconds: float,
+          executor: Executor) -> Task:
+    """``run(exp, out, ...)`` as a task; where the workers do not see ``out``, in their node's scratch space."""
+    journal = out / f".{exp.name}.attempts"
+    if executor.shared_fs:
+        return Task(key, run, (exp, str(out), force, checkpoint_seconds), journal)
+    return Task(key, run_elsewhere, (run, exp, force, checkpoint_seconds, executor.return_states), None)
+
+
+def _plan(exp: Experiment, out: Path, force: bool, log: Callable[[str], None], checkpoint_seconds: float,
+          executor: Executor) -> _Planned | pd.DataFrame:
+    """Claim ``exp``'s directory for ``per-core`` (its lock held by the caller); its table if complete. Without a
+    shared filesystem a seed already complete here is not sent out again."""
     store = ResultsStore(out, exp.name, warn=log)
     store.claim(exp.to_dict(), force=force, layout="per-core", identify=Experiment.identity_of)
     if store.is_complete():
         log(f"{exp.name}: complete in {store.dir}, skipped (use --force to recompute)")
         return store.read_table()
-    tasks = [Task(f"{out.name}/{exp.name}/seed-{s}", _run_seed,
-                  (one_seed(exp, s), str(seed_root(out, s)), force, checkpoint_seconds),
-                  seed_root(out, s) / f".{exp.name}.attempts") for s in exp.seeds]
+    seeds = [s for s in exp.seeds if executor.shared_fs or force
+             or not ResultsStore(seed_root(out, s), exp.name, warn=log).is_complete()]
+    tasks = [_task(f"{out.name}/{exp.name}/seed-{s}", _run_seed, one_seed(exp, s), seed_root(out, s), force,
+                   checkpoint_seconds, executor) for s in seeds]
     return _Planned(exp, out, store, tasks, time.perf_counter())
 
 
@@ -140,6 +152,10 @@ def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Cal
     """Every seed's table into ``OUT/<name>/results.parquet``, with where and how long each seed ran (``batch``:
     the experiments whose seeds were submitted together, so shared the wall clock)."""
     exp, out = p.exp, p.out
+    by_seed = {int(t.key.rsplit("-", 1)[1]): done[t.key] for t in p.tasks}
+    for seed, f in by_seed.items():
+        if isinstance(f.value, Shipped):
+            unpack(f.value, seed_root(out, seed))
     frames, timings = [], {}
     for seed in exp.seeds:
         sub = ResultsStore(seed_root(out, seed), exp.name, warn=log)
@@ -147,16 +163,16 @@ def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Cal
         frames.append(sub.read_table())
         for unit, seconds in (sub.read_manifest() or {}).get("timings", {}).items():
             timings[unit] = round(timings.get(unit, 0.0) + seconds, 3)
-    by_seed = {s: done[t.key] for s, t in zip(exp.seeds, p.tasks, strict=True)}
     extra = {"timings": timings, "processes": getattr(executor, "processes", None),
              "wall_s": round(time.perf_counter() - p.started, 1),
-             "seed_wall_s": {str(s): round(f.value, 1) for s, f in by_seed.items()},
+             "seed_wall_s": {str(s): round(_wall(f), 1) for s, f in by_seed.items()},
+             "shared_fs": executor.shared_fs,
              "backend": executor.backend, "address": executor.address, "where": executor.describe(),
              "ran_with": [n for n in batch if n != exp.name],
              "seed_node": {str(s): f.node for s, f in by_seed.items()},
              "seed_attempts": {str(s): f.attempts for s, f in by_seed.items()}}
     df = p.store.finish([], frames, extra)
-    if gifs and exp.autonomy_worlds:
+    if gifs and exp.autonomy_worlds and _states_here(executor, log, exp.name):
         from internalize.experiments.gifs import learner_gifs
 
         learner_gifs(one_seed(exp, exp.seeds[0]), trained(exp, out), p.store.dir / "gifs")
@@ -179,14 +195,16 @@ def run_all(runs: Sequence[tuple[Experiment, str | Path]], *, layout: str = "vma
     if layout == "vmap":
         if isinstance(executor, LocalExecutor):
             return [Runner(e, o, force=force, progress=progress, log=log, gifs=gifs).run() for e, o in runs]
-        tasks = [Task(f"{Path(o).name}/{e.name}", _run_whole, (e, str(o), force, checkpoint_seconds),
-                      Path(o) / f".{e.name}.attempts") for e, o in runs]
-        executor.run(tasks, label=label, progress=progress, log=log, cache_dir=Path(runs[0][1]) / PER_CORE_DIR /
-                     "xla-cache", what="experiments", single_thread=False)
+        tasks = [_task(f"{Path(o).name}/{e.name}", _run_whole, e, Path(o), force, checkpoint_seconds, executor)
+                 for e, o in runs]
+        done = executor.run(tasks, label=label, progress=progress, log=log, cache_dir=Path(runs[0][1]) /
+                            PER_CORE_DIR / "xla-cache", what="experiments", single_thread=False)
         tables = []
-        for e, o in runs:
+        for (e, o), t in zip(runs, tasks, strict=True):
+            if isinstance(done[t.key].value, Shipped):
+                unpack(done[t.key].value, o)
             tables.append(ResultsStore(o, e.name, warn=log).read_table())
-            if gifs and e.autonomy_worlds:
+            if gifs and e.autonomy_worlds and _states_here(executor, log, e.name):
                 from internalize.experiments.gifs import learner_gifs
 
                 learner_gifs(e, trained(e, o), ResultsStore(o, e.name).dir / "gifs")
@@ -195,12 +213,24 @@ def run_all(runs: Sequence[tuple[Experiment, str | Path]], *, layout: str = "vma
         planned: list[_Planned | pd.DataFrame] = []
         for e, o in runs:
             locks.enter_context(ResultsStore(o, e.name, warn=log).lock())
-            planned.append(_plan(e, Path(o), force, log, checkpoint_seconds))
+            planned.append(_plan(e, Path(o), force, log, checkpoint_seconds, executor))
         tasks = [t for p in planned if isinstance(p, _Planned) for t in p.tasks]
         done = executor.run(tasks, label=label, progress=progress, log=log,
                             cache_dir=Path(runs[0][1]) / PER_CORE_DIR / "xla-cache") if tasks else {}
         batch = [p.exp.name for p in planned if isinstance(p, _Planned)]
         return [_gather(p, done, executor, log, gifs, batch) if isinstance(p, _Planned) else p for p in planned]
+
+
+def _wall(f: Finished) -> float:
+    return f.value.wall_s if isinstance(f.value, Shipped) else float(f.value)
+
+
+def _states_here(executor: Executor, log: Callable[[str], None], name: str) -> bool:
+    """Whether the trained states are in the output directory (for the GIFs); says so when not."""
+    if executor.shared_fs or executor.return_states:
+        return True
+    log(f"{name}: no GIFs: the trained states stayed on the workers (--no-shared-fs without --return-states)")
+    return False
 
 
 def run_per_core(exp: Experiment, out: str | Path, *, processes: int | None = None, force: bool = False,

@@ -47,13 +47,16 @@ def _ray_call(task: Task, run_id: str, driver: tuple[str, str | None]) -> tuple[
 
 class RayExecutor(Executor):
     """Tasks on Ray: ``address`` an existing cluster (``auto``: the one this machine belongs to; default
-    ``$RAY_ADDRESS``), else a new local instance with ``cpus`` CPUs (default: all cores)."""
+    ``$RAY_ADDRESS``), else a new local instance with ``cpus`` CPUs (default: all cores); ``shared_fs`` False:
+    the nodes do not see the output directory (``experiments.scratch``)."""
 
     backend = "ray"
 
     def __init__(self, address: str | None = None, cpus: int | None = None, cpus_per_task: float = 1.0,
-                 gpus_per_task: float = 0.0, max_retries: int = 3, max_in_flight: int | None = None) -> None:
+                 gpus_per_task: float = 0.0, max_retries: int = 3, max_in_flight: int | None = None,
+                 shared_fs: bool = True, return_states: bool = False) -> None:
         super().__init__()
+        self.shared_fs, self.return_states = shared_fs, return_states
         for name, value, low in (("--cpus-per-task", cpus_per_task, 0.0), ("--gpus-per-task", gpus_per_task, 0.0)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name}: must be a number >= {low:g}, got {value!r}.")
