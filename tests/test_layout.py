@@ -151,11 +151,12 @@ def test_the_empathy_study_says_it_ignores_the_layout(tmp_path, monkeypatch):
 def test_a_workers_progress_counts_environment_steps_not_isr_updates(monkeypatch):
     import multiprocessing
 
+    import internalize.experiments.executor as executor
     import internalize.experiments.layout as layout
     import internalize.experiments.local_executor as local
 
     steps = multiprocessing.Value("d", 0.0)
-    monkeypatch.setattr(local, "_steps", steps)
+    monkeypatch.setattr(executor, "_step_sink", local.adder(steps))  # as a local worker counts
     progress = layout._Counted()
     with progress.task("fig4a/socialization", total=2048) as bar:
         bar.advance(2048)

@@ -201,7 +201,11 @@ def test_a_two_by_two_sweep_on_ray_is_one_table_its_shared_socialization_compute
     path.write_text(path.read_text().replace("seeds = [3, 4]", "seeds = [3]"))  # 4 tasks on 2 CPUs
     plan = load_sweep(path, ["caregiver.noise=0,0.3", "isr.learning_rate=1e-3,3e-3"])
     ex = _executor(cluster(2).address)
-    table = run_sweep(plan, tmp_path / "out", layout="per-core", executor=ex, progress=False, log=_quiet)
+    progress: list[str] = []
+    table = run_sweep(plan, tmp_path / "out", layout="per-core", executor=ex, progress=True, log=progress.append)
+    # The progress line counts the tasks' environment steps, added up on the cluster.
+    counted = [m for m in progress if "4/4 seeds done" in m and " env steps" in m]
+    assert counted and int(counted[-1].split(" running, ")[1].split(" env steps")[0].replace(",", "")) > 0, progress
     assert list(table.columns) == [*COLUMNS, "caregiver.noise", "isr.learning_rate"]
     assert len(table.groupby(["caregiver.noise", "isr.learning_rate", "seed"]).size()) == 4
     assert not table.duplicated([*KEY_COLUMNS, "caregiver.noise", "isr.learning_rate"]).any()

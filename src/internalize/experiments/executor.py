@@ -81,6 +81,21 @@ def worker_environment(extra_flags: str) -> Iterator[None]:
             os.environ["XLA_FLAGS"] = saved
 
 
+_step_sink: Callable[[float], None] | None = None  # in a worker: where its environment steps are counted
+
+
+def set_step_sink(sink: Callable[[float], None] | None) -> None:
+    """In a worker: count the environment steps of the tasks it runs with ``sink(n)`` (None: not counted)."""
+    global _step_sink
+    _step_sink = sink
+
+
+def count_steps(n: float) -> None:
+    """In a task: ``n`` more environment steps, for the run's progress line."""
+    if _step_sink is not None:
+        _step_sink(n)
+
+
 def started(journal: Path | None, run_id: str) -> None:
     """In a task: record one start of it in ``journal`` (``run_id``, node, PID, time)."""
     if journal is not None:

@@ -31,8 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from internalize.experiments.executor import Executor, Finished, Task
-from internalize.experiments.local_executor import LocalExecutor, add_steps, default_processes
+from internalize.experiments.executor import Executor, Finished, Task, count_steps
+from internalize.experiments.local_executor import LocalExecutor, default_processes
 from internalize.experiments.progress import Progress
 from internalize.experiments.results import ResultsStore, RunLocked
 from internalize.experiments.runner import Runner
@@ -65,8 +65,8 @@ def layout_of(out: str | Path, name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ worker side
 class _Counted(Progress):
-    """A worker's progress: no display of its own, every environment step added to the local run's counter (an
-    ISR's updates are not environment steps: not counted)."""
+    """A worker's progress: no display of its own, every environment step added to the run's counter
+    (``executor.count_steps``; an ISR's updates are not environment steps: not counted)."""
 
     def __init__(self) -> None:
         super().__init__(enabled=False)
@@ -80,7 +80,7 @@ class _Counted(Progress):
                 yield bar
 
     def advance(self, n: float) -> None:
-        add_steps(n)
+        count_steps(n)
 
 
 def _run_seed(exp: Experiment, root: str, force: bool, checkpoint_seconds: float) -> float:

@@ -21,13 +21,12 @@ from internalize.experiments.executor import (
     Task,
     attempts,
     node_name,
+    set_step_sink,
     started,
     worker_environment,
 )
 from internalize.experiments.progress import PLAIN_EVERY_S
 from internalize.xla_cache import missing_settings
-
-_steps: Any = None  # the parent's shared step counter, in a worker
 
 
 def default_processes() -> int:
@@ -35,17 +34,20 @@ def default_processes() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def add_steps(n: float) -> None:
-    """In a local worker: add ``n`` environment steps to the run's counter (no-op elsewhere)."""
-    if _steps is not None:
-        with _steps.get_lock():
-            _steps.value += n
+def adder(steps: Any) -> Callable[[float], None]:
+    """A step sink that adds to ``steps``, a counter shared with the parent (``multiprocessing.Value``)."""
+
+    def add(n: float) -> None:
+        with steps.get_lock():
+            steps.value += n
+
+    return add
 
 
 def _init_worker(steps: Any) -> None:
-    """A worker dies with its parent (a killed run leaves no orphan writing its directories) and counts steps."""
-    global _steps
-    _steps = steps
+    """A worker dies with its parent (a killed run leaves no orphan writing its directories) and counts its tasks'
+    environment steps in the parent's shared counter ``steps``."""
+    set_step_sink(adder(steps))
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -17,6 +17,7 @@ from internalize.experiments.executor import (
     TaskFailed,
     attempts,
     node_name,
+    set_step_sink,
     started,
 )
 from internalize.experiments.progress import PLAIN_EVERY_S
@@ -35,14 +36,32 @@ def code_version() -> tuple[str, str | None]:
     return __version__, git_commit()
 
 
-def _ray_call(task: Task, run_id: str, driver: tuple[str, str | None]) -> tuple[Any, str]:
-    """In a Ray worker: check the code matches the driver's, record the start, run the task."""
+class StepCounter:
+    """A Ray actor that adds up the environment steps of a run's tasks (for the driver's progress line)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def add(self, n: float) -> None:
+        self.total += n
+
+    def read(self) -> float:
+        return self.total
+
+
+def _ray_call(task: Task, run_id: str, driver: tuple[str, str | None], counter: Any = None) -> tuple[Any, str]:
+    """In a Ray worker: check the code matches the driver's, record the start, run the task (its environment steps
+    counted by ``counter``, a :class:`StepCounter` actor)."""
     here = code_version()
     if here != driver:
         raise VersionMismatch(f"worker {node_name()} runs internalize {here[0]} (commit {here[1]}), the driver "
                               f"{driver[0]} (commit {driver[1]}); install the same version on every node.")
     started(task.journal, run_id)
-    return task.fn(*task.args), node_name()
+    set_step_sink(None if counter is None else counter.add.remote)
+    try:
+        return task.fn(*task.args), node_name()
+    finally:
+        set_step_sink(None)
 
 
 class RayExecutor(Executor):
@@ -120,15 +139,17 @@ class RayExecutor(Executor):
             slots = min(slots, ray.cluster_resources().get("GPU", 0) / self.gpus_per_task)
         limit = self.max_in_flight or max(1, int(2 * slots))
         version = code_version()
+        counter = ray.remote(num_cpus=0)(StepCounter).remote()
         queue = list(tasks)
         in_flight: dict[Any, Task] = {}
         done: dict[str, Finished] = {}
         t0 = last = time.perf_counter()
+        last_steps = 0.0
         try:
             while queue or in_flight:
                 while queue and len(in_flight) < limit:
                     task = queue.pop(0)
-                    in_flight[remote.remote(task, self.run_id, version)] = task
+                    in_flight[remote.remote(task, self.run_id, version, counter)] = task
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=PLAIN_EVERY_S)
                 for ref in ready:
                     task = in_flight.pop(ref)
@@ -136,9 +157,11 @@ class RayExecutor(Executor):
                     done[task.key] = Finished(task.key, value, node, attempts(task.journal, self.run_id))
                 now = time.perf_counter()
                 if progress and (ready or now - last >= PLAIN_EVERY_S):
-                    last = now
-                    log(f"{label}: {len(done)}/{len(tasks)} {what} done, {len(in_flight)} running on "
-                        f"{self.describe()}, {now - t0:.0f} s")
+                    steps = ray.get(counter.read.remote())
+                    rate = (steps - last_steps) / max(now - last, 1e-9)
+                    last, last_steps = now, steps
+                    log(f"{label}: {len(done)}/{len(tasks)} {what} done, {len(in_flight)} running, {steps:,.0f} env "
+                        f"steps, {rate:,.0f} steps/s on {self.describe()}, {now - t0:.0f} s")
         except BaseException:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
