@@ -343,3 +343,26 @@ def test_without_a_shared_filesystem_tasks_send_their_tables_back_and_states_onl
     for key, params in trained(exp, states).items():
         for x, y in zip(jax.tree.leaves(params), jax.tree.leaves(here[key]), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_the_workers_environment_follows_the_tasks_resources(tmp_path, monkeypatch):
+    from internalize.experiments.executor import WORKER_XLA_FLAGS
+    from internalize.experiments.ray_executor import RayExecutor
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "driver-cache"))
+
+    def env(gpus: float, single_thread: bool = True) -> dict[str, str]:
+        ex = object.__new__(RayExecutor)  # the settings alone, without starting Ray
+        ex.gpus_per_task = gpus
+        return ex._env(tmp_path / "cache", single_thread)
+
+    cpu = env(0)
+    assert cpu["JAX_PLATFORMS"] == "cpu" and "XLA_PYTHON_CLIENT_PREALLOCATE" not in cpu
+    assert cpu["XLA_FLAGS"] == f"--xla_backend_optimization_level=0 {WORKER_XLA_FLAGS}"
+    assert cpu["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "driver-cache")  # the driver's path, on every node
+    assert env(0, single_thread=False)["XLA_FLAGS"] == "--xla_backend_optimization_level=0"  # a vmap experiment
+    shared = env(0.25)
+    assert shared["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and "JAX_PLATFORMS" not in shared
+    assert WORKER_XLA_FLAGS not in shared["XLA_FLAGS"]
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in env(1)

@@ -122,7 +122,7 @@ class RayExecutor(Executor):
             flags = f"{flags} {WORKER_XLA_FLAGS}".strip() if single_thread else flags
         if flags:
             env["XLA_FLAGS"] = flags
-        elif self.gpus_per_task < 1:
+        if 0 < self.gpus_per_task < 1:
             env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
         return env
 
