@@ -131,4 +131,5 @@ def test_a_bad_argument_is_one_clear_line():
     done = subprocess.run([sys.executable, str(BENCHMARKS / "layouts.py"), "--layouts", "vmap,gpu"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == ["--layouts: got 'vmap,gpu'; allowed: vmap, per-core, comma-separated."]
+    assert done.stderr.strip().splitlines() == [
+        "--layouts: got 'vmap,gpu'; allowed: vmap, per-core, per-core@ray, comma-separated."]
