@@ -195,8 +195,12 @@ def _describe(config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, str
             "data": f"scripted epsilon-greedy shortest-path learner (epsilon {config.get('epsilon')}), "
                     f"{config.get('n_envs')} worlds x {config.get('n_steps')} steps per seed on "
                     f"{config.get('socialization_world', {}).get('name')}",
-            "reward models": f"{isr.get('network')} network, widths {config.get('widths')}, {isr.get('n_updates')} "
-                             f"updates of batch {isr.get('batch_size')}, lr {isr.get('learning_rate')}",
+            "reward models": f"{isr.get('network')} network, widths {config.get('widths')}, batch "
+                             f"{isr.get('batch_size')}, lr {isr.get('learning_rate')}, "
+                             + (f"trained to convergence (held-out fit within {config['converge_tol']:g} of the "
+                                f"payments' variance over {config.get('converge_window')} updates) within "
+                                f"{isr.get('n_updates')} updates" if "converge_tol" in config else
+                                f"{isr.get('n_updates')} updates"),
             "world models": f"latents {latents}, {config.get('world_model_updates')} updates; heads "
                             f"{config.get('world_model_head_updates')} updates, lr {config.get('world_model_head_lr')}",
             "seeds": f"{len(seeds)} ({shown})", "wall time": _wall_time(manifest),
