@@ -58,6 +58,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _outlived(pids: list[int], seconds: float) -> list[int]:
+    """The processes of ``pids`` still alive after waiting up to ``seconds`` for all of them to die."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
 def _worker_pids(out: Path) -> list[int]:
     """The PIDs holding the seeds' locks (a lock file names its holder: 'pid N on HOST, since ...')."""
     pids = []
@@ -90,10 +98,7 @@ def test_per_core_table_is_the_same_on_one_or_two_processes_and_after_a_kill(tmp
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     # The workers die with the run (no orphan goes on writing the seeds' directories).
-    deadline = time.time() + 30
-    while time.time() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.1)
-    assert not any(_alive(p) for p in workers), workers
+    assert not _outlived(workers, 30), workers
     assert not (tmp_path / "two" / "fig4a" / "results.parquet").exists()
 
     resumed = _start(tmp_path / "two", 2, env)

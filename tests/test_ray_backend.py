@@ -237,7 +237,7 @@ DRIVER = textwrap.dedent("""
 
 @pytest.mark.expensive
 def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_local_table(tmp_path, cluster, local):
-    from test_layout import _alive, _worker_pids
+    from test_layout import _outlived, _worker_pids
 
     exp, table, _ = local
     c = cluster(2)
@@ -257,10 +257,7 @@ def test_a_killed_driver_takes_its_tasks_with_it_and_a_rerun_resumes_to_the_loca
     assert workers, "no worker held a seed's lock"
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    deadline = time.time() + 60
-    while time.time() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.1)
-    assert not any(_alive(p) for p in workers), "a task outlived its driver"
+    assert not _outlived(workers, 60), "a task outlived its driver"
     assert not (out / "fig4a" / "results.parquet").exists()
 
     # The rerun resumes; on one node with 2 CPUs the Ray table is the local per-core one, cell for cell.

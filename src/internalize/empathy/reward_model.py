@@ -184,13 +184,13 @@ def advance(config: IsrConfig, data: TrainData, state: State, key: jax.Array, n_
 
 
 def has_converged(mse: jax.Array | np.ndarray, eval_var: jax.Array | np.ndarray, every: int, window: int,
-                  tol: float) -> np.ndarray:
+                  tol: float) -> jax.Array:
     """(...) bool: the stopping rule at the last of K checkpoints ``every`` updates apart, from ``mse`` (..., K)
-    and ``eval_var`` (...); False while fewer than ``window`` updates have run."""
-    mse, lag = np.asarray(mse), -(-window // every)  # checkpoints spanning the window, rounded up
+    and ``eval_var`` (...); False while fewer than ``window`` updates have run. Traceable (K is static)."""
+    mse, lag = jnp.asarray(mse), -(-window // every)  # checkpoints spanning the window, rounded up
     if mse.shape[-1] <= lag:
-        return np.zeros(mse.shape[:-1], bool)
-    return (mse[..., -1 - lag] - mse[..., -1]) < tol * np.asarray(eval_var)
+        return jnp.zeros(mse.shape[:-1], bool)
+    return (mse[..., -1 - lag] - mse[..., -1]) < tol * jnp.asarray(eval_var)
 
 
 def train(config: IsrConfig, data: TrainData, key: jax.Array, n_updates: int, n_checkpoints: int,
@@ -209,9 +209,7 @@ def train(config: IsrConfig, data: TrainData, key: jax.Array, n_updates: int, n_
 
     state, (ckpts, r, mse) = jax.lax.scan(chunk, state, jax.random.split(k_train, n_checkpoints))
     every = n_updates // n_checkpoints
-    lag = -(-(window or max(every, n_updates // 4)) // every)
-    before = mse[max(0, n_checkpoints - 1 - lag)]
-    converged = (n_checkpoints > lag) & (before - mse[-1] < tol * state.split.eval_var)
+    converged = has_converged(mse, state.split.eval_var, every, window or max(every, n_updates // 4), tol)
     return Trained(ckpts, r, mse, state.split.n_pos.astype(jnp.int32), converged)
 
 
@@ -235,7 +233,7 @@ def train_to_convergence(config: IsrConfig, data: TrainData, keys: jax.Array, ev
         params.append(jax.device_get(state.params))
         rs.append(np.asarray(r))
         mses.append(np.asarray(mse))
-        done = has_converged(np.stack(mses, -1), eval_var, every, window, tol)
+        done = np.asarray(has_converged(np.stack(mses, -1), eval_var, every, window, tol))
         if done.all():
             break
     log(f"{(c + 1) * every} updates, {int(done.sum())}/{done.size} seeds converged")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -112,11 +113,11 @@ def attempts(journal: Path | None, run_id: str) -> int:
 
 
 def node_name() -> str:
-    """The Ray node ID inside a Ray worker, else this machine's host name."""
+    """The Ray node ID inside a Ray worker, else this machine's host name (Ray is never imported here: a local
+    worker would pay for it)."""
+    ray = sys.modules.get("ray")
     with contextlib.suppress(Exception):
-        import ray
-
-        if ray.is_initialized():
+        if ray is not None and ray.is_initialized():
             return ray.get_runtime_context().get_node_id()
     return socket.gethostname()
 

@@ -118,6 +118,7 @@ class _Planned:
     exp: Experiment
     out: Path
     store: ResultsStore
+    seeds: list[int]  # the seeds sent out, in the order of ``tasks``
     tasks: list[Task]
     started: float
 
@@ -144,7 +145,7 @@ def _plan(exp: Experiment, out: Path, force: bool, log: Callable[[str], None], c
              or not ResultsStore(seed_root(out, s), exp.name, warn=log).is_complete()]
     tasks = [_task(f"{out.name}/{exp.name}/seed-{s}", _run_seed, one_seed(exp, s), seed_root(out, s), force,
                    checkpoint_seconds, executor) for s in seeds]
-    return _Planned(exp, out, store, tasks, time.perf_counter())
+    return _Planned(exp, out, store, seeds, tasks, time.perf_counter())
 
 
 def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Callable[[str], None],
@@ -152,7 +153,7 @@ def _gather(p: _Planned, done: dict[str, Finished], executor: Executor, log: Cal
     """Every seed's table into ``OUT/<name>/results.parquet``, with where and how long each seed ran (``batch``:
     the experiments whose seeds were submitted together, so shared the wall clock)."""
     exp, out = p.exp, p.out
-    by_seed = {int(t.key.rsplit("-", 1)[1]): done[t.key] for t in p.tasks}
+    by_seed = {s: done[t.key] for s, t in zip(p.seeds, p.tasks, strict=True)}
     for seed, f in by_seed.items():
         if isinstance(f.value, Shipped):
             unpack(f.value, seed_root(out, seed))
