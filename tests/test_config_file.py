@@ -175,8 +175,9 @@ EXPERIMENT_KEYS = ("autonomy_steps, autonomy_worlds, base, chunk_rollouts, condi
                    "n_seeds, name, seeds, socialization_steps, socialization_world, title")
 LEARNER_KEYS = ("adam_eps, batch_size, clip_range, ent_coef, gae_lambda, gamma, learning_rate, max_grad_norm, n_envs, "
                 "n_epochs, n_steps, normalize_advantage, obs_channel_scale, obs_scale, torso, vf_coef")
-ISR_KEYS = ("adam_eps, batch_size, data_size_updates, data_sizes, encoding, eval_size, holdout_fraction, "
-            "learning_rate, max_grad_norm, n_updates, network, sampling, split, split_seed, updates_fraction, width")
+ISR_KEYS = ("adam_eps, batch_size, data_size_updates, data_sizes, encoding, ensemble, ensemble_lambda, "
+            "ensemble_reduce, eval_size, holdout_fraction, learning_rate, max_grad_norm, n_updates, network, sampling, "
+            "split, split_seed, updates_fraction, width")
 WORLD_KEYS = ("check_reachable, drop, helper, kind, map, n_blocks, n_walls, peer_noise, rewarded_event, similarity, "
               "view")
 

@@ -30,6 +30,7 @@ def evaluate(
     episodes: int = 100,
     deterministic: bool = True,
     horizon: int | None = None,
+    score: Callable[[jax.Array, jax.Array], dict[str, jax.Array]] | None = None,
 ) -> dict[str, jax.Array]:
     """Run ``episodes`` (static) whole episodes of the policy on fresh layouts; jit/vmap-able over params/keys.
 
@@ -42,6 +43,10 @@ def evaluate(
       horizon: steps to scan (static), the world's ``max_steps``; None reads it from ``world_params``, which must
         then be concrete. Give it when ``world_params`` are a traced argument (one program for several maps).
       deterministic: act greedily (argmax of the logits), as SB3's ``evaluate_policy`` does by default.
+      score: ``(obs (episodes, *obs_shape), action (episodes,)) -> {name: (episodes,) float32}``, e.g. an ISR's
+        prediction and its members' disagreement on each step taken; the result then also has ``trace``: a dict
+        of (horizon, episodes) arrays, each score's values per step, ``social`` (the step's true R_s) and
+        ``live`` (1 on the steps before each episode's truncation, which are the only ones that count).
 
     Returns:
       Means over episodes, each a () float32: ``goals_per_episode``, ``caregiver_return`` (R_e + R_s, the
@@ -58,6 +63,7 @@ def evaluate(
     def one_step(carry, step_key):
         obs, state, done, totals = carry
         logits, _ = apply_fn(params, obs)
+        obs_before = obs
         k_act, k_env = jax.random.split(step_key)
         if deterministic:
             action = jnp.argmax(logits, axis=-1)
@@ -67,12 +73,13 @@ def evaluate(
             jax.random.split(k_env, episodes), state, action, world_params
         )
         live = (~done).astype(jnp.float32)  # an episode's steps after its truncation are not counted
+        scored = {} if score is None else {**score(obs_before, action), "social": ch.social, "live": live}
         totals = {
             "goals": totals["goals"] + live * ch.event,
             "social": totals["social"] + live * ch.social,
             "extrinsic": totals["extrinsic"] + live * ch.extrinsic,
         }
-        return (obs, state, done | truncated, totals), None
+        return (obs, state, done | truncated, totals), scored
 
     zeros = jnp.zeros((episodes,), jnp.float32)
     init = (obs, state, jnp.zeros((episodes,), bool), {"goals": zeros, "social": zeros, "extrinsic": zeros})
@@ -80,7 +87,7 @@ def evaluate(
     steps = int(horizon) if not isinstance(horizon, jax.core.Tracer) else None
     if steps is None:
         raise ValueError("world_params.max_steps is traced: pass evaluate(..., horizon=max_steps) as a static int.")
-    (_, state, done, totals), _ = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
+    (_, state, done, totals), trace = jax.lax.scan(one_step, init, jax.random.split(k_run, steps))
     out = {
         "goals_per_episode": totals["goals"].mean(),
         "caregiver_return": (totals["social"] + totals["extrinsic"]).mean(),
@@ -91,6 +98,8 @@ def evaluate(
     stats = getattr(world, "episode_stats", None)
     if stats is not None:
         out.update({name: value.astype(jnp.float32).mean() for name, value in stats(state).items()})
+    if score is not None:
+        out["trace"] = trace
     return out
 
 

@@ -67,6 +67,7 @@ from internalize.agents.isr_data import (
     sample_balanced,
     sample_uniform,
 )
+from internalize.agents.isr_ensemble import bootstrap_sampler, member_config, member_keys, reduce_members
 from internalize.agents.networks import SQRT2, CnnTorso, Conv2x2, MlpHead, dense
 from internalize.worlds import grid
 
@@ -135,14 +136,30 @@ class IsrNetwork(nn.Module):
         return out[:, 0].reshape(batch_shape)
 
 
+def _one_member(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array,
+                mark: jax.Array | None) -> jax.Array:
+    return IsrNetwork(config.network, config.width).apply(params, encode_isr_input(config, obs, action, mark))
+
+
+def isr_members(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array,
+                mark: jax.Array | None = None) -> jax.Array:
+    """Every member's prediction, (K, ...) float32 (K = ``config.ensemble``; (1, ...) for a single ISR)."""
+    if config.ensemble == 1:
+        return _one_member(config, params, obs, action, mark)[None]
+    return jax.vmap(lambda p: _one_member(config, p, obs, action, mark))(params)
+
+
 def isr_reward(config: IsrConfig, params: Any, obs: jax.Array, action: jax.Array,
                mark: jax.Array | None = None) -> jax.Array:
-    """R_i = ISR(obs, action): (...) float32, the raw regression output (no clipping, as the reference).
+    """R_i = ISR(obs, action): (...) float32, the raw regression output (no clipping, as the reference); for an
+    ensemble, the members' outputs reduced by ``config.ensemble_reduce`` (``agents.isr_ensemble``).
 
     ``obs`` (..., H, W, C) uint8 is the observation the action was chosen in (pre-action); ``mark`` (..., H, W)
     bool overrides where the action is marked (default: the learner's cell).
     """
-    return IsrNetwork(config.network, config.width).apply(params, encode_isr_input(config, obs, action, mark))
+    if config.ensemble == 1:
+        return _one_member(config, params, obs, action, mark)
+    return reduce_members(config, isr_members(config, params, obs, action, mark))
 
 
 @struct.dataclass
@@ -162,15 +179,24 @@ def isr_optimizer(config: IsrConfig) -> optax.GradientTransformation:
     )
 
 
-def isr_init_params(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int] = (9, 9, 4)) -> Any:
-    """Fresh network parameters for observations of ``obs_shape``."""
+def _member_params(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int]) -> Any:
     obs = jnp.zeros(tuple(obs_shape), jnp.uint8)
     return IsrNetwork(config.network, config.width).init(key, encode_isr_input(config, obs, jnp.zeros((), jnp.int32)))
 
 
+def isr_init_params(config: IsrConfig, key: jax.Array, obs_shape: Sequence[int] = (9, 9, 4)) -> Any:
+    """Fresh network parameters for observations of ``obs_shape``; an ensemble's are stacked, (K, ...) leaves,
+    member m initialized from ``fold_in(key, m)``."""
+    if config.ensemble == 1:
+        return _member_params(config, key, obs_shape)
+    return jax.vmap(lambda k: _member_params(config, k, obs_shape))(member_keys(key, config.ensemble))
+
+
 def _init_state(config: IsrConfig, key: jax.Array, obs_shape: tuple[int, ...]) -> IsrState:
     params = isr_init_params(config, key, obs_shape)
-    return IsrState(params, isr_optimizer(config).init(params), jnp.zeros((), jnp.int32), config)
+    init = isr_optimizer(config).init
+    opt_state = init(params) if config.ensemble == 1 else jax.vmap(init)(params)
+    return IsrState(params, opt_state, jnp.zeros((), jnp.int32), config)
 
 
 # Jitted because flax's initialisers run op by op (and compile each op) outside jit, which takes seconds.
@@ -254,11 +280,15 @@ def _epoch_updates(config: IsrConfig, n_train: jax.Array) -> jax.Array:
     return jnp.maximum(1, jnp.ceil(config.updates_fraction * epoch).astype(epoch.dtype))
 
 
-def _train_core(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Array, params: Any):
+def _train_core(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Array, params: Any,
+                bootstrap: bool = False):
+    """One member's training (``bootstrap``: on a stratified bootstrap of the training split drawn from ``key``)."""
     k_init, key = jax.random.split(key)
     if params is None:
-        params = isr_init_params(config, k_init, buffer.obs.shape[1:])
+        params = _member_params(config, k_init, buffer.obs.shape[1:])
     split, sampler = _train_parts(config, buffer)
+    if bootstrap:
+        sampler = bootstrap_sampler(sampler, key)
     n_train = sampler.n_pos + sampler.n_neg
     n_active = jnp.where(n_train > 0, config.n_updates or _epoch_updates(config, n_train), 0)
     n_active = jnp.minimum(n_active, length)
@@ -290,7 +320,19 @@ def _train_core(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Arra
     return params, opt_state, IsrCurve(*points)
 
 
-_train_core_jit = jax.jit(_train_core, static_argnums=(0, 1))
+def _train_members(config: IsrConfig, length: int, buffer: IsrBuffer, key: jax.Array, params: Any):
+    """A single ISR (K = 1: ``_train_core`` as it always was), or K members vmapped over their keys, each on its
+    own bootstrap; the ensemble's curve is the mean of its members' curves."""
+    if config.ensemble == 1:
+        return _train_core(config, length, buffer, key, params)
+    keys, one = member_keys(key, config.ensemble), member_config(config)
+    fit = jax.vmap(lambda k, p: _train_core(one, length, buffer, k, p, bootstrap=True),
+                   in_axes=(0, None if params is None else 0))
+    params, opt_state, curve = fit(keys, params)
+    return params, opt_state, IsrCurve(curve.update[0], *(jnp.mean(c, axis=0) for c in curve[1:]))
+
+
+_train_core_jit = jax.jit(_train_members, static_argnums=(0, 1))
 
 
 def _is_traced(x: Any) -> bool:
@@ -339,9 +381,20 @@ def isr_update(state: IsrState, buffer: IsrBuffer, key: jax.Array, n_updates: in
     update runs. Returns (state, mean training loss of these updates; NaN if none ran).
     """
     config = state.config
+    one = member_config(config)
     _, sampler = _train_parts(config, buffer)
     n_active = jnp.where(sampler.n_pos + sampler.n_neg > 0, n_updates, 0)
-    loop = _Loop(state.params, state.opt_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
-    loop = _run_updates(config, loop, buffer, sampler, key, jnp.int32(0), n_updates, n_active)
+
+    def member(params: Any, opt_state: Any, key: jax.Array, bootstrap: bool) -> _Loop:
+        draw = bootstrap_sampler(sampler, key) if bootstrap else sampler
+        loop = _Loop(params, opt_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        return _run_updates(one, loop, buffer, draw, key, jnp.int32(0), n_updates, n_active)
+
+    if config.ensemble == 1:
+        loop = member(state.params, state.opt_state, key, False)
+    else:  # each member on its own bootstrap of the buffer as it is now
+        loop = jax.vmap(lambda p, o, k: member(p, o, k, True))(state.params, state.opt_state,
+                                                              member_keys(key, config.ensemble))
+        loop = loop._replace(loss_sum=jnp.mean(loop.loss_sum), n_done=loop.n_done[0])
     mean = jnp.where(loop.n_done > 0, loop.loss_sum / jnp.maximum(loop.n_done, 1), jnp.nan)
     return IsrState(loop.params, loop.opt_state, state.updates + loop.n_done, config), mean

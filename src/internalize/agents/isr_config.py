@@ -20,6 +20,7 @@ ENCODINGS = ("channel", "onehot")
 SPLITS = ("chronological", "random")
 SAMPLINGS = ("balanced", "uniform")
 DATA_SIZE_UPDATES = ("epoch", "full")
+REDUCTIONS = ("mean", "min", "lcb")
 
 
 def _positive_int(value: object) -> bool:
@@ -89,6 +90,20 @@ class IsrConfig:
     width: float = field(
         default=1.0, metadata={"help": "multiplier of every hidden width of the reference and mlp networks."}
     )
+    ensemble: int = field(
+        default=1,
+        metadata={"help": "members of the ISR ensemble (1 = one ISR). Each member has its own initialization and "
+                  "trains on its own stratified bootstrap of the socialization data; R_i is their reduction "
+                  "(ensemble_reduce) and their std is logged as isr_disagreement."},
+    )
+    ensemble_reduce: str = field(
+        default="mean",
+        metadata={"help": f"how the members' predictions give R_i, one of {', '.join(REDUCTIONS)}: mean, min (the "
+                  "worst case) or lcb = mean - ensemble_lambda * std."},
+    )
+    ensemble_lambda: float = field(
+        default=1.0, metadata={"help": "lcb's weight on the members' std (>= 0)."}
+    )
     self_channel: int | None = field(
         default=None,
         metadata={"help": "observation channel that is 1 on the learner's own cell (where the action is marked); "
@@ -97,7 +112,8 @@ class IsrConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("network", NETWORKS), ("encoding", ENCODINGS), ("split", SPLITS),
-                              ("data_size_updates", DATA_SIZE_UPDATES), ("sampling", SAMPLINGS)):
+                              ("data_size_updates", DATA_SIZE_UPDATES), ("sampling", SAMPLINGS),
+                              ("ensemble_reduce", REDUCTIONS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError.must(name, f"one of {', '.join(allowed)}", getattr(self, name))
         if isinstance(self.obs_scale, list):  # one factor per channel, as JSON stores a tuple
@@ -129,6 +145,11 @@ class IsrConfig:
             raise ConfigError("width", f"the policy network keeps the policy's size; got width={w!r} with "
                               "network='policy' (use network 'reference' or 'mlp').", value=w,
                               allowed="1.0 with network 'policy'")
+        if not _positive_int(self.ensemble) or self.ensemble > 64:
+            raise ConfigError.must("ensemble", "an integer from 1 to 64", self.ensemble)
+        lam = self.ensemble_lambda
+        if not isinstance(lam, numbers.Real) or isinstance(lam, bool) or not math.isfinite(lam) or lam < 0:
+            raise ConfigError.must("ensemble_lambda", "a finite number >= 0", lam)
         sc = self.self_channel
         if sc is not None and (not isinstance(sc, numbers.Integral) or isinstance(sc, bool) or sc < 0):
             raise ConfigError.must("self_channel", "a non-negative integer or None", sc)

@@ -28,7 +28,8 @@ Per-rollout metrics (each ``(num_rollouts,)``; leading seed axis when vmapped):
   episodes (NaN when none finished, e.g. rollouts shorter than an episode); ``policy_loss``, ``value_loss``,
   ``clip_fraction`` (means over all minibatches of all epochs, as SB3 logs them), ``entropy`` (mean policy
   entropy in nats; SB3 logs its negative as ``entropy_loss``), ``approx_kl`` (mean of (exp(r) - 1) - r over the
-  last epoch's minibatches, as SB3 logs it), ``explained_variance``, ``learning_rate``, ``steps`` (global env
+  last epoch's minibatches, as SB3 logs it), ``explained_variance``, ``learning_rate``,
+  ``kl_from_departure`` (with an ``anchor`` policy: see ``run``), ``steps`` (global env
   steps at the end of the rollout), ``rollout`` (rollouts done in this phase), ``nonfinite_step`` (first env
   step of the rollout with a non-finite utility, else -1), ``nonfinite_params`` and ``reward_<name>`` for the
   reward module's update metrics. :func:`check_finite` turns the non-finite markers into an error.
@@ -162,6 +163,13 @@ def ppo_loss(params, apply_fn, batch: dict[str, jax.Array], config: PPOConfig):
     return loss, stats
 
 
+def categorical_kl(logits_p: jax.Array, logits_q: jax.Array) -> jax.Array:
+    """KL(p || q) in nats between categorical distributions given by logits (..., A) -> (...), exactly:
+    sum_a p(a) (log p(a) - log q(a))."""
+    log_p, log_q = jax.nn.log_softmax(logits_p, axis=-1), jax.nn.log_softmax(logits_q, axis=-1)
+    return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+
+
 def _update(apply_fn, optimizer, config: PPOConfig, params, opt_state, data: dict[str, jax.Array], key):
     """``n_epochs`` passes of shuffled minibatches over one rollout's flattened samples."""
     size = config.rollout_steps
@@ -233,7 +241,7 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
         )
         return TrainState(params, opt_state, actors, key, jnp.zeros((), jnp.int32))
 
-    def one_rollout(world_params, state: TrainState, _) -> tuple[TrainState, dict[str, jax.Array]]:
+    def one_rollout(world_params, anchor, state: TrainState, _) -> tuple[TrainState, dict[str, jax.Array]]:
         key, k_collect, k_reward, k_update = jax.random.split(state.key, 4)
         start_step = state.actors.steps
         actors, rollout, totals = collect_rollout(
@@ -277,14 +285,21 @@ def make_train(config: PPOConfig, world: World, world_params: Any, reward: Rewar
             "nonfinite_params": ~jnp.all(jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)])),
             **{f"reward_{k}": v for k, v in reward_metrics.items()},
         }
+        if anchor is not None:  # the policy that collected the rollout vs the anchor, on the rollout's own states
+            obs = flat(rollout.obs)
+            metrics["kl_from_departure"] = jnp.mean(categorical_kl(network.apply(state.params, obs)[0],
+                                                                   network.apply(anchor, obs)[0]))
         return TrainState(params, opt_state, actors, key, state.rollouts + 1), metrics
 
-    def run(state: TrainState, num_rollouts: int, world_params=None) -> tuple[TrainState, dict[str, jax.Array]]:
-        """``num_rollouts`` (static) rollouts and updates in one ``lax.scan``."""
+    def run(state: TrainState, num_rollouts: int, world_params=None,
+            anchor=None) -> tuple[TrainState, dict[str, jax.Array]]:
+        """``num_rollouts`` (static) rollouts and updates in one ``lax.scan``; with ``anchor`` (policy parameters,
+        e.g. the policy at departure) each rollout also reports ``kl_from_departure``: the mean over the
+        rollout's states of KL(current policy || anchor policy), exactly from the two action distributions."""
         if isinstance(num_rollouts, bool) or not isinstance(num_rollouts, int) or num_rollouts < 0:
             raise ValueError(f"num_rollouts: must be a static integer >= 0, got {num_rollouts!r}.")
         world_params = phase_params if world_params is None else world_params
-        return jax.lax.scan(functools.partial(one_rollout, world_params), state, None, length=num_rollouts)
+        return jax.lax.scan(functools.partial(one_rollout, world_params, anchor), state, None, length=num_rollouts)
 
     def train(key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         """The whole phase: ``config.num_rollouts`` rollouts from a fresh ``init(key)``."""
@@ -298,9 +313,10 @@ class SeedsRunner(NamedTuple):
 
     ``init(keys, params=None, opt_state=None, reward_state=None, start_step=0)``: ``keys`` (S,) PRNG keys;
     ``params``/``opt_state``/``reward_state``, when given, are batched over seeds; ``start_step`` is shared.
-    ``run(states, num_rollouts)`` -> ``(states, metrics)`` with metrics ``(S, num_rollouts)``, on the phase's world.
-    ``run_on(states, num_rollouts, world_params)``: the jitted program ``run`` calls, with the world's parameters
-    as its argument (shared by every map of the world kind with the same shapes).
+    ``run(states, num_rollouts, anchor=None)`` -> ``(states, metrics)`` with metrics ``(S, num_rollouts)``, on the
+    phase's world (``anchor``: per-seed policy parameters for ``kl_from_departure``).
+    ``run_on(states, num_rollouts, world_params, anchor=None)``: the jitted program ``run`` calls, with the world's
+    parameters as its argument (shared by every map of the world kind with the same shapes).
     """
 
     init: Callable[..., TrainState]
@@ -323,11 +339,13 @@ def make_seeds_runner(learner: Learner, *, donate: bool = False) -> SeedsRunner:
     def init(keys, params=None, opt_state=None, reward_state=None, start_step=0) -> TrainState:
         return vinit(keys, params, opt_state, reward_state, start_step, learner.world_params)
 
-    run_on = jax.jit(lambda states, n, wp: jax.vmap(lambda s: learner.run(s, n, wp))(states), static_argnums=1,
-                     donate_argnums=(0,) if donate else ())
+    def run_all(states: TrainState, n: int, wp: Any, anchor: Any = None):
+        return jax.vmap(lambda s, a: learner.run(s, n, wp, a))(states, anchor)
 
-    def run(states: TrainState, num_rollouts: int) -> tuple[TrainState, dict[str, jax.Array]]:
-        return run_on(states, num_rollouts, learner.world_params)
+    run_on = jax.jit(run_all, static_argnums=1, donate_argnums=(0,) if donate else ())
+
+    def run(states: TrainState, num_rollouts: int, anchor: Any = None) -> tuple[TrainState, dict[str, jax.Array]]:
+        return run_on(states, num_rollouts, learner.world_params, anchor)
 
     return SeedsRunner(init, run, run_on)
 

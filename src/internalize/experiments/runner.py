@@ -27,6 +27,7 @@ and, the programs being deterministic on CPU, produces the same numbers as an un
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +63,9 @@ LOGGED = ("goals_per_episode", "social_return", "paid_return", "extrinsic_return
           "internal_return", "presence_return", "reward_presence_rate", "episodes", "policy_loss", "value_loss",
           "entropy", "approx_kl", "clip_fraction",
           # a condition that keeps internalizing: the ISR's mean training loss after each rollout
-          "reward_isr_loss")
+          "reward_isr_loss",
+          # an ISR ensemble's mean member std over the rollout; the policy's KL from its departure policy
+          "reward_isr_disagreement", "kl_from_departure")
 #: With several caregivers, each one's metrics (``social.internalization.caregiver_labels``) are logged too.
 PER_CAREGIVER = ("paid_return/", "presence_return/", "reward_presence_rate/")
 
@@ -118,7 +121,7 @@ class Runner:
             isr_sizes_unit(self, soc)
         finals = self._trained(soc, isr_params)
         if exp.evaluation_episodes and finals:
-            self.evaluation(finals)
+            self.evaluation(finals, isr_params)
         for probe in exp.probes:
             probe_unit(self, probe, soc, isr_params)
         if self.gifs and finals:
@@ -234,15 +237,17 @@ class Runner:
         def rows(metrics, episodes):
             return metrics_rows(exp.name, "autonomy", labels, metrics, logged(metrics), episodes)
 
-        final = self._run_training(unit, states, lambda: self._train(unit, seeds.run, states, n, rows,
+        # Every rollout also measures how far the policy has moved from the one that left the caregiver.
+        run = functools.partial(seeds.run, anchor=tile(soc.params))
+        final = self._run_training(unit, states, lambda: self._train(unit, run, states, n, rows,
                                                                      episodes0=episodes0)).product
         out = {}
         for i, c in enumerate(conditions):
             out[(c.name, world.name)] = jax.tree.map(lambda x, i=i: x[i * S:(i + 1) * S], final.params)
         return out
 
-    def evaluation(self, finals: dict[tuple[str, str], Any]) -> None:
-        evaluation_unit(self, finals)
+    def evaluation(self, finals: dict[tuple[str, str], Any], isr_params: Any = None) -> None:
+        evaluation_unit(self, finals, isr_params)
 
     # ------------------------------------------------------------------------------------ chunked training
     def _train(self, unit: str, run: Callable, states: Any, n_rollouts: int,

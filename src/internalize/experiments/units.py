@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from internalize.agents.evaluate import evaluate
-from internalize.agents.isr import check_isr_data, isr_init_params, train_isr
+from internalize.agents.isr import check_isr_data, isr_init_params, isr_members, train_isr
 from internalize.agents.isr_data import first_transitions
+from internalize.agents.isr_ensemble import WRONG_BY, detection_auroc, disagreement, reduce_members
 from internalize.agents.isr_metrics import isr_metrics_seeds
 from internalize.experiments import phases
 from internalize.experiments.lifecycle import Shared, UnitContext, initial_state, run_unit
@@ -185,9 +186,36 @@ def _isr_rows(exp: Experiment, condition: str, curve: Any, final: dict[str, np.n
     return pd.concat([curve_df, final_df], ignore_index=True)
 
 
-def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> None:
-    """Held-out deterministic episodes for every (condition, world, seed), on each world's own layouts."""
+def _isr_score(exp: Experiment) -> Callable[[Any, jax.Array, jax.Array], dict[str, jax.Array]]:
+    """What an ISR ensemble makes of each evaluation step: R_i (reduced) and its members' std."""
+    cfg = phases.isr_config(exp)
+
+    def score(isr_params: Any, obs: jax.Array, action: jax.Array) -> dict[str, jax.Array]:
+        members = isr_members(cfg, isr_params, obs, action)
+        return {"internal": reduce_members(cfg, members), "isr_disagreement": disagreement(members)}
+
+    return score
+
+
+def _isr_trace_rows(trace: dict[str, np.ndarray], run: int) -> dict[str, float]:
+    """Run ``run``'s ensemble metrics from its (horizon, episodes) evaluation trace, over the live steps."""
+    live = np.asarray(trace["live"][run]) > 0.5
+    internal, std = np.asarray(trace["internal"][run]), np.asarray(trace["isr_disagreement"][run])
+    wrong = np.abs(internal - np.asarray(trace["social"][run])) > WRONG_BY
+    return {"internal_return": float((internal * live).sum() / live.shape[-1]),
+            "isr_disagreement": float(std[live].mean()), "isr_wrong_rate": float(wrong[live].mean()),
+            "isr_detection_auroc": detection_auroc(std[live], wrong[live])}
+
+
+def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any], isr_params: Any = None) -> None:
+    """Held-out deterministic episodes for every (condition, world, seed), on each world's own layouts.
+
+    With an ISR ensemble (``isr.ensemble > 1``) every step is also scored by the seed's ensemble: rows
+    ``internal_return`` (R_i per episode), ``isr_disagreement`` (mean member std over the steps), ``isr_wrong_rate``
+    (share of steps with |R_i - R_s| > 0.2) and ``isr_detection_auroc`` (how well the disagreement tells those
+    steps from the rest; NaN when either kind is absent)."""
     exp = runner.exp
+    scored = isr_params is not None and exp.isr.ensemble > 1
 
     def compute() -> tuple[None, pd.DataFrame, dict]:
         network = phases.policy_network(exp)
@@ -204,11 +232,19 @@ def evaluation_unit(runner: UnitContext, finals: dict[tuple[str, str], Any]) -> 
             wp = phases.world_params(exp, world)
             horizon = int(wp.max_steps)
             if horizon not in programs:
-                programs[horizon] = jax.jit(jax.vmap(
-                    lambda p, k, on, h=horizon: evaluate(network.apply, p, runner.world, on, k,
-                                                         exp.evaluation_episodes, horizon=h),
-                    in_axes=(0, 0, None)))
-            out = jax.device_get(programs[horizon](params, keys, wp))
+                def one(p, k, on, ip, h=horizon):
+                    score = functools.partial(_isr_score(exp), ip) if scored else None
+                    return evaluate(network.apply, p, runner.world, on, k, exp.evaluation_episodes, horizon=h,
+                                    score=score)
+
+                programs[horizon] = jax.jit(jax.vmap(one, in_axes=(0, 0, None, 0 if scored else None)))
+            n_cond = len(conditions)
+            tiled = jax.tree.map(lambda x, n=n_cond: jnp.concatenate([x] * n), isr_params) if scored else None
+            out = jax.device_get(programs[horizon](params, keys, wp, tiled))
+            if scored:
+                trace = out.pop("trace")
+                extra = [_isr_trace_rows(trace, r) for r in range(len(conditions) * S)]
+                out.update({m: np.asarray([e[m] for e in extra]) for m in extra[0]})
             labels = [{"condition": c, "world": world.name, "seed": s} for c in conditions for s in exp.seeds]
             steps = np.asarray([soc_steps + (aut_steps if exp.condition(c).learns else 0) for c in conditions
                                 for _ in range(S)], np.int64)[:, None]

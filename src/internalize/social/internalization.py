@@ -13,7 +13,9 @@ The learner maximises U = R_e + P * R_s + (1 - P) * R_i (``social.utility`` for 
   caregivers each one's payments, present steps and rate too (``paid_return/caregiver[i]``,
   ``presence_return/caregiver[i]``, ``presence_rate/caregiver[i]``);
 * **R_i** is the ISR's prediction for the step's (pre-action observation, action), scaled by the run's
-  ``isr_weight`` (0 = a learner without an ISR), and logged as the ``internal`` reward whatever P is;
+  ``isr_weight`` (0 = a learner without an ISR), and logged as the ``internal`` reward whatever P is; an ISR
+  ensemble's prediction is its members' reduction, and their std on the step is logged too (per rollout, its mean
+  over the rollout's steps: ``isr_disagreement``);
 * **socialization data**: with ``store > 0`` every transition on which the caregiver was present is appended
   to an on-device :class:`~internalize.agents.isr_data.IsrBuffer` (observation, action, paid R_s) after each
   rollout;
@@ -43,8 +45,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_reward, isr_update
+from internalize.agents.isr import IsrConfig, IsrState, isr_init, isr_members, isr_reward, isr_update
 from internalize.agents.isr_data import IsrBuffer, isr_buffer_add, isr_buffer_init
+from internalize.agents.isr_ensemble import disagreement, reduce_members
 from internalize.agents.reward import Reward
 from internalize.config_error import ConfigError
 from internalize.social.caregiver import Caregiver, as_caregivers, paid_reward
@@ -150,8 +153,13 @@ def social_reward(
         drawn, present, paid, each = pay(rstate, channels, new_episode, step, key)
         if isr_config is None:
             internal = jnp.zeros(action.shape, jnp.float32)
-        else:
+        elif isr_config.ensemble == 1:
             internal = rstate.isr_weight * isr_reward(isr_config, rstate.isr.params, obs, action)
+        else:
+            members = isr_members(isr_config, rstate.isr.params, obs, action)
+            internal = rstate.isr_weight * reduce_members(isr_config, members)
+            # The ensemble's own uncertainty on the states it is asked about, whatever the run's ISR weight.
+            each = {**each, "isr_disagreement": disagreement(members)}
         u = utility(utility_config, channels._replace(social=paid), present, internal)
         info = {"internal": internal, "presence": present.astype(jnp.float32),
                 "paid": jnp.where(present, paid, 0.0), **each}
@@ -159,6 +167,8 @@ def social_reward(
 
     def update_fn(rstate: SocialState, rollout, key):
         metrics: dict[str, jax.Array] = {"presence_rate": jnp.mean(rollout.info["presence"])}
+        if "isr_disagreement" in rollout.info:  # the mean member std of R_i over the rollout's steps
+            metrics["isr_disagreement"] = jnp.mean(rollout.info["isr_disagreement"])
         if several:
             for label in caregiver_labels(len(caregivers)):
                 metrics[f"presence_rate/{label}"] = jnp.mean(rollout.info[f"presence/{label}"])
