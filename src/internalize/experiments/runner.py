@@ -27,6 +27,7 @@ and, the programs being deterministic on CPU, produces the same numbers as an un
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from internalize.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from internalize.agents.isr_data import isr_buffer_extend
 from internalize.agents.ppo import check_finite, make_seeds_runner, make_train
 from internalize.experiments import phases
 from internalize.experiments.gifs import learner_gifs
@@ -191,10 +193,46 @@ class Runner:
         # Shared as computed: the rows of one condition, under the label socialization runs with.
         shared = Shared(publish=lambda df: df[df["condition"] == first].assign(condition="caregiver"),
                         relabel=lambda df: expand(df.assign(experiment=exp.name)))
-        train = lambda: self._train(unit, seeds.run, states, n, rows, expand=expand)  # noqa: E731 - a deferred call
+        def train() -> tuple[Any, pd.DataFrame, dict]:
+            self._continue_prefix(unit, states)
+            return self._train(unit, seeds.run, states, n, rows, expand=expand)
+
         done = self._run_training(unit, states, train, shared)
         self._episodes_after_socialization = np.asarray(done.meta["episodes"], np.float64)
         return done.product
+
+    def _continue_prefix(self, unit: str, states: Any) -> None:
+        """Start the socialization from the longest finished shorter one of the same run in ``.shared`` (same
+        learner, world, caregivers, seeds; fewer steps), if there is one and nothing of this unit was computed yet:
+        its final state, the buffer widened to this phase, and its rows become this unit's resume checkpoint."""
+        exp = self.exp
+        partial = self.store.checkpoint_dir(unit) / "partial.ckpt"
+        found = None if partial.exists() or not self.reuse_shared else self.shared.longest_prefix(exp)
+        if found is None:
+            return
+        entry, steps = found
+        short = dataclasses.replace(exp, socialization_steps=steps)
+        cap = phases.socialization_capacity(short)
+        buffer = states.actors.reward_state.buffer
+        # The shorter run's state has its own (smaller) buffer: load it into that shape, then widen it.
+        narrow = buffer.replace(obs=buffer.obs[:, :cap], action=buffer.action[:, :cap],
+                                social=buffer.social[:, :cap], true_social=buffer.true_social[:, :cap])
+        template = states.replace(actors=states.actors._replace(
+            reward_state=states.actors.reward_state.replace(buffer=narrow)))
+        try:
+            prefix, meta = load_checkpoint(entry / "final.ckpt", template)
+            rows = read_parquet_verified(entry / "rows.parquet")
+        except (CheckpointError, CorruptFile) as err:
+            self.log(f"warning: {exp.name}/{unit}: shared prefix {entry} not usable ({err}); computing from scratch")
+            return
+        wide = jax.vmap(lambda b: isr_buffer_extend(b, buffer.capacity))(prefix.actors.reward_state.buffer)
+        prefix = prefix.replace(actors=prefix.actors._replace(
+            reward_state=prefix.actors.reward_state.replace(buffer=wide)))
+        done = exp.learner.rollouts(steps)
+        self._save_partial(partial, prefix, [rows.assign(experiment=exp.name)], done,
+                           np.asarray(meta["episodes"], np.float64))
+        self.log(f"{exp.name}/{unit}: continuing the finished {steps:,}-step socialization of the same run "
+                 f"({entry.name})")
 
     def isr(self, soc: Any) -> Any:
         return isr_unit(self, soc)
@@ -211,7 +249,6 @@ class Runner:
         seeds = make_seeds_runner(learner, donate=True)
         keys = jnp.concatenate([phases.autonomy_keys(self.keys, c, w_index) for c in conditions])
         tile = lambda tree: jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), tree)  # noqa: E731 - local
-        from internalize.agents.isr_data import isr_buffer_extend
         from internalize.social.internalization import with_isr, with_run_flags
 
         caregiver, weight = phases.run_flags(conditions, S)
@@ -281,13 +318,15 @@ class Runner:
         with self.progress.task(f"{self.exp.name}/{unit}", total=n_rollouts * steps_per_rollout,
                                 completed=done * steps_per_rollout) as bar:
             while done < n_rollouts:
-                states, metrics = run(states, chunk)
+                # A unit continued from a shorter one may start off the chunk grid: its last chunk is shorter.
+                states, metrics = run(states, min(chunk, n_rollouts - done))
                 metrics = jax.device_get(metrics)
                 check_finite(metrics, context=f"{self.exp.name}/{unit}")
                 frames.append(rows(metrics, episodes))
                 episodes = episodes + np.asarray(metrics["episodes"]).sum(axis=-1)
-                done += chunk
-                bar.advance(chunk * steps_per_rollout)
+                ran = int(np.asarray(metrics["steps"]).shape[-1])
+                done += ran
+                bar.advance(ran * steps_per_rollout)
                 if done < n_rollouts and time.perf_counter() - last_save >= interval:
                     t0 = time.perf_counter()
                     self._save_partial(partial_path, states, frames, done, episodes)

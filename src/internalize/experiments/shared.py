@@ -12,6 +12,11 @@ programs are deterministic on CPU, so the copy holds exactly the numbers a recom
 ``experiment`` label (and, for socialization, the conditions its rows are listed under) are the new
 experiment's. ``--force`` recomputes and republishes. Each entry has a lock held around fetch-or-compute-and-
 publish, so runs needing the same unit at once compute it once.
+
+A socialization also continues a shorter one of the same run (:func:`prefix_key`, :meth:`SharedUnits.longest_prefix`):
+the learner that leaves its caregiver after n steps and one that stays for m > n share their first n steps, so
+the longer unit starts from the shorter one's final state (its buffer widened to the longer phase) as from a resume
+checkpoint, and computes only the rest (``experiments.runner``): the numbers are those of a run from scratch.
 """
 
 from __future__ import annotations
@@ -67,6 +72,14 @@ def unit_key(exp: Experiment, unit: str) -> str:
     """Hash of the inputs of ``unit`` (``socialization`` or ``isr``) of ``exp``; equal keys, equal numbers. Each
     config counts by its identity (the values that differ from their defaults) and the identity version."""
     return _hash({**_inputs(exp, unit, identity_fields), "identity_version": IDENTITY_VERSION})
+
+
+def prefix_key(exp: Experiment) -> str:
+    """Hash of what ``exp``'s socialization computes from, but its length: two socializations with the same prefix
+    key are one run stopped at two points (the shorter is the longer one's first rollouts)."""
+    inputs = {**_inputs(exp, "socialization", identity_fields), "identity_version": IDENTITY_VERSION}
+    inputs.pop("steps")
+    return _hash(inputs)
 
 
 def legacy_unit_key(exp: Experiment, unit: str) -> str | None:
@@ -138,3 +151,24 @@ class SharedUnits:
         entry.mkdir(parents=True, exist_ok=True)
         atomic_link(source, entry / "final.ckpt")
         write_parquet_verified(entry / "rows.parquet", rows)
+        if unit == "socialization":  # what a longer socialization of the same run looks for to continue it
+            write_parquet_verified(entry / "prefix.parquet", pd.DataFrame(
+                {"prefix": [prefix_key(exp)], "steps": [exp.socialization_steps]}))
+
+    def longest_prefix(self, exp: Experiment) -> tuple[Path, int] | None:
+        """The published socialization that ``exp``'s begins with: same prefix key, fewer steps, whole rollouts;
+        the longest of them, as (entry, its steps); None if there is none (or sharing is off)."""
+        if not (self.enabled and self.root.is_dir()):
+            return None
+        key, best = prefix_key(exp), None
+        rollout = exp.learner.rollout_steps
+        for entry in self.root.glob("socialization-*"):
+            try:
+                info = read_parquet_verified(entry / "prefix.parquet")
+            except (CorruptFile, OSError):
+                continue  # an entry without a (sound) prefix record is simply not a prefix
+            steps = int(info["steps"].iloc[0])
+            if (info["prefix"].iloc[0] == key and steps < exp.socialization_steps and steps % rollout == 0
+                    and (entry / "final.ckpt").exists() and (best is None or steps > best[1])):
+                best = (entry, steps)
+        return best

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from internalize.studies import conflicting, means_ends, unreliable, weaning
+from internalize.studies import conflicting, hacking, means_ends, unreliable, weaning
 from internalize.studies.study import Study
 
-STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (weaning, unreliable, conflicting, means_ends)}
+STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (weaning, unreliable, conflicting, means_ends, hacking)}
 
 
 def study(name: str) -> Study:
