@@ -45,7 +45,7 @@ def test_unreliable_quick_varies_one_factor_at_a_time_and_paper_runs_the_full_pr
 def test_an_unknown_study_or_preset_is_one_line():
     result = CliRunner().invoke(app, ["study", "nope"])
     assert result.exit_code == 2 and result.output.strip() == \
-        "error: study: got 'nope'; allowed: weaning | unreliable | conflicting | means-ends."
+        "error: study: got 'nope'; allowed: weaning | unreliable | conflicting | means-ends | hacking | readiness."
     result = CliRunner().invoke(app, ["study", "unreliable", "--preset", "huge"])
     assert result.exit_code == 2 and "allowed: quick | paper" in result.output
 

@@ -43,7 +43,8 @@ Training (``train_isr``, ``isr_update``): MSE on batches balanced 50/50 between 
 transitions (with replacement), Adam (lr 3e-4, eps 1e-5) after a global-norm clip at 1.0, as the reference;
 ``sampling = "uniform"`` draws batches as the transitions came instead, so the ISR regresses on the expected payment
 (balanced batches weigh a sometimes-paid transition's payments up by the ratio of unrewarded to rewarded ones).
-Held-out transitions are only ever evaluated, never stepped on.
+Held-out transitions are only ever evaluated, never stepped on. An ensemble (``ensemble = K > 1``) is K such networks
+with stacked parameters, each on its own bootstrap, trained as one vmapped program: ``agents.isr_ensemble``.
 """
 
 from __future__ import annotations

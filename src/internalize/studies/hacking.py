@@ -6,9 +6,10 @@ the mean, the minimum, or mean − std (``agents.isr_ensemble``). Every cell sha
 cells of a seed differ only in the ISR, and every comparison is paired by seed.
 
 Per autonomy rollout the table has the caregiver's return (R_e + R_s, the true reward the caregiver would pay, logged
-while it is gone), the internal return (R_e's partner R_i, what the learner maximises) and the policy's KL from its
-departure policy on the rollout's own states (``kl_from_departure``). The **over-optimization curve** of a cell is
-both returns against that KL, rollout by rollout, averaged over seeds (Gao et al. 2022's curve for a learned reward).
+while it is gone), the internal return (R_i per episode, what stands in for R_s in the learner's utility) and the
+policy's KL from its departure policy on the rollout's own states (``kl_from_departure``). The **over-optimization
+curve** of a cell is both returns against that KL, rollout by rollout, averaged over seeds (Gao et al. 2022's curve for
+a learned reward).
 
 The instrument's controls, read before any verdict:
 
@@ -144,7 +145,7 @@ def tests(cells: pd.DataFrame) -> list[Directional]:
                                     both["e"], both["s"]))
     for (f, k, r), g in cells[cells[K] > 1].groupby([FRACTION, K, REDUCE], sort=True):
         auroc = g["isr_detection_auroc"].to_numpy(float)
-        found.append(paired(f"{cell_label(f, k, r)}: disagreement detects wrong transitions (AUROC > 0.5)",
+        found.append(paired(f"{cell_label(f, k, r)}: disagreement detects wrong transitions (AUROC − 0.5 > 0)",
                             auroc, np.full(auroc.shape, 0.5)))
     return holm(found)
 
@@ -179,8 +180,12 @@ def _plot(df: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _ci(values: pd.Series) -> str:
-    return "{} [{}, {}]".format(*map(fmt, mean_ci(values.dropna())))
+def _ci(values: pd.Series, bounded: bool = False) -> str:
+    """Mean [95% CI] over seeds; ``bounded``: a share or an AUROC, whose CI is clipped to [0, 1]."""
+    m, lo, hi = mean_ci(values.dropna())
+    if bounded:
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
+    return f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _verdict_rows(found: list[Directional], measurable: bool) -> tuple[tuple[str, ...], ...]:
@@ -228,10 +233,11 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         if k == 1 and r != "mean":
             continue
         rows.append((cell_label(f, k, r), _ci(g["true_start"]), _ci(g["true_end"]), _ci(g["internal_end"]),
-                     _ci(g["kl_end"]), _ci(g["caregiver_return"]), _ci(g["isr_wrong_rate"]),
-                     _ci(g["isr_detection_auroc"]), str(len(g))))
+                     _ci(g["kl_end"]), _ci(g["caregiver_return"]), _ci(g["isr_wrong_rate"], bounded=True),
+                     _ci(g["isr_detection_auroc"], bounded=True), str(len(g))))
     blocks.append(Table(("cell", "caregiver return at departure", "at the end", "internal return at the end",
-                         "KL at the end", "held-out caregiver return", "held-out wrong rate", "AUROC", "n"),
+                         "KL at the end", "held-out caregiver return", "held-out wrong rate",
+                         "AUROC (CI clipped to [0, 1])", "n"),
                         tuple(rows)))
     blocks.append(Image(f"{name}: over-optimization curves — caregiver return (solid) and internal return (dotted) "
                         "against the policy's KL from its departure policy, mean over seeds per rollout",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from internalize.studies import conflicting, hacking, means_ends, unreliable, weaning
+from internalize.studies import conflicting, hacking, means_ends, readiness, unreliable, weaning
 from internalize.studies.study import Study
 
-STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY for m in (weaning, unreliable, conflicting, means_ends, hacking)}
+STUDIES: dict[str, Study] = {m.STUDY.name: m.STUDY
+                             for m in (weaning, unreliable, conflicting, means_ends, hacking, readiness)}
 
 
 def study(name: str) -> Study:
