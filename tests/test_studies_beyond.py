@@ -164,3 +164,13 @@ def test_both_studies_run_their_grids_on_one_base():
     steps = [p.experiment.socialization_steps for p in rd.points]
     assert len(steps) >= 6 and steps == sorted(steps) and all(s % 1024 == 0 for s in steps)
     assert all(p.experiment.isr.ensemble == 5 for p in rd.points)
+
+
+def test_a_study_runs_on_another_seed_set(monkeypatch):
+    base = study("hacking").sweep("quick")
+    shifted = study("hacking").sweep("quick", 1000)
+    assert [p.values for p in shifted.points] == [p.values for p in base.points]
+    assert all(s.experiment.seeds == tuple(x + 1000 for x in b.experiment.seeds)
+               for s, b in zip(shifted.points, base.points, strict=True))
+    monkeypatch.setenv("INTERNALIZE_SEED_OFFSET", "1000")
+    assert study("readiness").sweep("quick").points[0].experiment.seeds[0] == 1000

@@ -425,7 +425,8 @@ def _run_sweep(plan, what: str, out: Path, layout: str, processes: int | None, f
 
 @app.command()
 def study(
-    name: Annotated[str, typer.Argument(help="A study (internalize list): weaning, unreliable, means-ends.")],
+    name: Annotated[str, typer.Argument(help="A study (internalize list): weaning, unreliable, conflicting, "
+                                               "means-ends, hacking, readiness.")],
     preset: Preset = "quick",
     out: Out = Path("runs"),
     force: Force = False,
@@ -439,16 +440,21 @@ def study(
     max_retries: MaxRetries = 3,
     shared_fs: SharedFs = True,
     return_states: ReturnStates = False,
+    seed_offset: SeedOffset = None,
 ) -> None:
-    """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict)."""
+    """Run a study beyond the paper (a sweep with its own report section: question, prediction, verdict); with a
+    seed offset K (or $INTERNALIZE_SEED_OFFSET) on seeds shifted by K, into OUT/seed-offset-K."""
     _check_out(out)
     check_layout(layout)
+    k = _seed_offset(seed_offset)
+    from internalize.analysis.robustness import seed_set_dir
     from internalize.studies.registry import study as find
 
     try:
-        plan = find(name).sweep(preset)
+        plan = find(name).sweep(preset, k)
     except ValueError as e:
         fail(e)
+    out = seed_set_dir(out, k)
     with executor(layout, processes, backend, address, cpus_per_task, gpus_per_task, max_retries, shared_fs,
                   return_states) as ex:
         _run_sweep(plan, f"the {preset} preset", out, layout, processes, force, report, ex)

@@ -9,6 +9,7 @@ of the output directory draws it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,8 @@ import pandas as pd
 
 from internalize.analysis.blocks import Block, Heading, Text, seed_list
 from internalize.experiments.sweep import Sweep, load_sweep
+from internalize.seeding import offset_seeds
+from internalize.seeding import seed_offset as resolve_seed_offset
 
 PRESETS = ("quick", "paper")
 #: A learner's behaviour at the end of socialization is the mean of its last this many rollouts.
@@ -59,13 +62,21 @@ class Study:
     def section(self) -> str:
         return f"internalize.studies.{self.module}:section"
 
-    def sweep(self, preset: str = "quick") -> Sweep:
-        """The study's sweep under ``preset`` (``ValueError`` naming the allowed presets for another)."""
+    def sweep(self, preset: str = "quick", seed_offset: int | None = None) -> Sweep:
+        """The study's sweep under ``preset`` (``ValueError`` naming the allowed presets for another), its seeds
+        shifted by ``seed_offset`` (None: ``$INTERNALIZE_SEED_OFFSET``, default 0), as a preset's are: a study is
+        the library's, and its verdicts are checked on other seed sets too."""
         if preset not in PRESETS:
             raise ValueError(f"--preset: got {preset!r}; allowed: {' | '.join(PRESETS)}.")
         grid, fixed = (self.paper_grid, self.paper_set) if preset == "paper" else ((), ())
         zip_lists = False if preset == "paper" and self.paper_product else None
-        return load_sweep(self.file, grid, fixed, section=self.section, single=self.single, zip_lists=zip_lists)
+        plan = load_sweep(self.file, grid, fixed, section=self.section, single=self.single, zip_lists=zip_lists)
+        k = resolve_seed_offset(seed_offset)
+        if not k:
+            return plan
+        return dataclasses.replace(plan, points=tuple(
+            dataclasses.replace(p, experiment=dataclasses.replace(p.experiment, seeds=offset_seeds(
+                p.experiment.seeds, k))) for p in plan.points))
 
     def intro(self, name: str, seeds: list[int], how: str) -> list[Block]:
         """The head of the study's report section: title, question and prediction (stated before any result),
