@@ -73,9 +73,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Run:
     finals: dict[tuple[str, str], Any] = {}
     original = runner_module.evaluation_unit
 
-    def spy(runner: Any, given: dict) -> None:
+    def spy(runner: Any, given: dict, isr_params: Any = None) -> None:
         finals.update(jax.device_get(given))
-        original(runner, given)
+        original(runner, given, isr_params)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner_module, "evaluation_unit", spy)
