@@ -175,6 +175,7 @@ def test_kl_from_departure_is_zero_at_departure_then_grows():
 
 
 # ---------------------------------------------------------------------------------------- a whole run
+@pytest.mark.expensive
 def test_a_tiny_run_with_an_ensemble_logs_disagreement_kl_and_evaluation_metrics(tmp_path):
     from internalize.experiments.runner import run_experiment
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from internalize.agents.checkpoint import read_checkpoint
 from internalize.experiments.runner import run_experiment
@@ -23,6 +24,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["phase", "condition", "world", "seed", "metric", "step"]).reset_index(drop=True)
 
 
+@pytest.mark.expensive
 def test_a_socialization_continued_from_a_shorter_one_equals_one_from_scratch(tmp_path, capsys):
     # 3 rollouts, then the same run to 6: the continuation starts off the 2-rollout chunk grid (3 + 2 + 1).
     run_experiment(_exp("short", 3 * ROLLOUT), tmp_path / "shared", progress=False)
