@@ -152,7 +152,8 @@ def test_readiness_section_reads_no_verdict_when_the_negative_control_fails(tmp_
     dip = readiness.section("readiness", _readiness_table(benefit=_dip), tmp_path)
     assert "Controls passed" in " ".join(b.text for b in dip if isinstance(b, Text))
     stars = [b for b in dip if isinstance(b, Table) and b.headers[0] == "cost c"][0]
-    assert all(row[1].startswith("not measurable: B(n) does not rise") for row in stars.rows)
+    assert all(row[1] == row[2] == "not measurable" for row in stars.rows)
+    assert "n* is not measurable: B(n) does not rise" in " ".join(b.text for b in dip if isinstance(b, Text))
 
 
 def test_both_studies_run_their_grids_on_one_base():

@@ -163,7 +163,7 @@ def _plot(out: pd.DataFrame, sl: pd.DataFrame, stars: list[dict], path: Path) ->
     ax.set_ylabel("held-out caregiver return after autonomy")
     twin.set_ylabel("C(n) = c × social reward paid up to n")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
-    twin.legend(frameon=False, fontsize=7, loc="lower right")
+    twin.legend(frameon=False, fontsize=7, loc="center right")
     ax2 = fig.add_subplot(1, 2, 2)
     mid = sl.groupby(["n0", "n1"])["dB"].apply(lambda v: mean_ci(v.dropna()))
     x = np.array([(a + b) / 2 for a, b in mid.index], float)
@@ -222,11 +222,13 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     # falls, or rises faster later, is no readiness point.
     first_slope = mean_ci(sl[sl["n0"] == sl["n0"].min()]["dB"])[0]
     concave = ok and found[0].verdict == "supported" and first_slope > 0
-    why = (f"not measurable: B(n) does not rise with diminishing returns here (∂B/∂n over the first interval "
-           f"{fmt(first_slope)}; diminishing returns {found[0].verdict})")
     blocks.append(Table(("cost c", "n* (mean ∂B/∂n < ∂C/∂n first)", "n* (CI of the difference below 0)"), tuple(
-        (f"{s['cost']:g}", *((_interval(s["n_star"]), _interval(s["n_star_confident"])) if concave else (why, why)))
-        for s in stars)))
+        (f"{s['cost']:g}", *((_interval(s["n_star"]), _interval(s["n_star_confident"])) if concave else
+                             ("not measurable", "not measurable"))) for s in stars)))
+    if not concave:
+        blocks.append(Text(f"n* is not measurable: B(n) does not rise with diminishing returns here (∂B/∂n over the "
+                           f"first interval {fmt(first_slope)}; diminishing returns {found[0].verdict}), and a first "
+                           "crossing of such a curve is no readiness point."))
     blocks.append(Table(("prediction", "effect (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"), tuple(
         (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
          str(t.n[0]), t.verdict if ok else "not measurable") for t in found)))
