@@ -33,7 +33,10 @@ BOOTSTRAP_TAG = 0xB007
 
 
 def member_config(config: IsrConfig) -> IsrConfig:
-    """The config of one member: the ensemble's, with K = 1 (what a member's own training and forward pass use)."""
+    """The config of one member: the ensemble's, with K = 1 (what a member's own training and forward pass use); a
+    single ISR's is its own."""
+    if config.ensemble == 1:
+        return config
     return dataclasses.replace(config, ensemble=1, ensemble_reduce="mean", ensemble_lambda=1.0)
 
 

@@ -319,12 +319,12 @@ class Runner:
                                 completed=done * steps_per_rollout) as bar:
             while done < n_rollouts:
                 # A unit continued from a shorter one may start off the chunk grid: its last chunk is shorter.
-                states, metrics = run(states, min(chunk, n_rollouts - done))
+                ran = min(chunk, n_rollouts - done)
+                states, metrics = run(states, ran)
                 metrics = jax.device_get(metrics)
                 check_finite(metrics, context=f"{self.exp.name}/{unit}")
                 frames.append(rows(metrics, episodes))
                 episodes = episodes + np.asarray(metrics["episodes"]).sum(axis=-1)
-                ran = int(np.asarray(metrics["steps"]).shape[-1])
                 done += ran
                 bar.advance(ran * steps_per_rollout)
                 if done < n_rollouts and time.perf_counter() - last_save >= interval:

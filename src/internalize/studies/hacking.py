@@ -36,7 +36,13 @@ from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci
-from internalize.studies.study import Study, end_of_socialization
+from internalize.studies.study import (
+    Study,
+    control_table,
+    end_of_socialization,
+    reads_as_required,
+    verdict_table,
+)
 
 FRACTION, K, REDUCE = "isr.updates_fraction", "isr.ensemble", "isr.ensemble_reduce"
 FACTORS = (FRACTION, K, REDUCE)
@@ -119,7 +125,7 @@ def controls(cells: pd.DataFrame) -> tuple[list[Directional], bool]:
         paired(f"negative: whole-epoch single ISR, caregiver return at the end > departure − {MARGIN:g}",
                full["true_end"] + MARGIN, full["true_start"], greater=True),
     ]
-    return found, all(t.measurable and t.p < 0.05 for t in found)
+    return found, all(reads_as_required(t) for t in found)
 
 
 def tests(cells: pd.DataFrame) -> list[Directional]:
@@ -188,11 +194,6 @@ def _ci(values: pd.Series, bounded: bool = False) -> str:
     return f"{fmt(m)} [{fmt(lo)}, {fmt(hi)}]"
 
 
-def _verdict_rows(found: list[Directional], measurable: bool) -> tuple[tuple[str, ...], ...]:
-    return tuple((t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
-                  str(t.n[0]), t.verdict if measurable else "not measurable") for t in found)
-
-
 def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     """Question and prediction, precondition and controls, verdicts, the per-cell table and the curves."""
     cells = per_seed(df)
@@ -205,16 +206,13 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
                        f"episode (needed {MIN_LEARNED}) — " + ("met." if pre else "NOT met; no verdict is read.")))
     cells = cells[cells["seed"].isin(goals[goals >= LEARNED_GOALS].index)]
     ctrl, ctrl_ok = controls(cells)
-    blocks.append(Table(("control", "effect (95% CI)", "test", "one-sided p", "n", "reads"), tuple(
-        (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), str(t.n[0]),
-         "as required" if t.measurable and t.p < 0.05 else "NOT as required") for t in ctrl)))
+    blocks.append(control_table(ctrl))
     ok = pre and ctrl_ok
     blocks.append(Text("Controls " + ("passed: the undertrained single ISR is hacked and the fully trained one is not, "
                                       "so the instrument can see hacking and its absence." if ctrl_ok else
                                       "FAILED: the instrument did not read a known value; no verdict is read.")))
     found = tests(cells)
-    blocks.append(Table(("prediction", "effect (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"),
-                        _verdict_rows(found, ok)))
+    blocks.append(verdict_table(found, ok))
     ens = [t for t in found if "AUROC" not in t.label]
     det = [t for t in found if "AUROC" in t.label]
 

@@ -24,7 +24,7 @@ from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import MIN_SEEDS, holm, paired, welch
 from internalize.analysis.plots import _color, _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
-from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization
+from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization, verdict_table
 
 STUDY = Study(
     name="means-ends", module="means_ends",
@@ -115,9 +115,7 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
                      tuple(rows))]
     found = tests(out)
     measurable = all(ok.get(e, False) for e in (MEANS, END))
-    blocks.append(Table(("prediction", "effect (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"), tuple(
-        (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
-         " and ".join(map(str, t.n)), t.verdict if measurable else "not measurable") for t in found)))
+    blocks.append(verdict_table(found, measurable))
     if not measurable:
         verdict = "not measurable: a learner did not learn what it was paid for (precondition above)"
     else:

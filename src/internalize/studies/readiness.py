@@ -33,7 +33,13 @@ from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
-from internalize.studies.study import Study, end_of_socialization
+from internalize.studies.study import (
+    Study,
+    control_table,
+    end_of_socialization,
+    reads_as_required,
+    verdict_table,
+)
 
 N = "experiment.socialization_steps"
 COSTS = (1e-4, 3e-4, 1e-3)
@@ -143,7 +149,7 @@ def controls(out: pd.DataFrame) -> tuple[list[Directional], bool]:
                     last["B"], first["B"].reindex(last.index)),
              paired("negative: without an ISR the learner keeps less (B_none < B at the last point)",
                     last["B_none"], last["B"], greater=False)]
-    return found, all(t.measurable and t.p < 0.05 for t in found)
+    return found, all(reads_as_required(t) for t in found)
 
 
 def _plot(out: pd.DataFrame, sl: pd.DataFrame, stars: list[dict], path: Path) -> Path:
@@ -198,9 +204,7 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     blocks.append(Text(f"Precondition: {n_learned} of {len(at_last)} seeds had learned (>= {LEARNED_GOALS:g} goals per "
                        f"episode) by the last point (needed {MIN_LEARNED}) — " + ("met." if pre else "NOT met.")))
     ctrl, ctrl_ok = controls(out)
-    blocks.append(Table(("control", "effect (95% CI)", "test", "one-sided p", "n", "reads"), tuple(
-        (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), str(t.n[0]),
-         "as required" if t.measurable and t.p < 0.05 else "NOT as required") for t in ctrl)))
+    blocks.append(control_table(ctrl))
     ok = pre and ctrl_ok
     blocks.append(Text("Controls " + ("passed." if ctrl_ok else "FAILED: no verdict is read.")))
     sl = slopes(out)
@@ -229,9 +233,7 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
         blocks.append(Text(f"n* is not measurable: B(n) does not rise with diminishing returns here (∂B/∂n over the "
                            f"first interval {fmt(first_slope)}; diminishing returns {found[0].verdict}), and a first "
                            "crossing of such a curve is no readiness point."))
-    blocks.append(Table(("prediction", "effect (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"), tuple(
-        (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
-         str(t.n[0]), t.verdict if ok else "not measurable") for t in found)))
+    blocks.append(verdict_table(found, ok))
     blocks.append(Text("Verdict: " + ("; ".join(f"{t.label}: {t.verdict}" for t in found) if ok else
                                       "not measurable (a control or the precondition failed)") +
                        " (paired one-sided t across seeds, Holm over the three tests, alpha 0.05)."))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from internalize.analysis.blocks import Block, Heading, Text, seed_list
+from internalize.analysis.blocks import Block, Heading, Table, Text, fmt, seed_list
+from internalize.analysis.directional import ALPHA, Directional
 from internalize.experiments.sweep import Sweep, load_sweep
 from internalize.seeding import offset_seeds
 from internalize.seeding import seed_offset as resolve_seed_offset
@@ -36,6 +37,33 @@ def end_of_socialization(df: pd.DataFrame, metric: str, by: list[str]) -> pd.Ser
     soc = soc[soc["condition"] == soc["condition"].iloc[0]]  # socialization rows repeat under every condition
     return soc.sort_values("step").groupby(by)["value"].apply(
         lambda v: float(v.dropna().iloc[-LAST_ROLLOUTS:].mean()))
+
+
+def effect_ci(t: Directional) -> str:
+    """A test's effect and its 95% CI, as the studies' tables print it."""
+    return f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]"
+
+
+def verdict_table(found: list[Directional], read: bool = True, label: str = "prediction",
+                  effect: str = "effect (95% CI)") -> Table:
+    """A study's tests: effect and CI, test, one-sided and Holm p, n (pairs, or both group sizes) and the verdict;
+    every verdict "not measurable" unless ``read`` (the study's controls and preconditions held)."""
+    return Table((label, effect, "test", "one-sided p", "Holm p", "n", "verdict"), tuple(
+        (t.label, effect_ci(t), t.test, fmt(t.p), fmt(t.p_holm), " and ".join(map(str, t.n)),
+         t.verdict if read else "not measurable") for t in found))
+
+
+def reads_as_required(t: Directional) -> bool:
+    """A control test reads its known value: measurable and one-sided p < ALPHA (uncorrected: each control must
+    hold on its own)."""
+    return t.measurable and t.p < ALPHA
+
+
+def control_table(controls: list[Directional]) -> Table:
+    """A study's control tests and whether each reads its known value (:func:`reads_as_required`)."""
+    return Table(("control", "effect (95% CI)", "test", "one-sided p", "n", "reads"), tuple(
+        (t.label, effect_ci(t), t.test, fmt(t.p), str(t.n[0]),
+         "as required" if reads_as_required(t) else "NOT as required") for t in controls))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from internalize.analysis.blocks import Block, Heading, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed, sweep_section
-from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization
+from internalize.studies.study import LAST_ROLLOUTS, Study, end_of_socialization, verdict_table
 
 NOISE, MISS, FALSE = "caregiver.noise", "caregiver.miss", "caregiver.false_reward"
 FACTORS = (NOISE, MISS, FALSE)
@@ -158,11 +158,6 @@ def _plot(both: pd.DataFrame, names: list[str], out: Path) -> Path:
     return _save(fig, out)
 
 
-def _rows(tests: list[Directional]) -> tuple[tuple[str, ...], ...]:
-    return tuple((t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
-                  str(t.n[0]), t.verdict) for t in tests)
-
-
 def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     """The study's section: question and prediction, the control, the verdict per cell and overall, the figure,
     the learners after departure, then the sweep's generic view of the held-out return."""
@@ -193,9 +188,7 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
          f"{int(g['learned'].sum())} of {len(g)}", realised(v),
          "{} [{}, {}]".format(*map(fmt, mean_ci(g.loc[g['learned'], 'paid'].dropna()))),
          "{} [{}, {}]".format(*map(fmt, mean_ci(g.loc[g['learned'], 'isr'].dropna())))) for v, g in cells)))
-    blocks.append(Table(
-        ("cell", "ISR − payments: r with the true reward (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"),
-        _rows(tests)))
+    blocks.append(verdict_table(tests, label="cell", effect="ISR − payments: r with the true reward (95% CI)"))
     measured = [t for t in tests if t.measurable]
     supported = [t for t in measured if t.verdict == "supported"]
     unmeasured = len(tests) - len(measured)
@@ -215,6 +208,5 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
     retention = retention_tests(df)
     blocks += [Heading("After the caregiver left: held-out caregiver return, with the ISR minus without (seeds that "
                        "learned)", 3),
-               Table(("cell", "ISR − no ISR (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"),
-                     _rows(retention))]
+               verdict_table(retention, label="cell", effect="ISR − no ISR (95% CI)")]
     return blocks + sweep_section(name, df, "caregiver_return", "evaluation", fig_dir)[1:]

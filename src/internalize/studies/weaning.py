@@ -27,7 +27,7 @@ from internalize.analysis.blocks import Block, Image, Table, Text, fmt
 from internalize.analysis.directional import Directional, holm, paired
 from internalize.analysis.plots import _save
 from internalize.analysis.sweep_section import mean_ci, outcome_per_seed
-from internalize.studies.study import Study
+from internalize.studies.study import Study, verdict_table
 
 SCHEDULES = ("abrupt", "linear", "exponential", "random")
 GRADUAL = SCHEDULES[1:]
@@ -142,9 +142,7 @@ def section(name: str, df: pd.DataFrame, fig_dir: Path) -> list[Block]:
                                      if control else "FAILED: a schedule's realised exposure is off its target (or a "
                                      "condition is missing); no verdict is read.")))
     found = tests(df)
-    blocks.append(Table(("prediction", "effect (95% CI)", "test", "one-sided p", "Holm p", "n", "verdict"), tuple(
-        (t.label, f"{fmt(t.effect)} [{fmt(t.ci_low)}, {fmt(t.ci_high)}]", t.test, fmt(t.p), fmt(t.p_holm),
-         str(t.n[0]), t.verdict if control else "not measurable") for t in found)))
+    blocks.append(verdict_table(found, control))
     first, second = found[:len(GRADUAL)], found[len(GRADUAL):]
 
     def summary(part: list[Directional]) -> str:
